@@ -1,0 +1,1 @@
+"""fashionvl.evaluation"""
