@@ -9,6 +9,27 @@ __version__ = "0.1.0"
 # Each block below is owned by one part of the package; keep the markers so blocks stay separate.
 
 # >>> MVLT
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
+
+from .configs.configuration_mvlt import MVLTConfig
+from .modeling.modeling_mvlt import (
+    MVLTForCategoryRecognition,
+    MVLTForImageTextRetrieval,
+    MVLTForPreTraining,
+    MVLTModel,
+    MVLTPreTrainedModel,
+)
+
+AutoConfig.register("mvlt", MVLTConfig, exist_ok=True)
+AutoModel.register(MVLTConfig, MVLTModel, exist_ok=True)
+AutoModelForPreTraining.register(MVLTConfig, MVLTForPreTraining, exist_ok=True)
+# The task heads are not registered with an Auto class: no transformers Auto class fits them
+# (AutoModelForImageClassification / AutoModelForImageTextToText expect other inputs and outputs);
+# load them with MVLTForImageTextRetrieval.from_pretrained / MVLTForCategoryRecognition.from_pretrained.
+# `register_for_auto_class` lets a saved checkpoint load with trust_remote_code=True where fashionvl is absent.
+MVLTConfig.register_for_auto_class()
+MVLTModel.register_for_auto_class("AutoModel")
+MVLTForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 # <<< MVLT
 
 # >>> processing
@@ -18,9 +39,42 @@ __version__ = "0.1.0"
 # <<< training
 
 # >>> mFSR
+from transformers import AutoConfig as _MFSRAutoConfig
+from transformers import AutoModel as _MFSRAutoModel
+from transformers import AutoModelForPreTraining as _MFSRAutoModelForPreTraining
+
+from .configs.configuration_mfsr import MFSRConfig
+from .modeling.modeling_mfsr import MFSRForRetrieval, MFSRModel, MFSRPreTrainedModel
+from .processing.processing_mfsr import MFSRProcessor, build_mfsr_tokenizer
+
+_MFSRAutoConfig.register("mfsr", MFSRConfig, exist_ok=True)
+_MFSRAutoModel.register(MFSRConfig, MFSRModel, exist_ok=True)
+# MFSRForRetrieval is the model one trains (encoders + reconstruction heads + the losses of eq. 6); no transformers
+# Auto class is made for dual-encoder retrieval training, and AutoModelForPreTraining ("the model with its training
+# heads") is the closest: AutoModelForPreTraining.from_pretrained(folder) gives MFSRForRetrieval.
+_MFSRAutoModelForPreTraining.register(MFSRConfig, MFSRForRetrieval, exist_ok=True)
+MFSRConfig.register_for_auto_class()
+MFSRModel.register_for_auto_class("AutoModel")
+MFSRForRetrieval.register_for_auto_class("AutoModelForPreTraining")
 # <<< mFSR
 
 # >>> M2Fashion
+from transformers import AutoConfig as _AutoConfig
+from transformers import AutoModel as _AutoModel
+from transformers import AutoModelForImageClassification as _AutoModelForImageClassification
+
+from .configs.configuration_m2fashion import M2FashionConfig
+from .modeling.modeling_m2fashion import M2FashionForAttributePrediction, M2FashionModel
+
+_AutoConfig.register("m2fashion", M2FashionConfig, exist_ok=True)
+_AutoModel.register(M2FashionConfig, M2FashionModel, exist_ok=True)
+# The category head returns `logits` over `config.id2label` from `pixel_values` alone (attributes unknown), which is
+# the AutoModelForImageClassification / "image-classification" pipeline contract; attributes come as extra outputs.
+_AutoModelForImageClassification.register(M2FashionConfig, M2FashionForAttributePrediction, exist_ok=True)
+# `register_for_auto_class` lets a saved checkpoint load with trust_remote_code=True where fashionvl is absent.
+M2FashionConfig.register_for_auto_class()
+M2FashionModel.register_for_auto_class("AutoModel")
+M2FashionForAttributePrediction.register_for_auto_class("AutoModelForImageClassification")
 # <<< M2Fashion
 
 # >>> pipelines

@@ -1,0 +1,1123 @@
+"""PyTorch MVLT model.
+
+MVLT: "Masked Vision-language Transformer in Fashion", G.-P. Ji, M. Zhuge, D. Gao, D.-P. Fan, C. Sakaridis,
+L. Van Gool, Machine Intelligence Research 2023 (paper: doi 10.1007/s11633-022-1394-4, code:
+https://github.com/GewelsJI/MVLT). A four-stage pyramid vision transformer (PVT-v1) whose every stage also
+carries the caption tokens: vision and text tokens attend jointly, with spatial-reduction attention whose
+keys/values are the reduced vision tokens plus the unreduced text tokens. Pre-trained with masked image
+reconstruction (MIR), image-text matching (ITM) and masked language modelling (MLM).
+
+Provenance: the building blocks follow transformers' ``modeling_pvt.py`` (so that PVT ImageNet weights load with
+a plain key mapping, see ``convert_pvt_state_dict``) and the authors' ``libs/pvlt.py`` / ``libs/vl_heads.py``.
+Differences from the authors' code are marked where they occur (``# Departure: ...``).
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import ModelOutput, logging
+from transformers.utils.generic import can_return_tuple
+
+from ..configs.configuration_mvlt import MVLTConfig
+from .losses import mvlt_category_loss, mvlt_itm_loss, mvlt_mir_loss, mvlt_mlm_loss, mvlt_pretraining_loss
+
+
+logger = logging.get_logger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Outputs
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MVLTModelOutput(ModelOutput):
+    r"""
+    Output of [`MVLTModel`].
+
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, text_length, hidden_sizes[-1])`):
+        Text tokens after the last stage (T^4 of the paper); `text_length` may be 0 (vision only).
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_sizes[-1])`):
+        The [CLS] token (first text token) after the last stage; None when there are no text tokens.
+    vision_hidden_states (`tuple(torch.FloatTensor)`, one per stage):
+        The pyramid vision maps V^k after stage k, of shape `(batch_size, hidden_sizes[k], height_k, width_k)`
+        with `height_k = height / prod(patch_sizes[: k + 1])` (64, 32, 16, 8 at 256px).
+    text_hidden_states (`tuple(torch.FloatTensor)`, one per stage):
+        The text tokens T^k after stage k, of shape `(batch_size, text_length, hidden_sizes[k])`.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        The joint sequence `[text; vision]` after every transformer block, one entry per block (`sum(depths)`
+        entries), of shape `(batch_size, text_length + height_k * width_k, hidden_sizes[k])` for a block of stage k.
+    attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+        Attention probabilities of every block, of shape `(batch_size, num_attention_heads[k], text_length +
+        height_k * width_k, text_length + reduced_k)` with `reduced_k = (height_k // sr_ratios[k]) * (width_k //
+        sr_ratios[k])`: keys are the text tokens first, then the spatially reduced vision tokens.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    vision_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    text_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class MVLTForPreTrainingOutput(ModelOutput):
+    r"""
+    Output of [`MVLTForPreTraining`].
+
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Weighted total (MVLT eq. 8) of the components that were computed; None when none was.
+    mir_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Masked image reconstruction loss (eq. 5), computed when `bool_masked_pos` is given and `mir_loss_weight > 0`.
+    itm_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Image-text matching loss (eq. 6), computed when `itm_labels` is given and `itm_loss_weight > 0`.
+    mlm_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Masked language modelling loss (eq. 7), computed when `mlm_labels` is given and `mlm_loss_weight > 0`.
+    itm_logits (`torch.FloatTensor` of shape `(batch_size, 2)`):
+        Image-text matching logits (not matching, matching).
+    mlm_logits (`torch.FloatTensor` of shape `(batch_size, text_length, vocab_size)`, *optional*):
+        Token logits of the MLM head; None when `mlm_loss_weight == 0`.
+    reconstruction (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`, *optional*):
+        The MIR decoder's image, in normalised pixel space; None when `mir_loss_weight == 0`.
+    vision_hidden_states, text_hidden_states, hidden_states, attentions:
+        As in [`MVLTModelOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    mir_loss: torch.FloatTensor | None = None
+    itm_loss: torch.FloatTensor | None = None
+    mlm_loss: torch.FloatTensor | None = None
+    itm_logits: torch.FloatTensor | None = None
+    mlm_logits: torch.FloatTensor | None = None
+    reconstruction: torch.FloatTensor | None = None
+    vision_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    text_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class MVLTImageTextRetrievalOutput(ModelOutput):
+    r"""
+    Output of [`MVLTForImageTextRetrieval`].
+
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Image-text matching cross-entropy (eq. 6), when `labels` is given.
+    logits (`torch.FloatTensor` of shape `(batch_size, 2)`):
+        Image-text matching logits (not matching, matching).
+    scores (`torch.FloatTensor` of shape `(batch_size,)`):
+        Probability that the image and the caption match: `softmax(logits)[:, 1]`, the retrieval score.
+    hidden_states, attentions:
+        As in [`MVLTModelOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    scores: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class MVLTCategoryRecognitionOutput(ModelOutput):
+    r"""
+    Output of [`MVLTForCategoryRecognition`].
+
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Sum of the main- and sub-category cross-entropies that were computed (labels given).
+    main_category_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Cross-entropy of the main category (M-CR), when `main_category_labels` is given.
+    sub_category_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Cross-entropy of the sub-category (S-CR), when `sub_category_labels` is given.
+    main_category_logits (`torch.FloatTensor` of shape `(batch_size, num_main_categories)`):
+        Main-category logits.
+    sub_category_logits (`torch.FloatTensor` of shape `(batch_size, num_sub_categories)`):
+        Sub-category logits.
+    hidden_states, attentions:
+        As in [`MVLTModelOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    main_category_loss: torch.FloatTensor | None = None
+    sub_category_loss: torch.FloatTensor | None = None
+    main_category_logits: torch.FloatTensor | None = None
+    sub_category_logits: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Building blocks
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class MVLTTextEmbeddings(nn.Module):
+    """BERT-style caption embeddings: word + position + token type, LayerNorm, dropout -> `(batch, L, text_hidden)`."""
+
+    def __init__(self, config: MVLTConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.text_hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.text_hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.text_hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.text_hidden_size, eps=config.text_layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.LongTensor, token_type_ids: torch.LongTensor | None = None) -> torch.Tensor:
+        text_length = input_ids.shape[1]
+        position_ids = torch.arange(text_length, device=input_ids.device).unsqueeze(0)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        embeddings = (
+            self.word_embeddings(input_ids)
+            + self.position_embeddings(position_ids)
+            + self.token_type_embeddings(token_type_ids)
+        )
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class MVLTPatchEmbeddings(nn.Module):
+    """Vision embedding of one stage (MVLT eq. 2): conv (kernel = stride = patch size), LayerNorm, + position.
+
+    Turns a map `(batch, in_channels, height, width)` into tokens `(batch, height_k * width_k, hidden_size)`. The
+    position embedding is stored for the configured image size and bilinearly interpolated for other sizes.
+    """
+
+    def __init__(self, config: MVLTConfig, stage: int):
+        super().__init__()
+        stride_before = math.prod(config.patch_sizes[:stage])
+        self.patch_size = config.patch_sizes[stage]
+        self.grid_size = config.image_size // (stride_before * self.patch_size)
+        in_channels = config.num_channels if stage == 0 else config.hidden_sizes[stage - 1]
+        hidden_size = config.hidden_sizes[stage]
+        self.projection = nn.Conv2d(in_channels, hidden_size, kernel_size=self.patch_size, stride=self.patch_size)
+        self.layer_norm = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.position_embeddings = nn.Parameter(torch.zeros(1, self.grid_size * self.grid_size, hidden_size))
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def interpolate_position_embeddings(self, height: int, width: int) -> torch.Tensor:
+        """Position embeddings for a `height x width` token grid, shape `(1, height * width, hidden_size)`."""
+        if height == self.grid_size and width == self.grid_size:
+            return self.position_embeddings
+        grid = self.position_embeddings.reshape(1, self.grid_size, self.grid_size, -1).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False)
+        return grid.flatten(2).transpose(1, 2)
+
+    def forward(self, feature_map: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        patches = self.projection(feature_map)
+        height, width = patches.shape[-2:]
+        tokens = self.layer_norm(patches.flatten(2).transpose(1, 2))
+        # MVLT eq. 2: n^k = Flatten(Conv2D(V^k)) + P_v^k
+        tokens = self.dropout(tokens + self.interpolate_position_embeddings(height, width))
+        return tokens, height, width
+
+
+class MVLTTextProjection(nn.Module):
+    """Text embedding of one stage (MVLT eq. 1): Linear(D_prev -> D_k), LayerNorm, + the stage's text position.
+
+    `(batch, L, D_prev) -> (batch, L, D_k)`; D_prev is `text_hidden_size` in stage 1 and `hidden_sizes[k - 1]` after.
+    """
+
+    def __init__(self, config: MVLTConfig, stage: int):
+        super().__init__()
+        in_features = config.text_hidden_size if stage == 0 else config.hidden_sizes[stage - 1]
+        hidden_size = config.hidden_sizes[stage]
+        self.dense = nn.Linear(in_features, hidden_size)
+        self.layer_norm = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.position_embeddings = nn.Parameter(torch.zeros(1, config.max_position_embeddings, hidden_size))
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, text_states: torch.Tensor) -> torch.Tensor:
+        text_length = text_states.shape[1]
+        # MVLT eq. 1: m^k = T^k W_t^k + P_t^k (with a LayerNorm after the projection, as in the authors' code)
+        projected = self.layer_norm(self.dense(text_states))
+        return self.dropout(projected + self.position_embeddings[:, :text_length])
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain softmax attention; returns `(batch, queries, heads, head_dim)` and the probabilities."""
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    probabilities = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    probabilities = F.dropout(probabilities, p=dropout, training=module.training)
+    output = torch.matmul(probabilities, value).transpose(1, 2).contiguous()
+    return output, probabilities
+
+
+class MVLTSpatialReductionAttention(nn.Module):
+    """Joint vision-language attention with spatial reduction.
+
+    Queries are all tokens of the sequence `[text; vision]`. Keys and values are the unreduced text tokens followed
+    by the vision tokens reduced by a convolution (kernel = stride = `sr_ratio`) and a LayerNorm; with `sr_ratio`
+    = 1 they are the whole sequence. With no text tokens this is exactly PVT's spatial-reduction attention.
+    """
+
+    def __init__(self, config: MVLTConfig, stage: int):
+        super().__init__()
+        self.config = config
+        self.hidden_size = config.hidden_sizes[stage]
+        self.num_attention_heads = config.num_attention_heads[stage]
+        self.head_dim = self.hidden_size // self.num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_probs_dropout_prob
+        self.is_causal = False
+        self.query = nn.Linear(self.hidden_size, self.hidden_size, bias=config.qkv_bias)
+        self.key = nn.Linear(self.hidden_size, self.hidden_size, bias=config.qkv_bias)
+        self.value = nn.Linear(self.hidden_size, self.hidden_size, bias=config.qkv_bias)
+        self.sr_ratio = config.sr_ratios[stage]
+        if self.sr_ratio > 1:
+            self.spatial_reduction = nn.Conv2d(
+                self.hidden_size, self.hidden_size, kernel_size=self.sr_ratio, stride=self.sr_ratio
+            )
+            self.spatial_reduction_norm = nn.LayerNorm(self.hidden_size, eps=config.layer_norm_eps)
+        self.output = nn.Linear(self.hidden_size, self.hidden_size)
+        self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        text_length: int,
+        height: int,
+        width: int,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """hidden_states: `(batch, text_length + height * width, hidden)`; attention_mask: additive, broadcastable
+        to `(batch, heads, queries, keys)` or None."""
+        batch_size, sequence_length, _ = hidden_states.shape
+        key_value_states = hidden_states
+        if self.sr_ratio > 1:
+            text_states, vision_states = hidden_states.split([text_length, height * width], dim=1)
+            vision_map = vision_states.transpose(1, 2).reshape(batch_size, self.hidden_size, height, width)
+            reduced = self.spatial_reduction(vision_map).flatten(2).transpose(1, 2)
+            reduced = self.spatial_reduction_norm(reduced)
+            key_value_states = torch.cat([text_states, reduced], dim=1)
+
+        head_shape = (batch_size, -1, self.num_attention_heads, self.head_dim)
+        query = self.query(hidden_states).view(head_shape).transpose(1, 2)
+        key = self.key(key_value_states).view(head_shape).transpose(1, 2)
+        value = self.value(key_value_states).view(head_shape).transpose(1, 2)
+
+        attention_interface: Callable = eager_attention_forward
+        if not output_attentions and self.config._attn_implementation not in (None, "eager"):
+            attention_interface = ALL_ATTENTION_FUNCTIONS[self.config._attn_implementation]
+        context, probabilities = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            scaling=self.scaling,
+            dropout=self.attention_dropout if self.training else 0.0,
+            is_causal=False,
+        )
+        context = context.reshape(batch_size, sequence_length, self.hidden_size)
+        context = self.output_dropout(self.output(context))
+        return context, (probabilities if output_attentions else None)
+
+
+class MVLTMLP(nn.Module):
+    """Feed-forward block: Linear(D -> mlp_ratio * D), activation, Linear(back to D), with dropout."""
+
+    def __init__(self, config: MVLTConfig, stage: int):
+        super().__init__()
+        hidden_size = config.hidden_sizes[stage]
+        intermediate_size = int(hidden_size * config.mlp_ratios[stage])
+        self.dense1 = nn.Linear(hidden_size, intermediate_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.dense2 = nn.Linear(intermediate_size, hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.dropout(self.activation(self.dense1(hidden_states)))
+        return self.dropout(self.dense2(hidden_states))
+
+
+class MVLTDropPath(nn.Module):
+    """Stochastic depth per sample on a residual branch; identity at inference or with `drop_prob` 0."""
+
+    def __init__(self, drop_prob: float = 0.0):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return hidden_states
+        keep_prob = 1.0 - self.drop_prob
+        shape = (hidden_states.shape[0],) + (1,) * (hidden_states.ndim - 1)
+        keep = torch.rand(shape, dtype=hidden_states.dtype, device=hidden_states.device).add_(keep_prob).floor_()
+        return hidden_states / keep_prob * keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.drop_prob}"
+
+
+class MVLTLayer(GradientCheckpointingLayer):
+    """One transformer block of a stage (pre-norm): x + DropPath(SRA(LN(x))), then x + DropPath(MLP(LN(x)))."""
+
+    def __init__(self, config: MVLTConfig, stage: int, drop_path: float):
+        super().__init__()
+        hidden_size = config.hidden_sizes[stage]
+        self.layer_norm_1 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.attention = MVLTSpatialReductionAttention(config, stage)
+        self.drop_path = MVLTDropPath(drop_path)
+        self.layer_norm_2 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.mlp = MVLTMLP(config, stage)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        text_length: int,
+        height: int,
+        width: int,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attention_output, probabilities = self.attention(
+            self.layer_norm_1(hidden_states), attention_mask, text_length, height, width, output_attentions
+        )
+        hidden_states = hidden_states + self.drop_path(attention_output)
+        hidden_states = hidden_states + self.drop_path(self.mlp(self.layer_norm_2(hidden_states)))
+        return hidden_states, probabilities
+
+
+class MVLTStage(nn.Module):
+    """Stage k: text projection (eq. 1), patch embedding (eq. 2), M_k joint blocks, split back into text and map."""
+
+    def __init__(self, config: MVLTConfig, stage: int, drop_paths: list[float]):
+        super().__init__()
+        self.text_projection = MVLTTextProjection(config, stage)
+        self.patch_embeddings = MVLTPatchEmbeddings(config, stage)
+        self.layers = nn.ModuleList([MVLTLayer(config, stage, drop_path) for drop_path in drop_paths])
+
+    def forward(
+        self,
+        text_states: torch.Tensor,
+        feature_map: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """text_states `(batch, L, D_prev)`, feature_map `(batch, C_prev, H, W)` -> text `(batch, L, D_k)`,
+        map `(batch, D_k, H_k, W_k)`, per-block hidden states and attentions (empty unless requested)."""
+        text_tokens = self.text_projection(text_states)
+        vision_tokens, height, width = self.patch_embeddings(feature_map)
+        text_length = text_tokens.shape[1]
+        hidden_states = torch.cat([text_tokens, vision_tokens], dim=1)
+        all_hidden_states, all_attentions = (), ()
+        for layer in self.layers:
+            hidden_states, probabilities = layer(
+                hidden_states, attention_mask, text_length, height, width, output_attentions
+            )
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            if output_attentions:
+                all_attentions += (probabilities,)
+        text_tokens, vision_tokens = hidden_states.split([text_length, height * width], dim=1)
+        feature_map = vision_tokens.transpose(1, 2).reshape(vision_tokens.shape[0], -1, height, width)
+        return text_tokens, feature_map.contiguous(), all_hidden_states, all_attentions
+
+
+class MVLTConvBlock(nn.Sequential):
+    """3x3 convolution without bias, BatchNorm, optional ReLU: the decoders' unit."""
+
+    def __init__(self, in_channels: int, out_channels: int, activation: bool = True):
+        layers = [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels)]
+        if activation:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class MVLTUNetDecoder(nn.Module):
+    """MIR decoder (paper: "a standard four-level U-Net decoder" over the four pyramid maps V^1..V^4).
+
+    From the coarsest map upwards, each level upsamples (bilinear) to the next finer map, concatenates it (skip
+    connection) and applies a 3x3 conv + BN + ReLU; level widths are `decoder_hidden_size * 2**level` (finest level
+    = `decoder_hidden_size`). The finest level predicts `num_channels * P**2` values per location that a pixel
+    shuffle turns into the full-resolution image (P = `patch_sizes[0]`).
+    Departure: one conv per level and narrow levels (not U-Net's two convs at encoder width), so that the decoder
+    stays a small fraction of the encoder step; the paper does not give the decoder's widths.
+    """
+
+    def __init__(self, config: MVLTConfig):
+        super().__init__()
+        num_levels = config.num_stages - 1
+        widths = [config.decoder_hidden_size * 2**level for level in range(num_levels)]
+        self.levels = nn.ModuleList()
+        coarser_channels = config.hidden_sizes[-1]
+        for level in reversed(range(num_levels)):
+            self.levels.append(MVLTConvBlock(coarser_channels + config.hidden_sizes[level], widths[level]))
+            coarser_channels = widths[level]
+        finest_channels = coarser_channels if num_levels > 0 else config.hidden_sizes[0]
+        self.pixel_size = config.patch_sizes[0]
+        self.prediction = nn.Conv2d(finest_channels, config.num_channels * self.pixel_size**2, kernel_size=1)
+        self.pixel_shuffle = nn.PixelShuffle(self.pixel_size)
+
+    def forward(self, vision_hidden_states: tuple[torch.Tensor, ...], image_size: tuple[int, int]) -> torch.Tensor:
+        """vision_hidden_states: the pyramid maps, finest first -> image `(batch, num_channels, height, width)`."""
+        decoded = vision_hidden_states[-1]
+        for level, skip in zip(self.levels, reversed(vision_hidden_states[:-1])):
+            decoded = F.interpolate(decoded, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            decoded = level(torch.cat([decoded, skip], dim=1))
+        image = self.pixel_shuffle(self.prediction(decoded))
+        if tuple(image.shape[-2:]) != tuple(image_size):
+            image = F.interpolate(image, size=image_size, mode="bilinear", align_corners=False)
+        return image
+
+
+class MVLTPartialDecoder(nn.Module):
+    """MIR decoder of the authors' code (`ITGHead`): aggregation of the last three pyramid maps.
+
+    Each map is reduced to `decoder_hidden_size` channels by a 3x3 conv + BN; the maps are combined by
+    multiplicative aggregation from coarse to fine, a 1x1 conv maps to the image channels and a bilinear upsampling
+    gives the image size (x8 at the paper's settings).
+    """
+
+    def __init__(self, config: MVLTConfig):
+        super().__init__()
+        channels = config.decoder_hidden_size
+        low, mid, high = config.hidden_sizes[-3:]
+        self.reduce_low = MVLTConvBlock(low, channels, activation=False)
+        self.reduce_mid = MVLTConvBlock(mid, channels, activation=False)
+        self.reduce_high = MVLTConvBlock(high, channels, activation=False)
+        self.conv_upsample1 = MVLTConvBlock(channels, channels, activation=False)
+        self.conv_upsample2 = MVLTConvBlock(channels, channels, activation=False)
+        self.conv_upsample3 = MVLTConvBlock(channels, channels, activation=False)
+        self.conv_upsample4 = MVLTConvBlock(channels, channels, activation=False)
+        self.conv_upsample5 = MVLTConvBlock(2 * channels, 2 * channels, activation=False)
+        self.conv_concat2 = MVLTConvBlock(2 * channels, 2 * channels, activation=False)
+        self.conv_concat3 = MVLTConvBlock(3 * channels, 3 * channels, activation=False)
+        self.conv4 = MVLTConvBlock(3 * channels, 3 * channels, activation=False)
+        self.prediction = nn.Conv2d(3 * channels, config.num_channels, kernel_size=1)
+
+    @staticmethod
+    def _upsample(features: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        # Departure: the authors upsample x2 with align_corners=True; resizing to the finer map's size is the same
+        # for the paper's strides and also handles other ones.
+        return F.interpolate(features, size=like.shape[-2:], mode="bilinear", align_corners=True)
+
+    def forward(self, vision_hidden_states: tuple[torch.Tensor, ...], image_size: tuple[int, int]) -> torch.Tensor:
+        low = self.reduce_low(vision_hidden_states[-3])
+        mid = self.reduce_mid(vision_hidden_states[-2])
+        high = self.reduce_high(vision_hidden_states[-1])
+        mid_1 = self.conv_upsample1(self._upsample(high, mid)) * mid
+        low_1 = self.conv_upsample2(self._upsample(mid, low)) * self.conv_upsample3(self._upsample(mid_1, low)) * low
+        mid_2 = self.conv_concat2(torch.cat([mid_1, self.conv_upsample4(self._upsample(high, mid))], dim=1))
+        low_2 = self.conv_concat3(torch.cat([low_1, self.conv_upsample5(self._upsample(mid_2, low))], dim=1))
+        image = self.prediction(self.conv4(low_2))
+        return F.interpolate(image, size=image_size, mode="bilinear", align_corners=True)
+
+
+class MVLTClassificationHead(nn.Module):
+    """Head on the [CLS] token: Linear(D_4 -> text_hidden), LayerNorm, Linear(-> num_labels) (authors' code)."""
+
+    def __init__(self, config: MVLTConfig, num_labels: int):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_sizes[-1], config.text_hidden_size)
+        self.layer_norm = nn.LayerNorm(config.text_hidden_size, eps=config.text_layer_norm_eps)
+        self.classifier = nn.Linear(config.text_hidden_size, num_labels)
+
+    def forward(self, cls_state: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.layer_norm(self.dense(cls_state)))
+
+
+class MVLTMLMHead(nn.Module):
+    """MLM head: transform (Linear(D_4 -> text_hidden), activation, LayerNorm) then a decoder tied to the word
+    embeddings, `(batch, L, D_4) -> (batch, L, vocab_size)`."""
+
+    def __init__(self, config: MVLTConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_sizes[-1], config.text_hidden_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.layer_norm = nn.LayerNorm(config.text_hidden_size, eps=config.text_layer_norm_eps)
+        self.decoder = nn.Linear(config.text_hidden_size, config.vocab_size)
+
+    def forward(self, text_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.layer_norm(self.activation(self.dense(text_states))))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pre-trained model base
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class MVLTPreTrainedModel(PreTrainedModel):
+    """Weight initialisation, the PVT loader and the Hugging Face class attributes shared by the MVLT models."""
+
+    config_class = MVLTConfig
+    config: MVLTConfig
+    base_model_prefix = "mvlt"
+    main_input_name = "input_ids"
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["MVLTTextEmbeddings", "MVLTPatchEmbeddings", "MVLTTextProjection", "MVLTLayer"]
+    _supports_sdpa = True
+    _supports_attention_backend = False
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """PVT initialisation: truncated normal for linear/conv weights and position embeddings, zero biases."""
+        super()._init_weights(module)
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            init.trunc_normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, (MVLTPatchEmbeddings, MVLTTextProjection)):
+            init.trunc_normal_(module.position_embeddings, mean=0.0, std=std)
+
+    def _encode_with_cls(self, input_ids: torch.LongTensor, pixel_values: torch.FloatTensor, **encoder_kwargs):
+        """Run the base model (as a dataclass) for a head that reads the [CLS] token; refuse empty captions."""
+        outputs = self.mvlt(input_ids, pixel_values, return_dict=True, **encoder_kwargs)
+        if outputs.pooler_output is None:
+            raise ValueError(
+                f"{type(self).__name__} needs at least one text token ([CLS]) per caption, got text_length 0."
+            )
+        return outputs
+
+    @classmethod
+    def from_pvt_pretrained(cls, pvt_name_or_path: str, config: MVLTConfig | None = None, **kwargs):
+        """Build this model with the vision weights of a transformers `PvtModel` / `PvtForImageClassification`.
+
+        Args:
+            pvt_name_or_path: Hub id (e.g. `"Zetatech/pvt-tiny-224"`) or local folder of a PVT checkpoint.
+            config: the MVLT configuration; by default the `"paper"` preset with the PVT checkpoint's stage shapes.
+            **kwargs: passed to `PvtModel.from_pretrained` (e.g. `revision`, `cache_dir`, `local_files_only`).
+
+        Returns:
+            The model (text stream and heads randomly initialised) and, in `model.pvt_loading_report`, a dict
+            with the loaded, `missing_vision_keys` (MVLT vision parameters the checkpoint did not provide),
+            `unexpected_keys` (PVT parameters that have no place in MVLT) and `interpolated_keys`.
+        """
+        from transformers import PvtModel
+
+        pvt = PvtModel.from_pretrained(pvt_name_or_path, dtype=torch.float32, **kwargs)
+        if config is None:
+            pvt_config = pvt.config
+            config = MVLTConfig.from_preset(
+                "paper",
+                hidden_sizes=list(pvt_config.hidden_sizes),
+                depths=list(pvt_config.depths),
+                num_attention_heads=list(pvt_config.num_attention_heads),
+                mlp_ratios=list(pvt_config.mlp_ratios),
+                sr_ratios=list(pvt_config.sequence_reduction_ratios),
+                patch_sizes=list(pvt_config.patch_sizes),
+                layer_norm_eps=pvt_config.layer_norm_eps,
+                qkv_bias=pvt_config.qkv_bias,
+            )
+        model = cls(config)
+        model.pvt_loading_report = model.load_pvt_state_dict(pvt.state_dict())
+        return model
+
+    def load_pvt_state_dict(self, pvt_state_dict: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+        """Copy the vision weights of a `PvtModel` state dict into this model (see `convert_pvt_state_dict`)."""
+        base_model = getattr(self, self.base_model_prefix, self)
+        target_state = base_model.state_dict()
+        converted, report = convert_pvt_state_dict(pvt_state_dict, target_state)
+        base_model.load_state_dict(converted, strict=False)
+        if report["missing_vision_keys"]:
+            logger.warning(f"MVLT vision parameters not found in the PVT checkpoint: {report['missing_vision_keys']}")
+        if report["unexpected_keys"]:
+            logger.info(f"PVT parameters not used by MVLT: {report['unexpected_keys']}")
+        return report
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Base model
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class MVLTModel(MVLTPreTrainedModel):
+    """The MVLT encoder: caption embeddings and four joint vision-language pyramid stages (no task head)."""
+
+    def __init__(self, config: MVLTConfig):
+        super().__init__(config)
+        self.config = config
+        self.embeddings = MVLTTextEmbeddings(config)
+        drop_paths = torch.linspace(0, config.drop_path_rate, sum(config.depths)).tolist()
+        self.stages = nn.ModuleList()
+        for stage, depth in enumerate(config.depths):
+            start = sum(config.depths[:stage])
+            self.stages.append(MVLTStage(config, stage, drop_paths[start : start + depth]))
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = value
+
+    def mask_pixel_values(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor) -> torch.Tensor:
+        """Fill the masked units with [ZERO] (MVLT eq. 3): the normalised value of raw pixel `mask_pixel_value`.
+
+        Args:
+            pixel_values: `(batch, channels, height, width)` normalised image.
+            bool_masked_pos: `(batch, num_units)` bool, row-major over `mask_unit_size` x `mask_unit_size` units.
+        """
+        batch_size, _, height, width = pixel_values.shape
+        unit = self.config.mask_unit_size
+        if height % unit or width % unit:
+            raise ValueError(f"Image size {height}x{width} is not a multiple of mask_unit_size={unit}.")
+        grid_height, grid_width = height // unit, width // unit
+        if bool_masked_pos.shape != (batch_size, grid_height * grid_width):
+            raise ValueError(
+                f"bool_masked_pos must have shape (batch, (height // mask_unit_size) * (width // mask_unit_size)) = "
+                f"{(batch_size, grid_height * grid_width)}, got {tuple(bool_masked_pos.shape)}."
+            )
+        unit_mask = bool_masked_pos.bool().reshape(batch_size, 1, grid_height, grid_width)
+        pixel_mask = unit_mask.repeat_interleave(unit, dim=2).repeat_interleave(unit, dim=3)
+        fill = torch.tensor(self.config.mask_fill_values, dtype=pixel_values.dtype, device=pixel_values.device)
+        # MVLT eq. 3: masked units become [ZERO], the others keep their pixels
+        return torch.where(pixel_mask, fill.view(1, -1, 1, 1), pixel_values)
+
+    def _attention_bias(self, attention_mask: torch.Tensor | None, num_text: int, dtype: torch.dtype) -> torch.Tensor | None:
+        """Additive key mask `(batch, 1, 1, text_length)` for the text keys, or None when nothing is masked.
+
+        The text keys come first in every stage, so one padded-key bias serves all stages: the vision keys that
+        follow are never masked (`forward` right-pads the bias with zeros for them).
+        """
+        if attention_mask is None or not self.config.mask_padded_text or num_text == 0:
+            return None
+        if bool(attention_mask.bool().all()):
+            return None
+        bias = torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device)
+        bias = bias.masked_fill(~attention_mask.bool(), torch.finfo(dtype).min)
+        return bias[:, None, None, :]
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        bool_masked_pos: torch.BoolTensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> MVLTModelOutput:
+        r"""
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch_size, text_length)`):
+                Caption token ids ([CLS] first); `text_length` may be 0 (vision only) and at most
+                `max_position_embeddings`.
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`):
+                Normalised image (see the MVLT image processor).
+            attention_mask (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
+                1 for real tokens, 0 for padding; padded text keys are masked when `config.mask_padded_text`.
+            token_type_ids (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
+                Token type ids (zeros by default).
+            bool_masked_pos (`torch.BoolTensor` of shape `(batch_size, num_units)`, *optional*):
+                Masked image units (True = masked), row-major over `mask_unit_size` squares; the masked units of
+                `pixel_values` are replaced by [ZERO] before the encoder.
+            output_attentions (`bool`, *optional*): return every block's attention probabilities.
+            output_hidden_states (`bool`, *optional*): return every block's joint sequence.
+        """
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        if input_ids.dim() != 2 or input_ids.shape[0] != pixel_values.shape[0]:
+            raise ValueError(
+                f"input_ids must have shape (batch_size, text_length) with the batch size of pixel_values "
+                f"{pixel_values.shape[0]}, got {tuple(input_ids.shape)}."
+            )
+        text_length = input_ids.shape[1]
+        if text_length > self.config.max_position_embeddings:
+            raise ValueError(
+                f"Captions of {text_length} tokens are longer than max_position_embeddings="
+                f"{self.config.max_position_embeddings}; truncate them in the processor."
+            )
+        if attention_mask is not None and attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}."
+            )
+        expected_dtype = self.stages[0].patch_embeddings.projection.weight.dtype
+        pixel_values = pixel_values.to(expected_dtype)
+        if bool_masked_pos is not None:
+            pixel_values = self.mask_pixel_values(pixel_values, bool_masked_pos)
+
+        text_states = self.embeddings(input_ids, token_type_ids)
+        text_bias = self._attention_bias(attention_mask, text_length, expected_dtype)
+
+        feature_map = pixel_values
+        vision_hidden_states, text_hidden_states = (), ()
+        all_hidden_states = () if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for stage in self.stages:
+            stage_bias = None
+            if text_bias is not None:
+                # Keys are [text; reduced vision]: pad the text bias with zeros for the vision keys.
+                num_vision_keys = self._num_vision_keys(stage, feature_map)
+                stage_bias = F.pad(text_bias, (0, num_vision_keys))
+            text_states, feature_map, stage_hidden, stage_attentions = stage(
+                text_states, feature_map, stage_bias, output_attentions, output_hidden_states
+            )
+            vision_hidden_states += (feature_map,)
+            text_hidden_states += (text_states,)
+            if output_hidden_states:
+                all_hidden_states += stage_hidden
+            if output_attentions:
+                all_attentions += stage_attentions
+
+        return MVLTModelOutput(
+            last_hidden_state=text_states,
+            pooler_output=text_states[:, 0] if text_length > 0 else None,
+            vision_hidden_states=vision_hidden_states,
+            text_hidden_states=text_hidden_states,
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
+        )
+
+    @staticmethod
+    def _num_vision_keys(stage: MVLTStage, feature_map: torch.Tensor) -> int:
+        """Number of (reduced) vision keys of `stage` for an input map `feature_map`."""
+        patch_size = stage.patch_embeddings.patch_size
+        height, width = feature_map.shape[-2] // patch_size, feature_map.shape[-1] // patch_size
+        sr_ratio = stage.layers[0].attention.sr_ratio if len(stage.layers) else 1
+        if sr_ratio > 1:
+            return (height // sr_ratio) * (width // sr_ratio)
+        return height * width
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Task heads
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class MVLTForPreTraining(MVLTPreTrainedModel):
+    """MVLT with the three pre-training heads: MIR decoder, ITM head and MLM head (tied to the word embeddings)."""
+
+    _tied_weights_keys = {"mlm_head.decoder.weight": "mvlt.embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: MVLTConfig):
+        super().__init__(config)
+        self.mvlt = MVLTModel(config)
+        self.mir_decoder = MVLTUNetDecoder(config) if config.mir_decoder == "unet" else MVLTPartialDecoder(config)
+        self.itm_head = MVLTClassificationHead(config, num_labels=2)
+        self.mlm_head = MVLTMLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.mlm_head.decoder
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.mlm_head.decoder = new_embeddings
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        bool_masked_pos: torch.BoolTensor | None = None,
+        mlm_labels: torch.LongTensor | None = None,
+        itm_labels: torch.LongTensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> MVLTForPreTrainingOutput:
+        r"""
+        Args:
+            input_ids, pixel_values, attention_mask, token_type_ids, bool_masked_pos:
+                As in [`MVLTModel.forward`]; `pixel_values` is the UNMASKED image: it is masked inside the model from
+                `bool_masked_pos` and is the MIR target.
+            mlm_labels (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
+                Original token ids at masked text positions, -100 elsewhere.
+            itm_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+                1 for a matching image-text pair, 0 for a negative pair.
+        """
+        config = self.config
+        outputs = self._encode_with_cls(
+            input_ids,
+            pixel_values,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            bool_masked_pos=bool_masked_pos,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+
+        reconstruction = mir_loss = None
+        if config.mir_loss_weight > 0:
+            reconstruction = self.mir_decoder(outputs.vision_hidden_states, pixel_values.shape[-2:])
+            if bool_masked_pos is not None:
+                mir_loss = mvlt_mir_loss(reconstruction, pixel_values)
+
+        itm_logits = self.itm_head(outputs.pooler_output)
+        itm_loss = None
+        if itm_labels is not None and config.itm_loss_weight > 0:
+            itm_loss = mvlt_itm_loss(itm_logits, itm_labels)
+
+        mlm_logits = mlm_loss = None
+        if config.mlm_loss_weight > 0:
+            mlm_logits = self.mlm_head(outputs.last_hidden_state)
+            if mlm_labels is not None:
+                mlm_loss = mvlt_mlm_loss(mlm_logits, mlm_labels)
+
+        loss = mvlt_pretraining_loss(
+            mir_loss,
+            itm_loss,
+            mlm_loss,
+            mir_weight=config.mir_loss_weight,
+            itm_weight=config.itm_loss_weight,
+            mlm_weight=config.mlm_loss_weight,
+        )
+        return MVLTForPreTrainingOutput(
+            loss=loss,
+            mir_loss=mir_loss,
+            itm_loss=itm_loss,
+            mlm_loss=mlm_loss,
+            itm_logits=itm_logits,
+            mlm_logits=mlm_logits,
+            reconstruction=reconstruction,
+            vision_hidden_states=outputs.vision_hidden_states,
+            text_hidden_states=outputs.text_hidden_states,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+class MVLTForImageTextRetrieval(MVLTPreTrainedModel):
+    """MVLT with the ITM head; the retrieval score of an (image, caption) pair is its match probability.
+
+    The head has the same name as in [`MVLTForPreTraining`], so a pre-trained checkpoint scores pairs zero-shot
+    (paper, TIR/ITR).
+    """
+
+    def __init__(self, config: MVLTConfig):
+        super().__init__(config)
+        self.mvlt = MVLTModel(config)
+        self.itm_head = MVLTClassificationHead(config, num_labels=2)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> MVLTImageTextRetrievalOutput:
+        r"""
+        Args:
+            input_ids, pixel_values, attention_mask, token_type_ids: as in [`MVLTModel.forward`].
+            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): 1 = matching pair, 0 = not matching.
+        """
+        outputs = self._encode_with_cls(
+            input_ids,
+            pixel_values,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        logits = self.itm_head(outputs.pooler_output)
+        loss = mvlt_itm_loss(logits, labels) if labels is not None else None
+        return MVLTImageTextRetrievalOutput(
+            loss=loss,
+            logits=logits,
+            scores=logits.float().softmax(dim=-1)[:, 1],
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+class MVLTForCategoryRecognition(MVLTPreTrainedModel):
+    """MVLT with two independent heads on [CLS]: main category (M-CR) and sub-category (S-CR)."""
+
+    def __init__(self, config: MVLTConfig):
+        super().__init__(config)
+        self.mvlt = MVLTModel(config)
+        self.main_category_head = MVLTClassificationHead(config, num_labels=config.num_main_categories)
+        self.sub_category_head = MVLTClassificationHead(config, num_labels=config.num_sub_categories)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        main_category_labels: torch.LongTensor | None = None,
+        sub_category_labels: torch.LongTensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> MVLTCategoryRecognitionOutput:
+        r"""
+        Args:
+            input_ids, pixel_values, attention_mask, token_type_ids: as in [`MVLTModel.forward`].
+            main_category_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): main-category ids.
+            sub_category_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): sub-category ids.
+        """
+        outputs = self._encode_with_cls(
+            input_ids,
+            pixel_values,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        main_logits = self.main_category_head(outputs.pooler_output)
+        sub_logits = self.sub_category_head(outputs.pooler_output)
+        main_loss = mvlt_category_loss(main_logits, main_category_labels) if main_category_labels is not None else None
+        sub_loss = mvlt_category_loss(sub_logits, sub_category_labels) if sub_category_labels is not None else None
+        parts = [part for part in (main_loss, sub_loss) if part is not None]
+        return MVLTCategoryRecognitionOutput(
+            loss=torch.stack(parts).sum() if parts else None,  # M-CR + S-CR cross-entropies
+            main_category_loss=main_loss,
+            sub_category_loss=sub_loss,
+            main_category_logits=main_logits,
+            sub_category_logits=sub_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# PVT weight mapping
+# ----------------------------------------------------------------------------------------------------------------------
+
+_PVT_LAYER_KEY_MAP = {
+    "layer_norm_1": "layer_norm_1",
+    "attention.self.query": "attention.query",
+    "attention.self.key": "attention.key",
+    "attention.self.value": "attention.value",
+    "attention.self.sequence_reduction": "attention.spatial_reduction",
+    "attention.self.layer_norm": "attention.spatial_reduction_norm",
+    "attention.output.dense": "attention.output",
+    "layer_norm_2": "layer_norm_2",
+    "mlp.dense1": "mlp.dense1",
+    "mlp.dense2": "mlp.dense2",
+}
+
+
+def _pvt_to_mvlt_key(pvt_key: str) -> str | None:
+    """MVLTModel key for one transformers `PvtModel` key, or None if the key has no MVLT counterpart."""
+    key = pvt_key.removeprefix("pvt.")
+    parts = key.split(".")
+    if key.startswith("encoder.patch_embeddings.") and len(parts) >= 5:
+        stage, rest = parts[2], ".".join(parts[3:])
+        names = {
+            "projection.weight": "projection.weight",
+            "projection.bias": "projection.bias",
+            "layer_norm.weight": "layer_norm.weight",
+            "layer_norm.bias": "layer_norm.bias",
+        }
+        if rest in names:
+            return f"stages.{stage}.patch_embeddings.{names[rest]}"
+        return None
+    if key.startswith("encoder.patch_embeddings.") and parts[-1] == "position_embeddings":
+        return f"stages.{parts[2]}.patch_embeddings.position_embeddings"
+    if key.startswith("encoder.block.") and len(parts) >= 6:
+        stage, layer = parts[2], parts[3]
+        module, parameter = ".".join(parts[4:-1]), parts[-1]
+        if module in _PVT_LAYER_KEY_MAP:
+            return f"stages.{stage}.layers.{layer}.{_PVT_LAYER_KEY_MAP[module]}.{parameter}"
+    return None
+
+
+def interpolate_position_embeddings(position_embeddings: torch.Tensor, num_target: int) -> torch.Tensor:
+    """Resize square-grid position embeddings `(1, n, D)` to `(1, num_target, D)` by bilinear interpolation."""
+    source_side, target_side = math.isqrt(position_embeddings.shape[1]), math.isqrt(num_target)
+    if source_side**2 != position_embeddings.shape[1] or target_side**2 != num_target:
+        raise ValueError(
+            f"Position embeddings must cover a square grid, got {position_embeddings.shape[1]} -> {num_target} tokens."
+        )
+    if source_side == target_side:
+        return position_embeddings
+    grid = position_embeddings.reshape(1, source_side, source_side, -1).permute(0, 3, 1, 2).float()
+    grid = F.interpolate(grid, size=(target_side, target_side), mode="bilinear", align_corners=False)
+    return grid.flatten(2).transpose(1, 2).to(position_embeddings.dtype)
+
+
+def convert_pvt_state_dict(
+    pvt_state_dict: dict[str, torch.Tensor], mvlt_state_dict: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """Map a transformers `PvtModel` (or `PvtForImageClassification`) state dict onto `MVLTModel` keys.
+
+    Position embeddings are interpolated (bilinear) to the MVLT grid (e.g. 224 -> 256). The last PVT stage's
+    position embedding has one extra leading slot for its class token; MVLT has no class token in the vision stream
+    (the [CLS] text token plays that role), so that slot is dropped, as in the authors' code. PVT's class token,
+    final LayerNorm and classifier have no MVLT counterpart and are reported as unexpected.
+
+    Args:
+        pvt_state_dict: PVT parameters (keys `encoder.*` or `pvt.encoder.*`).
+        mvlt_state_dict: the target `MVLTModel.state_dict()` (used for key names and shapes).
+
+    Returns:
+        `(converted, report)`: the MVLT-keyed tensors to load, and a report with lists `loaded`,
+        `missing_vision_keys` (MVLT vision parameters left unset), `unexpected_keys` (unused PVT keys) and
+        `interpolated_keys`.
+
+    Raises:
+        ValueError: when a mapped tensor's shape does not fit MVLT (different stage widths), naming the key.
+    """
+    converted, unexpected, interpolated = {}, [], []
+    for pvt_key, tensor in pvt_state_dict.items():
+        mvlt_key = _pvt_to_mvlt_key(pvt_key)
+        if mvlt_key is None or mvlt_key not in mvlt_state_dict:
+            unexpected.append(pvt_key)
+            continue
+        target_shape = mvlt_state_dict[mvlt_key].shape
+        if mvlt_key.endswith("patch_embeddings.position_embeddings"):
+            if math.isqrt(tensor.shape[1] - 1) ** 2 == tensor.shape[1] - 1 and math.isqrt(tensor.shape[1]) ** 2 != tensor.shape[1]:
+                tensor = tensor[:, 1:]  # drop PVT's class-token slot (last stage)
+            if tensor.shape[1] != target_shape[1]:
+                tensor = interpolate_position_embeddings(tensor, target_shape[1])
+                interpolated.append(mvlt_key)
+        if tuple(tensor.shape) != tuple(target_shape):
+            raise ValueError(
+                f"PVT parameter {pvt_key} has shape {tuple(tensor.shape)} but MVLT's {mvlt_key} needs "
+                f"{tuple(target_shape)}: the PVT checkpoint's stage widths/depths differ from the MVLT config."
+            )
+        converted[mvlt_key] = tensor
+    vision_keys = [key for key in mvlt_state_dict if ".patch_embeddings." in key or ".layers." in key]
+    missing = [key for key in vision_keys if key not in converted]
+    report = {
+        "loaded": sorted(converted),
+        "missing_vision_keys": missing,
+        "unexpected_keys": unexpected,
+        "interpolated_keys": interpolated,
+    }
+    return converted, report
+
+
+__all__ = [
+    "MVLTCategoryRecognitionOutput",
+    "MVLTForCategoryRecognition",
+    "MVLTForImageTextRetrieval",
+    "MVLTForPreTraining",
+    "MVLTForPreTrainingOutput",
+    "MVLTImageTextRetrievalOutput",
+    "MVLTModel",
+    "MVLTModelOutput",
+    "MVLTPreTrainedModel",
+    "convert_pvt_state_dict",
+]
