@@ -71,10 +71,9 @@ _AutoModel.register(M2FashionConfig, M2FashionModel, exist_ok=True)
 # The category head returns `logits` over `config.id2label` from `pixel_values` alone (attributes unknown), which is
 # the AutoModelForImageClassification / "image-classification" pipeline contract; attributes come as extra outputs.
 _AutoModelForImageClassification.register(M2FashionConfig, M2FashionForAttributePrediction, exist_ok=True)
-# `register_for_auto_class` lets a saved checkpoint load with trust_remote_code=True where fashionvl is absent.
-M2FashionConfig.register_for_auto_class()
-M2FashionModel.register_for_auto_class("AutoModel")
-M2FashionForAttributePrediction.register_for_auto_class("AutoModelForImageClassification")
+# No `register_for_auto_class` here: with it, `save_pretrained` runs transformers' `custom_object_save`, which
+# cannot follow the `from ..configs...` import of the modeling file and fails. The Hub exporter (issue 7) writes the
+# auto_map of a remote-code folder (AutoConfig, AutoModel, AutoModelForImageClassification).
 # <<< M2Fashion
 
 # >>> pipelines

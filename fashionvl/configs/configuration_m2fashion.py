@@ -1,0 +1,191 @@
+"""M2Fashion model configuration.
+
+M2Fashion: "Learning Image Representation via Attribute-Aware Attention Networks for Fashion Classification",
+Wan, Yan, Zhang, Zou, MMM 2022 (LNCS 13141, pp. 69-81). A CNN backbone (ResNet-50 on ImageNet in the paper)
+gives a feature map; the state vector of K attributes (1 positive, -1 negative, 0 unknown) is embedded twice and
+guides an attribute-aware spatial attention (ASA, eq. 2-5) and an attribute-aware channel attention (ACA,
+eq. 6-8); the attended feature Z (eq. 9) feeds a category head and an attribute head, trained with label-mask
+training (eq. 12) and a cosine triplet loss (eq. 13-15).
+
+The backbone is a nested configuration (`backbone_config`, a transformers `ResNetConfig` by default) stored inside
+`config.json`, so `from_pretrained` rebuilds the whole model offline without fetching a backbone checkpoint.
+
+This file imports nothing from fashionvl except the same-directory ``presets`` module, so it can be exported into
+a flat remote-code folder (see ``fashionvl/configs/presets.py``).
+"""
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from .presets import PresetMixin
+
+
+POOLING_TYPES = ("max", "avg")
+CHANNEL_ATTENTION_ACTIVATIONS = ("sigmoid", "relu", "tanh")
+
+
+@strict
+class M2FashionConfig(PresetMixin, PreTrainedConfig):
+    r"""
+    Configuration of an M2Fashion model ([`M2FashionModel`], [`M2FashionForAttributePrediction`]). The defaults
+    reproduce the paper's DeepFashion-C setting: ResNet-50 backbone, d = 512, K = 1000 attributes,
+    global max pooling, lambda = 1, gamma = 0.5 (Sec. 4.1). Named recipes: `M2FashionConfig.from_preset("paper")`
+    and `M2FashionConfig.from_preset("tiny")` (tests and CPU demos).
+
+    Backbone:
+
+    backbone_config (`dict` or `PreTrainedConfig`, *optional*):
+        Configuration of the CNN backbone, built with `AutoBackbone.from_config` (its last output feature map is
+        the image feature I of the paper, C channels). Defaults to a ResNet-50 `ResNetConfig`. A dict without
+        `model_type` is read as a ResNet configuration. ImageNet weights are loaded separately (see
+        `fashionvl.recipes.m2fashion.load_backbone_weights`).
+
+    Attention (ASA eq. 2-5, ACA eq. 6-8, Z eq. 9):
+
+    hidden_size (`int`, *optional*, defaults to 512):
+        d of the paper: output channels of the 1x1 convolution f2 (eq. 2) and size of the attribute embedding T1
+        (eq. 1) that meet in the element-wise product of eq. 3.
+    channel_attention_hidden_size (`int`, *optional*):
+        Output size of W_c1 in eq. 7 (the paper leaves it open). Defaults to `hidden_size`.
+    channel_attention_activation (`str`, *optional*, defaults to `"sigmoid"`):
+        Activation between W_c1 and W_c2 in eq. 7: `"sigmoid"` as written in the paper, `"relu"` as in ASEN
+        (Ma et al. 2020, the paper's ref. [16]) or `"tanh"`.
+    embedding_size (`int`, *optional*):
+        Size of Z (eq. 9). Defaults to C, the backbone's channels (the paper's W is c x c).
+    pooling (`str`, *optional*, defaults to `"max"`):
+        How the spatially attended feature map is reduced to V_s. `"avg"`: V_s = sum_l alpha_l I_l, exactly eq. 5
+        (an attention-weighted average). `"max"` (paper default, Sec. 3.2 and Table 2 "GMP"):
+        V_s = max_l (h w alpha_l I_l), global max pooling of the attended map, scaled by h*w so that uniform
+        attention gives plain GMP of I.
+    use_spatial_attention (`bool`, *optional*, defaults to `True`):
+        `False` is the ablation "w/o ASA" (Table 1): uniform attention, i.e. global `pooling` of I.
+    use_channel_attention (`bool`, *optional*, defaults to `True`):
+        `False` is the ablation "w/o ACA" (Table 1): Z is computed from V_s directly.
+    classifier_dropout (`float`, *optional*, defaults to 0.0):
+        Dropout on Z before the category and attribute heads.
+    initializer_range (`float`, *optional*, defaults to 0.02):
+        Standard deviation of the normal initialiser of the attention and head layers (the backbone keeps
+        ResNet's own initialisation).
+
+    Tasks and losses (eq. 10-15):
+
+    num_labels (`int`, *optional*, defaults to 50):
+        Number of clothing categories of the category head (standard transformers name, so `id2label` holds the
+        category names). DeepFashion-C has 50 category ids of which 46 are used; scripts set it from the data.
+    num_attributes (`int`, *optional*, defaults to 1000):
+        K, the number of attributes (length of the -1/0/1 attribute state vector). 1000 in DeepFashion-C.
+    category_loss_weight (`float`, *optional*, defaults to 1.0):
+        Weight of L_category (eq. 10, softmax cross-entropy). 0 is the ablation "attribute only" (Table 2).
+    attribute_loss_weight (`float`, *optional*, defaults to 1.0):
+        lambda of eq. 15 (L_attribute, sigmoid BCE on the labels unknown in the input, eq. 12). 0 is the ablation
+        "category only" (Table 2).
+    triplet_loss_weight (`float`, *optional*, defaults to 0.5):
+        gamma of eq. 15 (L_tri, eq. 13-14). 0 switches the triplet term off.
+    triplet_margin (`float`, *optional*, defaults to 0.2):
+        Margin m of the cosine triplet hinge max(0, m - s(a,p) + s(a,n)) (the paper gives no value; 0.2 as ASEN).
+    label_mask_training (`bool`, *optional*, defaults to `True`):
+        In training mode, when the forward gets ground-truth `attribute_labels` but no `attribute_states`, hide a
+        random number in [min_unknown_fraction * K, K] of each sample's labels (state 0) and take the attribute
+        loss on them (eq. 12). `False`: all labels unknown (plain attribute prediction from the image).
+    min_unknown_fraction (`float`, *optional*, defaults to 0.25):
+        Lower bound of the fraction of labels made unknown by label-mask training (0.25 in the paper).
+
+    Example:
+
+    ```python
+    >>> from fashionvl import M2FashionConfig, M2FashionForAttributePrediction
+
+    >>> # The paper's DeepFashion-C configuration (ResNet-50, d = 512, GMP, lambda = 1, gamma = 0.5)
+    >>> configuration = M2FashionConfig.from_preset("paper")
+
+    >>> # A tiny configuration for tests and CPU demos, sized for a data set with 6 categories and 24 attributes
+    >>> configuration = M2FashionConfig.from_preset("tiny", num_labels=6, num_attributes=24)
+    >>> model = M2FashionForAttributePrediction(configuration)
+
+    >>> # Ablation "w/o ASA" of Table 1
+    >>> configuration = M2FashionConfig.from_preset("tiny", use_spatial_attention=False)
+    ```"""
+
+    model_type = "m2fashion"
+    sub_configs_defaults = {"backbone_config": SubConfigSpec(config_class=AutoConfig, model_type="resnet")}
+
+    backbone_config: dict | PreTrainedConfig | None = None
+    # Attention (eq. 1-9)
+    hidden_size: int = 512
+    channel_attention_hidden_size: int | None = None
+    channel_attention_activation: str = "sigmoid"
+    embedding_size: int | None = None
+    pooling: str = "max"
+    use_spatial_attention: bool = True
+    use_channel_attention: bool = True
+    classifier_dropout: float | int = 0.0
+    initializer_range: float = 0.02
+    # Tasks and losses (eq. 10-15)
+    num_attributes: int = 1000
+    category_loss_weight: float | int = 1.0
+    attribute_loss_weight: float | int = 1.0
+    triplet_loss_weight: float | int = 0.5
+    triplet_margin: float | int = 0.2
+    label_mask_training: bool = True
+    min_unknown_fraction: float | int = 0.25
+
+    def __post_init__(self, **kwargs):
+        if isinstance(self.backbone_config, dict) and "model_type" not in self.backbone_config:
+            # A preset's backbone block may omit the type: it is a ResNet by default.
+            self.backbone_config = {**self.backbone_config, "model_type": "resnet"}
+        if self.id2label is None and "num_labels" not in kwargs:
+            kwargs["num_labels"] = 50
+        super().__post_init__(**kwargs)
+
+    def validate_sizes(self):
+        """Sizes are positive."""
+        for name in ("hidden_size", "num_attributes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}.")
+        for name in ("channel_attention_hidden_size", "embedding_size"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"`{name}` must be positive or None, got {value}.")
+        if self.num_labels is not None and self.num_labels <= 0:
+            raise ValueError(f"`num_labels` (number of categories) must be positive, got {self.num_labels}.")
+
+    def validate_choices(self):
+        """Pooling and activation are among the supported names."""
+        if self.pooling not in POOLING_TYPES:
+            raise ValueError(f"`pooling` must be one of {POOLING_TYPES}, got {self.pooling!r}.")
+        if self.channel_attention_activation not in CHANNEL_ATTENTION_ACTIVATIONS:
+            raise ValueError(
+                f"`channel_attention_activation` must be one of {CHANNEL_ATTENTION_ACTIVATIONS}, "
+                f"got {self.channel_attention_activation!r}."
+            )
+
+    def validate_losses(self):
+        """Loss weights are non-negative, at least one is on, and the label-mask fraction is in (0, 1]."""
+        weights = {
+            "category_loss_weight": self.category_loss_weight,
+            "attribute_loss_weight": self.attribute_loss_weight,
+            "triplet_loss_weight": self.triplet_loss_weight,
+        }
+        for name, value in weights.items():
+            if value < 0:
+                raise ValueError(f"`{name}` must be >= 0, got {value}.")
+        if not any(weights.values()):
+            raise ValueError(f"At least one loss weight must be positive, got {weights}.")
+        if self.triplet_margin < 0:
+            raise ValueError(f"`triplet_margin` must be >= 0, got {self.triplet_margin}.")
+        if not 0 < self.min_unknown_fraction <= 1:
+            raise ValueError(f"`min_unknown_fraction` must be in (0, 1], got {self.min_unknown_fraction}.")
+        if not 0 <= self.classifier_dropout < 1:
+            raise ValueError(f"`classifier_dropout` must be in [0, 1), got {self.classifier_dropout}.")
+
+    def validate_backbone(self):
+        """The backbone configuration describes a backbone that outputs feature maps."""
+        if not hasattr(self.backbone_config, "out_features"):
+            raise ValueError(
+                f"`backbone_config` must be a backbone configuration with `out_features` (e.g. ResNetConfig), "
+                f"got {type(self.backbone_config).__name__}."
+            )
+
+
+__all__ = ["M2FashionConfig"]

@@ -1,0 +1,411 @@
+"""PyTorch M2Fashion model.
+
+M2Fashion: "Learning Image Representation via Attribute-Aware Attention Networks for Fashion Classification",
+Wan, Yan, Zhang, Zou, MMM 2022. Given an image and a state vector A in {-1, 0, 1}^K of K attributes
+(negative / unknown / positive), a CNN backbone gives the feature map I (C channels, h x w); two separate
+attribute embeddings T1 = tanh(W_a1 A) (eq. 1) and T2 = tanh(W_a2 A) (eq. 6) guide
+
+- attribute-aware spatial attention (ASA, eq. 2-5): alpha = softmax over the h*w positions of
+  tanh(W_v2 (tanh(W_v1 I) * T1)), V_s = pooled alpha-weighted I;
+- attribute-aware channel attention (ACA, eq. 7-8): alpha_c = sigmoid(W_c2 act(W_c1 [T2, V_s])),
+  V_c = alpha_c * V_s;
+
+and Z = W V_c + b (eq. 9) is the attribute-aware image embedding shared by a category head (softmax CE, eq. 10)
+and an attribute head (sigmoid BCE on the labels unknown in the input, label-mask training, eq. 11-12), trained
+with a cosine triplet loss (eq. 13-14) and the total of eq. 15.
+
+No official code was released; the layout follows ASEN (Ma et al., AAAI 2020, the paper's ref. [16]), which the
+paper adapts. Departures, each commented where it happens: eq. 13's denominator (a sum of norms) is read as the
+product (a true cosine); eq. 14's sign is fixed (SPEC §4); V_s of eq. 5 is max-pooled by default (Sec. 3.2,
+Table 2) with an h*w scale; the masked BCE is averaged rather than summed.
+
+Remote code: this file imports from fashionvl only ``..configs.configuration_m2fashion`` and ``.losses``.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoBackbone, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
+
+from ..configs.configuration_m2fashion import M2FashionConfig
+from .losses import (
+    m2fashion_masked_attribute_loss,
+    m2fashion_sample_unknown_label_mask,
+    m2fashion_triplet_cosine_loss,
+)
+
+
+@dataclass
+class M2FashionModelOutput(ModelOutput):
+    r"""
+    Output of [`M2FashionModel`].
+
+    attribute_aware_embeds (`torch.FloatTensor` of shape `(batch_size, embedding_size)`):
+        Z of eq. 9, the attribute-aware image embedding (input of the heads, used for retrieval).
+    spatial_attention (`torch.FloatTensor` of shape `(batch_size, height, width)`):
+        alpha^s of eq. 4 over the positions of the backbone feature map; sums to 1 per image (uniform when
+        `use_spatial_attention=False`).
+    channel_attention (`torch.FloatTensor` of shape `(batch_size, num_channels)`, *optional*):
+        alpha^c of eq. 7, in (0, 1); None when `use_channel_attention=False`.
+    feature_map (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`):
+        I, the backbone's last feature map.
+    attribute_states (`torch.FloatTensor` of shape `(batch_size, num_attributes)`):
+        The -1/0/1 attribute state vector A the attention was conditioned on.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+        The backbone's hidden states (stem and every stage), when `output_hidden_states=True`.
+    """
+
+    attribute_aware_embeds: torch.FloatTensor | None = None
+    spatial_attention: torch.FloatTensor | None = None
+    channel_attention: torch.FloatTensor | None = None
+    feature_map: torch.FloatTensor | None = None
+    attribute_states: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class M2FashionAttributePredictionOutput(ModelOutput):
+    r"""
+    Output of [`M2FashionForAttributePrediction`].
+
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Total of eq. 15: `category_loss_weight * category_loss + attribute_loss_weight * attribute_loss +
+        triplet_loss_weight * triplet_loss`, over the components that were computed.
+    category_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Softmax cross-entropy of the category head (eq. 10); None without `labels` or with weight 0.
+    attribute_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Sigmoid BCE on the annotated labels that are unknown in the input state (eq. 11-12); None without
+        `attribute_labels` or with weight 0.
+    triplet_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Cosine triplet hinge (eq. 13-14) over `triplet_indices`; None without triplets or with weight 0.
+    logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
+        Category logits (before softmax).
+    attribute_logits (`torch.FloatTensor` of shape `(batch_size, num_attributes)`):
+        Attribute logits (before the sigmoid).
+    attribute_aware_embeds (`torch.FloatTensor` of shape `(batch_size, embedding_size)`):
+        Z of eq. 9.
+    spatial_attention (`torch.FloatTensor` of shape `(batch_size, height, width)`):
+        alpha^s of eq. 4.
+    channel_attention (`torch.FloatTensor` of shape `(batch_size, num_channels)`, *optional*):
+        alpha^c of eq. 7.
+    attribute_states (`torch.FloatTensor` of shape `(batch_size, num_attributes)`):
+        The input state vector actually used (after label masking in training).
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+        The backbone's hidden states, when `output_hidden_states=True`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    category_loss: torch.FloatTensor | None = None
+    attribute_loss: torch.FloatTensor | None = None
+    triplet_loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    attribute_logits: torch.FloatTensor | None = None
+    attribute_aware_embeds: torch.FloatTensor | None = None
+    spatial_attention: torch.FloatTensor | None = None
+    channel_attention: torch.FloatTensor | None = None
+    attribute_states: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+class M2FashionAttributeEmbedding(nn.Module):
+    """Attribute label embedding tanh(W A) of the -1/0/1 state vector (eq. 1 for T1, eq. 6 for T2).
+
+    `(batch, num_attributes) -> (batch, embedding_size)`. An all-unknown state (zeros) embeds to tanh(b).
+    """
+
+    def __init__(self, num_attributes: int, embedding_size: int):
+        super().__init__()
+        self.projection = nn.Linear(num_attributes, embedding_size)
+
+    def forward(self, attribute_states: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.projection(attribute_states))
+
+
+class M2FashionSpatialAttention(nn.Module):
+    """Attribute-aware spatial attention (ASA, eq. 2-5)."""
+
+    def __init__(self, config: M2FashionConfig, num_channels: int):
+        super().__init__()
+        self.pooling = config.pooling
+        self.use_attention = config.use_spatial_attention
+        # M2Fashion eq. 2: f2(I) = tanh(W_v1 I), d 1x1 kernels
+        self.feature_projection = nn.Conv2d(num_channels, config.hidden_size, kernel_size=1)
+        # M2Fashion eq. 3: f_s = tanh(W_v2 (f2(I) * T1)), one 1x1 kernel -> one score per position
+        self.score = nn.Conv2d(config.hidden_size, 1, kernel_size=1)
+
+    def forward(self, feature_map: torch.Tensor, attribute_embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            feature_map: I, `(batch, num_channels, height, width)`.
+            attribute_embeds: T1, `(batch, hidden_size)`.
+
+        Returns:
+            V_s `(batch, num_channels)` and the attention alpha^s `(batch, height, width)`.
+        """
+        batch_size, _, height, width = feature_map.shape
+        if self.use_attention:
+            projected = torch.tanh(self.feature_projection(feature_map))  # eq. 2
+            fused = projected * attribute_embeds[:, :, None, None]  # T1 broadcast over h and w (after eq. 1)
+            scores = torch.tanh(self.score(fused)).flatten(1)  # eq. 3, (batch, h*w)
+            attention = scores.softmax(dim=-1)  # eq. 4
+        else:
+            # Ablation "w/o ASA" (Table 1): global pooling of I, i.e. uniform attention.
+            attention = feature_map.new_full((batch_size, height * width), 1.0 / (height * width))
+        weighted = feature_map.flatten(2) * attention[:, None, :]  # alpha_l I_l, (batch, C, h*w)
+        if self.pooling == "avg":
+            pooled = weighted.sum(dim=-1)  # eq. 5: V_s = sum_l alpha_l I_l (an attention-weighted average)
+        else:
+            # Sec. 3.2 / Table 2 "GMP": global max pooling of the attended map instead of eq. 5's sum; scaled by
+            # h*w so that uniform attention gives exactly GMP(I) (and "avg" gives GAP(I)).
+            pooled = weighted.amax(dim=-1) * (height * width)
+        return pooled, attention.view(batch_size, height, width)
+
+
+class M2FashionChannelAttention(nn.Module):
+    """Attribute-aware channel attention (ACA, eq. 7-8)."""
+
+    def __init__(self, config: M2FashionConfig, num_channels: int):
+        super().__init__()
+        hidden_size = config.channel_attention_hidden_size or config.hidden_size
+        self.fc1 = nn.Linear(2 * num_channels, hidden_size)  # W_c1 over [T2, V_s]
+        self.fc2 = nn.Linear(hidden_size, num_channels)  # W_c2
+        activations = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}
+        self.activation = activations[config.channel_attention_activation]
+
+    def forward(self, pooled_features: torch.Tensor, attribute_embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            pooled_features: V_s, `(batch, num_channels)`.
+            attribute_embeds: T2, `(batch, num_channels)`.
+
+        Returns:
+            V_c `(batch, num_channels)` and alpha^c `(batch, num_channels)` in (0, 1).
+        """
+        # M2Fashion eq. 7: alpha_c = sigmoid(W_c2 act(W_c1 [T2, V_s])) (biases kept; the paper drops them in print)
+        hidden = self.activation(self.fc1(torch.cat([attribute_embeds, pooled_features], dim=-1)))
+        attention = torch.sigmoid(self.fc2(hidden))
+        return attention * pooled_features, attention  # eq. 8: V_c = alpha_c * V_s
+
+
+class M2FashionPreTrainedModel(PreTrainedModel):
+    config: M2FashionConfig
+    config_class = M2FashionConfig
+    base_model_prefix = "m2fashion"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    _no_split_modules = ["ResNetConvLayer", "ResNetShortCut", "M2FashionSpatialAttention", "M2FashionChannelAttention"]
+    # transformers' ResNet backbone has no gradient-checkpointing path.
+    supports_gradient_checkpointing = False
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, nn.Conv2d):
+            # As ResNet (He et al.): keeps the backbone trainable from scratch and the 1x1 attention convs lively.
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+
+class M2FashionModel(M2FashionPreTrainedModel):
+    """Backbone, attribute embeddings, ASA and ACA: maps (image, attribute states) to Z (eq. 1-9)."""
+
+    def __init__(self, config: M2FashionConfig):
+        super().__init__(config)
+        self.backbone = AutoBackbone.from_config(config.backbone_config)
+        num_channels = self.backbone.channels[-1]
+        self.num_channels = num_channels
+        self.embedding_size = config.embedding_size or num_channels
+        self.spatial_attribute_embedding = M2FashionAttributeEmbedding(config.num_attributes, config.hidden_size)
+        self.spatial_attention = M2FashionSpatialAttention(config, num_channels)
+        if config.use_channel_attention:
+            self.channel_attribute_embedding = M2FashionAttributeEmbedding(config.num_attributes, num_channels)
+            self.channel_attention = M2FashionChannelAttention(config, num_channels)
+        # M2Fashion eq. 9: Z = W V_c + b
+        self.projection = nn.Linear(num_channels, self.embedding_size)
+        self.post_init()
+
+    def check_attribute_states(self, attribute_states: torch.Tensor | None, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Validate `attribute_states` (batch, K) in {-1, 0, 1}; None means all unknown. Returns a float tensor."""
+        batch_size, num_attributes = pixel_values.shape[0], self.config.num_attributes
+        if attribute_states is None:
+            return pixel_values.new_zeros(batch_size, num_attributes)
+        if attribute_states.shape != (batch_size, num_attributes):
+            raise ValueError(
+                f"attribute_states must have shape (batch_size, num_attributes) = ({batch_size}, {num_attributes}), "
+                f"got {tuple(attribute_states.shape)}."
+            )
+        invalid = (attribute_states != -1) & (attribute_states != 0) & (attribute_states != 1)
+        if invalid.any():
+            raise ValueError(
+                f"attribute_states must hold -1 (negative), 0 (unknown) or 1 (positive), got "
+                f"{attribute_states[invalid].unique().tolist()}."
+            )
+        return attribute_states.to(pixel_values.dtype)
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        attribute_states: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> M2FashionModelOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, height, width)`):
+                Normalised images (see [`M2FashionProcessor`]).
+            attribute_states (`torch.Tensor` of shape `(batch_size, num_attributes)`, *optional*):
+                A of the paper: 1 = known positive, -1 = known negative, 0 = unknown. None = all unknown
+                (inference from the image alone).
+            output_hidden_states (`bool`, *optional*):
+                Return the backbone's hidden states.
+        """
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        attribute_states = self.check_attribute_states(attribute_states, pixel_values)
+        backbone_outputs = self.backbone(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        feature_map = backbone_outputs.feature_maps[-1]  # I, (batch, C, h, w)
+
+        spatial_embeds = self.spatial_attribute_embedding(attribute_states)  # eq. 1: T1
+        pooled_features, spatial_attention = self.spatial_attention(feature_map, spatial_embeds)  # eq. 2-5: V_s
+        channel_attention = None
+        if self.config.use_channel_attention:
+            channel_embeds = self.channel_attribute_embedding(attribute_states)  # eq. 6: T2
+            pooled_features, channel_attention = self.channel_attention(pooled_features, channel_embeds)  # eq. 7-8
+        # else: ablation "w/o ACA" (Table 1), Z is computed from V_s directly.
+        attribute_aware_embeds = self.projection(pooled_features)  # eq. 9: Z = W V_c + b
+
+        return M2FashionModelOutput(
+            attribute_aware_embeds=attribute_aware_embeds,
+            spatial_attention=spatial_attention,
+            channel_attention=channel_attention,
+            feature_map=feature_map,
+            attribute_states=attribute_states,
+            hidden_states=backbone_outputs.hidden_states if output_hidden_states else None,
+        )
+
+
+class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
+    """M2Fashion with the multi-task heads (category eq. 10, attributes eq. 11-12) and the triplet loss (eq. 13-15).
+
+    Label-mask training: in training mode, given `attribute_labels` but no `attribute_states`, a random number in
+    [min_unknown_fraction * K, K] of each sample's labels is hidden (state 0) and the known rest is the input state;
+    the attribute loss is taken on the hidden (unknown) annotated labels. With explicit `attribute_states` (or in
+    evaluation mode, where the default state is all-unknown) the loss is likewise on the labels whose state is 0.
+    """
+
+    def __init__(self, config: M2FashionConfig):
+        super().__init__(config)
+        self.m2fashion = M2FashionModel(config)
+        embedding_size = self.m2fashion.embedding_size
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.category_classifier = nn.Linear(embedding_size, config.num_labels)
+        self.attribute_classifier = nn.Linear(embedding_size, config.num_attributes)
+        self.post_init()
+
+    def mask_attribute_labels(self, attribute_labels: torch.Tensor) -> torch.Tensor:
+        """Label-mask training (eq. 12): the input state with a random set Y_u of each sample's labels set to 0.
+
+        Args:
+            attribute_labels: `(batch, K)` ground truth in {-1, 0, 1}.
+
+        Returns:
+            `(batch, K)` state vector: the ground truth on Y_k, 0 on Y_u.
+        """
+        batch_size, num_attributes = attribute_labels.shape
+        unknown = m2fashion_sample_unknown_label_mask(
+            batch_size, num_attributes, self.config.min_unknown_fraction, device=attribute_labels.device
+        )
+        return attribute_labels.masked_fill(unknown, 0)
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        attribute_states: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        attribute_labels: torch.Tensor | None = None,
+        triplet_indices: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> M2FashionAttributePredictionOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, height, width)`):
+                Normalised images.
+            attribute_states (`torch.Tensor` of shape `(batch_size, num_attributes)`, *optional*):
+                Known attribute states (1 / -1, 0 = unknown). None: label-masked `attribute_labels` in training
+                (if `config.label_mask_training`), all unknown otherwise.
+            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+                Category ids in `[0, num_labels)` for the category loss (eq. 10).
+            attribute_labels (`torch.Tensor` of shape `(batch_size, num_attributes)`, *optional*):
+                Ground-truth attributes in {-1, 0 (not annotated), 1} for the attribute loss (eq. 11-12).
+            triplet_indices (`torch.LongTensor` of shape `(num_triplets, 3)`, *optional*):
+                (anchor, positive, negative) rows of the batch, e.g. from [`M2FashionDataCollator`]; the positive
+                shares at least one positive attribute with the anchor, the negative none. Empty or None: no
+                triplet term.
+        """
+        if attribute_states is None and attribute_labels is not None and self.training and self.config.label_mask_training:
+            attribute_states = self.mask_attribute_labels(attribute_labels)
+        outputs = self.m2fashion(
+            pixel_values, attribute_states=attribute_states, output_hidden_states=output_hidden_states, return_dict=True
+        )
+        attribute_aware_embeds = outputs.attribute_aware_embeds
+        features = self.dropout(attribute_aware_embeds)
+        logits = self.category_classifier(features)
+        attribute_logits = self.attribute_classifier(features)
+
+        config = self.config
+        category_loss = attribute_loss = triplet_loss = None
+        if labels is not None and config.category_loss_weight > 0:
+            category_loss = F.cross_entropy(logits, labels.long())  # eq. 10
+        if attribute_labels is not None and config.attribute_loss_weight > 0:
+            unknown_in_input = outputs.attribute_states == 0  # Y_u of eq. 12
+            attribute_loss = m2fashion_masked_attribute_loss(attribute_logits, attribute_labels, unknown_in_input)
+        if triplet_indices is not None and triplet_indices.numel() > 0 and config.triplet_loss_weight > 0:
+            anchor, positive, negative = triplet_indices.long().unbind(dim=-1)
+            triplet_loss = m2fashion_triplet_cosine_loss(  # eq. 13-14
+                attribute_aware_embeds[anchor],
+                attribute_aware_embeds[positive],
+                attribute_aware_embeds[negative],
+                margin=config.triplet_margin,
+            )
+
+        # M2Fashion eq. 15: L = L_category + lambda L_attribute + gamma L_tri (over the computed terms)
+        weighted_terms = [
+            (config.category_loss_weight, category_loss),
+            (config.attribute_loss_weight, attribute_loss),
+            (config.triplet_loss_weight, triplet_loss),
+        ]
+        computed = [weight * term for weight, term in weighted_terms if term is not None]
+        loss = torch.stack(computed).sum() if computed else None
+
+        return M2FashionAttributePredictionOutput(
+            loss=loss,
+            category_loss=category_loss,
+            attribute_loss=attribute_loss,
+            triplet_loss=triplet_loss,
+            logits=logits,
+            attribute_logits=attribute_logits,
+            attribute_aware_embeds=attribute_aware_embeds,
+            spatial_attention=outputs.spatial_attention,
+            channel_attention=outputs.channel_attention,
+            attribute_states=outputs.attribute_states,
+            hidden_states=outputs.hidden_states,
+        )
+
+
+__all__ = [
+    "M2FashionAttributePredictionOutput",
+    "M2FashionForAttributePrediction",
+    "M2FashionModel",
+    "M2FashionModelOutput",
+    "M2FashionPreTrainedModel",
+]
