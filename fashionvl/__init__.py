@@ -53,9 +53,9 @@ _MFSRAutoModel.register(MFSRConfig, MFSRModel, exist_ok=True)
 # Auto class is made for dual-encoder retrieval training, and AutoModelForPreTraining ("the model with its training
 # heads") is the closest: AutoModelForPreTraining.from_pretrained(folder) gives MFSRForRetrieval.
 _MFSRAutoModelForPreTraining.register(MFSRConfig, MFSRForRetrieval, exist_ok=True)
-MFSRConfig.register_for_auto_class()
-MFSRModel.register_for_auto_class("AutoModel")
-MFSRForRetrieval.register_for_auto_class("AutoModelForPreTraining")
+# No `register_for_auto_class` here: it makes `save_pretrained` copy modeling_mfsr.py and follow its package-relative
+# import `..configs.configuration_mfsr`, which fails. The Hub exporter (scripts/export_to_hub.py) writes the flat
+# remote-code folder and its `auto_map` (AutoConfig, AutoModel -> MFSRModel, AutoModelForPreTraining -> MFSRForRetrieval).
 # <<< mFSR
 
 # >>> M2Fashion
