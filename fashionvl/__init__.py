@@ -36,6 +36,7 @@ MVLTForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 # <<< processing
 
 # >>> training
+from .training import FashionTrainer, FashionTrainingArguments
 # <<< training
 
 # >>> mFSR
