@@ -1,1 +1,51 @@
-"""fashionvl.data"""
+"""Datasets for fashionvl: loaders of the papers' datasets and the bundled synthetic catalog.
+
+Every loader returns a `datasets.Dataset` whose images are decoded lazily, on row access:
+
+- `load_fashiongen(h5_path)`: Fashion-Gen HDF5 (images read from the HDF5 file by a transform).
+- `load_deepfashion(root, split)`: DeepFashion Category & Attribute Prediction (image paths).
+- `load_karpathy(json_path, image_root, split)`: COCO / Flickr30K Karpathy splits (image paths).
+- `load_darn(root, split)` and `load_darn_retrieval_lists(root, split)`: DARN, ASEN release.
+- `fashionvl.data.synthetic.generate_catalog(num_products, seed=0, image_size=256)`: the bundled
+  procedural catalog (PNG bytes in memory), with writers for all four on-disk formats.
+
+Row schema (image-text datasets): ``image`` (PIL.Image, RGB), ``caption`` (str), ``category``
+(int main-category id), ``subcategory`` (int sub-category id), ``product_id`` (int). Attribute
+datasets add ``attributes`` (list of int in {-1, 0, 1}: negative, unknown, positive). Each loader's
+docstring lists its extra columns.
+
+Where the label metadata lives:
+
+- Category names: the ``ClassLabel`` features of the ``category`` and ``subcategory`` columns;
+  read them with `category_names(ds)` / `subcategory_names(ds)`.
+- Attribute names and types, categorical attribute dimensions (DARN style) and the parent main
+  category of each sub-category: a JSON object under the key ``"fashionvl"`` in
+  ``ds.info.description`` (kept by ``map``/``filter``/``select``/``shuffle``/``save_to_disk``);
+  read them with `attribute_names(ds)`, `attribute_types(ds)` (``"texture"``, ``"fabric"``,
+  ``"shape"``, ``"part"``, ``"style"``), `attribute_dimensions(ds)` (``{name: [value names]}``,
+  in the order of the ``attribute_values`` column) and `subcategory_parents(ds)`.
+"""
+
+from .metadata import (
+    ATTRIBUTE_TYPE_IDS,
+    ATTRIBUTE_TYPE_NAMES,
+    attribute_dimensions,
+    attribute_names,
+    attribute_types,
+    category_names,
+    subcategory_names,
+    subcategory_parents,
+)
+from .synthetic import generate_catalog
+
+__all__ = [
+    "ATTRIBUTE_TYPE_IDS",
+    "ATTRIBUTE_TYPE_NAMES",
+    "attribute_dimensions",
+    "attribute_names",
+    "attribute_types",
+    "category_names",
+    "generate_catalog",
+    "subcategory_names",
+    "subcategory_parents",
+]
