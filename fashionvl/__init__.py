@@ -26,10 +26,9 @@ AutoModelForPreTraining.register(MVLTConfig, MVLTForPreTraining, exist_ok=True)
 # The task heads are not registered with an Auto class: no transformers Auto class fits them
 # (AutoModelForImageClassification / AutoModelForImageTextToText expect other inputs and outputs);
 # load them with MVLTForImageTextRetrieval.from_pretrained / MVLTForCategoryRecognition.from_pretrained.
-# `register_for_auto_class` lets a saved checkpoint load with trust_remote_code=True where fashionvl is absent.
-MVLTConfig.register_for_auto_class()
-MVLTModel.register_for_auto_class("AutoModel")
-MVLTForPreTraining.register_for_auto_class("AutoModelForPreTraining")
+# No `register_for_auto_class` here: it makes every save_pretrained copy the model's source files, and
+# transformers' copier cannot follow `from ..configs...` (FileNotFoundError). The Hub exporter (issue 7) writes
+# the flat remote-code folder and its auto_map instead.
 # <<< MVLT
 
 # >>> processing
@@ -78,4 +77,9 @@ _AutoModelForImageClassification.register(M2FashionConfig, M2FashionForAttribute
 # <<< M2Fashion
 
 # >>> pipelines
+from .hub import export_for_hub
+from .pipelines import AutoModelForFashionRetrieval, FashionGalleryIndex, FashionRetrievalPipeline, register_fashion_retrieval
+
+# transformers.pipeline("fashion-retrieval", model=...) for MVLT, mFSR and M2Fashion checkpoints
+register_fashion_retrieval()
 # <<< pipelines

@@ -12,7 +12,9 @@ a plain key mapping, see ``convert_pvt_state_dict``) and the authors' ``libs/pvl
 Differences from the authors' code are marked where they occur (``# Departure: ...``).
 """
 
+import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -185,6 +187,17 @@ class MVLTTextEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(embeddings))
 
 
+def resize_position_grid(
+    position_embeddings: torch.Tensor, source_size: tuple[int, int], target_size: tuple[int, int]
+) -> torch.Tensor:
+    """Bilinearly resize position embeddings `(1, h * w, D)` of an `h x w` grid to `(1, h' * w', D)`."""
+    if tuple(source_size) == tuple(target_size):
+        return position_embeddings
+    grid = position_embeddings.reshape(1, *source_size, -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid.float(), size=tuple(target_size), mode="bilinear", align_corners=False)
+    return grid.flatten(2).transpose(1, 2).to(position_embeddings.dtype)
+
+
 class MVLTPatchEmbeddings(nn.Module):
     """Vision embedding of one stage (MVLT eq. 2): conv (kernel = stride = patch size), LayerNorm, + position.
 
@@ -206,11 +219,7 @@ class MVLTPatchEmbeddings(nn.Module):
 
     def interpolate_position_embeddings(self, height: int, width: int) -> torch.Tensor:
         """Position embeddings for a `height x width` token grid, shape `(1, height * width, hidden_size)`."""
-        if height == self.grid_size and width == self.grid_size:
-            return self.position_embeddings
-        grid = self.position_embeddings.reshape(1, self.grid_size, self.grid_size, -1).permute(0, 3, 1, 2)
-        grid = F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False)
-        return grid.flatten(2).transpose(1, 2)
+        return resize_position_grid(self.position_embeddings, (self.grid_size, self.grid_size), (height, width))
 
     def forward(self, feature_map: torch.Tensor) -> tuple[torch.Tensor, int, int]:
         patches = self.projection(feature_map)
@@ -612,18 +621,7 @@ class MVLTPreTrainedModel(PreTrainedModel):
 
         pvt = PvtModel.from_pretrained(pvt_name_or_path, dtype=torch.float32, **kwargs)
         if config is None:
-            pvt_config = pvt.config
-            config = MVLTConfig.from_preset(
-                "paper",
-                hidden_sizes=list(pvt_config.hidden_sizes),
-                depths=list(pvt_config.depths),
-                num_attention_heads=list(pvt_config.num_attention_heads),
-                mlp_ratios=list(pvt_config.mlp_ratios),
-                sr_ratios=list(pvt_config.sequence_reduction_ratios),
-                patch_sizes=list(pvt_config.patch_sizes),
-                layer_norm_eps=pvt_config.layer_norm_eps,
-                qkv_bias=pvt_config.qkv_bias,
-            )
+            config = mvlt_config_from_pvt(pvt.config)
         model = cls(config)
         model.pvt_loading_report = model.load_pvt_state_dict(pvt.state_dict())
         return model
@@ -1043,6 +1041,60 @@ def _pvt_to_mvlt_key(pvt_key: str) -> str | None:
     return None
 
 
+def mvlt_config_from_pvt(pvt_config, preset: str = "paper", **overrides) -> MVLTConfig:
+    """An MVLT configuration from `preset` with the stage shapes of a transformers `PvtConfig` (so its weights fit).
+
+    The image size stays the preset's (256 for `"paper"`): PVT's position embeddings are interpolated to it.
+    `overrides` are further MVLT config arguments.
+    """
+    if list(pvt_config.strides) != list(pvt_config.patch_sizes):
+        raise ValueError(
+            f"MVLT patch embeddings use stride = kernel size, but the PVT config has patch_sizes "
+            f"{list(pvt_config.patch_sizes)} and strides {list(pvt_config.strides)}."
+        )
+    values = {
+        "hidden_sizes": list(pvt_config.hidden_sizes),
+        "depths": list(pvt_config.depths),
+        "num_attention_heads": list(pvt_config.num_attention_heads),
+        "mlp_ratios": list(pvt_config.mlp_ratios),
+        "sr_ratios": list(pvt_config.sequence_reduction_ratios),
+        "patch_sizes": list(pvt_config.patch_sizes),
+        "num_channels": pvt_config.num_channels,
+        "layer_norm_eps": pvt_config.layer_norm_eps,
+        "qkv_bias": pvt_config.qkv_bias,
+        "hidden_act": pvt_config.hidden_act,
+    }
+    values.update(overrides)
+    return MVLTConfig.from_preset(preset, **values)
+
+
+def convert_pvt_checkpoint(
+    pvt_name_or_path: str,
+    output_dir: str,
+    config: MVLTConfig | None = None,
+    model_class: type[MVLTPreTrainedModel] = MVLTForPreTraining,
+    **pvt_kwargs,
+) -> dict[str, list[str]]:
+    """Initialise an MVLT model from a PVT ImageNet checkpoint and save it (safetensors) with its loading report.
+
+    Writes `output_dir/config.json`, `output_dir/model.safetensors` and `output_dir/pvt_loading_report.json`.
+
+    Args:
+        pvt_name_or_path: Hub id or local folder of a transformers `PvtModel` checkpoint.
+        output_dir: where to save the MVLT checkpoint.
+        config: the MVLT configuration (default: the paper preset with the checkpoint's stage shapes).
+        model_class: which MVLT class to build (its vision encoder gets the PVT weights).
+        **pvt_kwargs: passed to `PvtModel.from_pretrained`.
+
+    Returns:
+        The loading report (see `convert_pvt_state_dict`).
+    """
+    model = model_class.from_pvt_pretrained(pvt_name_or_path, config=config, **pvt_kwargs)
+    model.save_pretrained(output_dir)
+    with open(os.path.join(output_dir, "pvt_loading_report.json"), "w", encoding="utf-8") as handle:
+        json.dump(model.pvt_loading_report, handle, indent=2)
+    return model.pvt_loading_report
+
 def interpolate_position_embeddings(position_embeddings: torch.Tensor, num_target: int) -> torch.Tensor:
     """Resize square-grid position embeddings `(1, n, D)` to `(1, num_target, D)` by bilinear interpolation."""
     source_side, target_side = math.isqrt(position_embeddings.shape[1]), math.isqrt(num_target)
@@ -1050,11 +1102,12 @@ def interpolate_position_embeddings(position_embeddings: torch.Tensor, num_targe
         raise ValueError(
             f"Position embeddings must cover a square grid, got {position_embeddings.shape[1]} -> {num_target} tokens."
         )
-    if source_side == target_side:
-        return position_embeddings
-    grid = position_embeddings.reshape(1, source_side, source_side, -1).permute(0, 3, 1, 2).float()
-    grid = F.interpolate(grid, size=(target_side, target_side), mode="bilinear", align_corners=False)
-    return grid.flatten(2).transpose(1, 2).to(position_embeddings.dtype)
+    return resize_position_grid(position_embeddings, (source_side, source_side), (target_side, target_side))
+
+
+def _has_class_token_slot(num_positions: int) -> bool:
+    """True when `num_positions` is a square grid plus one (PVT's last stage: class token + patches)."""
+    return math.isqrt(num_positions) ** 2 != num_positions and math.isqrt(num_positions - 1) ** 2 == num_positions - 1
 
 
 def convert_pvt_state_dict(
@@ -1087,8 +1140,10 @@ def convert_pvt_state_dict(
             continue
         target_shape = mvlt_state_dict[mvlt_key].shape
         if mvlt_key.endswith("patch_embeddings.position_embeddings"):
-            if math.isqrt(tensor.shape[1] - 1) ** 2 == tensor.shape[1] - 1 and math.isqrt(tensor.shape[1]) ** 2 != tensor.shape[1]:
-                tensor = tensor[:, 1:]  # drop PVT's class-token slot (last stage)
+            if _has_class_token_slot(tensor.shape[1]):
+                # PVT's last stage has a class token and one extra leading position slot for it. MVLT has no
+                # vision class token (the text [CLS] plays its role), so the slot is dropped, as the authors do.
+                tensor = tensor[:, 1:]
             if tensor.shape[1] != target_shape[1]:
                 tensor = interpolate_position_embeddings(tensor, target_shape[1])
                 interpolated.append(mvlt_key)
@@ -1119,5 +1174,7 @@ __all__ = [
     "MVLTModel",
     "MVLTModelOutput",
     "MVLTPreTrainedModel",
+    "convert_pvt_checkpoint",
     "convert_pvt_state_dict",
+    "mvlt_config_from_pvt",
 ]

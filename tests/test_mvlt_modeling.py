@@ -1,0 +1,374 @@
+"""MVLT models on the tiny preset: shapes, losses, invariances, Hugging Face conventions, save/load."""
+
+import inspect
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
+
+from fashionvl import (
+    MVLTConfig,
+    MVLTForCategoryRecognition,
+    MVLTForImageTextRetrieval,
+    MVLTForPreTraining,
+    MVLTModel,
+)
+from fashionvl.modeling.losses import mvlt_mir_loss
+
+
+ALL_MODEL_CLASSES = (MVLTModel, MVLTForPreTraining, MVLTForImageTextRetrieval, MVLTForCategoryRecognition)
+BATCH, TEXT_LENGTH, VOCAB = 2, 10, 100
+
+
+def tiny_config(**overrides) -> MVLTConfig:
+    values = {"vocab_size": VOCAB, "num_main_categories": 5, "num_sub_categories": 7}
+    values.update(overrides)
+    return MVLTConfig.from_preset("tiny", **values)
+
+
+def make_batch(config: MVLTConfig, batch_size: int = BATCH, text_length: int = TEXT_LENGTH) -> dict:
+    """A pre-training batch in the collator's format, with the second caption padded after 6 tokens."""
+    input_ids = torch.randint(5, config.vocab_size, (batch_size, text_length))
+    input_ids[:, 0] = 1  # [CLS]
+    attention_mask = torch.ones_like(input_ids)
+    if batch_size > 1:
+        attention_mask[1, 6:] = 0
+        input_ids[1, 6:] = config.pad_token_id
+    mlm_labels = torch.full_like(input_ids, -100)
+    mlm_labels[:, 2] = input_ids[:, 2]
+    bool_masked_pos = torch.zeros(batch_size, config.num_mask_units, dtype=torch.bool)
+    bool_masked_pos[:, ::2] = True
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "token_type_ids": torch.zeros_like(input_ids),
+        "pixel_values": torch.randn(batch_size, 3, config.image_size, config.image_size),
+        "bool_masked_pos": bool_masked_pos,
+        "mlm_labels": mlm_labels,
+        "itm_labels": torch.tensor([1, 0] * (batch_size // 2) + [1] * (batch_size % 2)),
+    }
+
+
+def inputs_for(model_class, batch: dict) -> dict:
+    names = inspect.signature(model_class.forward).parameters
+    return {key: value for key, value in batch.items() if key in names}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Every head: forward, backward, shapes, losses
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_base_model_outputs_text_cls_and_four_pyramid_maps():
+    config = tiny_config()
+    outputs = MVLTModel(config)(**inputs_for(MVLTModel, make_batch(config)))
+    assert outputs.last_hidden_state.shape == (BATCH, TEXT_LENGTH, 160)
+    assert outputs.pooler_output.shape == (BATCH, 160)
+    assert torch.equal(outputs.pooler_output, outputs.last_hidden_state[:, 0])
+    expected_maps = [(BATCH, 32, 16, 16), (BATCH, 64, 8, 8), (BATCH, 128, 4, 4), (BATCH, 160, 2, 2)]
+    assert [tuple(m.shape) for m in outputs.vision_hidden_states] == expected_maps
+    assert [tuple(t.shape) for t in outputs.text_hidden_states] == [(BATCH, TEXT_LENGTH, d) for d in (32, 64, 128, 160)]
+
+
+def test_base_model_accepts_captions_of_length_zero():
+    config = tiny_config()
+    batch = make_batch(config)
+    outputs = MVLTModel(config)(input_ids=batch["input_ids"][:, :0], pixel_values=batch["pixel_values"])
+    assert outputs.last_hidden_state.shape == (BATCH, 0, 160)
+    assert outputs.pooler_output is None
+    assert outputs.vision_hidden_states[-1].shape == (BATCH, 160, 2, 2)
+
+
+def test_pretraining_forward_backward_returns_every_loss_and_output():
+    config = tiny_config()
+    model = MVLTForPreTraining(config)
+    outputs = model(**make_batch(config))
+    for name in ("loss", "mir_loss", "itm_loss", "mlm_loss"):
+        value = getattr(outputs, name)
+        assert value is not None and value.dim() == 0 and torch.isfinite(value), name
+    assert outputs.itm_logits.shape == (BATCH, 2)
+    assert outputs.mlm_logits.shape == (BATCH, TEXT_LENGTH, VOCAB)
+    assert outputs.reconstruction.shape == (BATCH, 3, 64, 64)
+    outputs.loss.backward()
+    trained = [name for name, parameter in model.named_parameters() if parameter.grad is None]
+    assert trained == [], f"parameters without gradient: {trained}"
+
+
+def test_pretraining_total_is_eq_8_weighted_sum_of_the_components():
+    config = tiny_config(mir_loss_weight=10.0, itm_loss_weight=2.0, mlm_loss_weight=0.5)
+    outputs = MVLTForPreTraining(config)(**make_batch(config))
+    expected = 10.0 * outputs.mir_loss + 2.0 * outputs.itm_loss + 0.5 * outputs.mlm_loss
+    assert torch.allclose(outputs.loss, expected)
+
+
+@pytest.mark.parametrize("kept", ["mir", "itm", "mlm"])
+def test_with_all_weights_but_one_at_zero_the_total_is_that_component(kept):
+    weights = {f"{name}_loss_weight": (1.0 if name == kept else 0.0) for name in ("mir", "itm", "mlm")}
+    config = tiny_config(**weights)
+    outputs = MVLTForPreTraining(config)(**make_batch(config))
+    assert torch.equal(outputs.loss, getattr(outputs, f"{kept}_loss"))
+    for other in {"mir", "itm", "mlm"} - {kept}:
+        assert getattr(outputs, f"{other}_loss") is None
+
+
+def test_pretraining_without_labels_or_mask_computes_no_loss():
+    config = tiny_config()
+    batch = make_batch(config)
+    outputs = MVLTForPreTraining(config)(input_ids=batch["input_ids"], pixel_values=batch["pixel_values"])
+    assert outputs.loss is None and outputs.mir_loss is None and outputs.itm_loss is None and outputs.mlm_loss is None
+    assert outputs.reconstruction.shape == (BATCH, 3, 64, 64)
+
+
+def test_mir_target_is_the_unmasked_image():
+    config = tiny_config()
+    batch = make_batch(config)
+    outputs = MVLTForPreTraining(config)(**batch)
+    assert torch.allclose(outputs.mir_loss, mvlt_mir_loss(outputs.reconstruction, batch["pixel_values"]))
+
+
+def test_partial_decoder_reconstructs_full_size_images():
+    config = tiny_config(mir_decoder="partial")
+    model = MVLTForPreTraining(config)
+    outputs = model(**make_batch(config))
+    assert outputs.reconstruction.shape == (BATCH, 3, 64, 64)
+    outputs.loss.backward()
+
+
+def test_mlm_decoder_is_tied_to_the_word_embeddings():
+    model = MVLTForPreTraining(tiny_config())
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+
+
+def test_retrieval_head_scores_are_match_probabilities():
+    config = tiny_config()
+    batch = make_batch(config)
+    outputs = MVLTForImageTextRetrieval(config)(**inputs_for(MVLTForImageTextRetrieval, batch), labels=batch["itm_labels"])
+    assert outputs.logits.shape == (BATCH, 2) and outputs.scores.shape == (BATCH,)
+    assert torch.allclose(outputs.scores, outputs.logits.softmax(-1)[:, 1])
+    assert torch.isfinite(outputs.loss)
+    outputs.loss.backward()
+
+
+def test_category_head_loss_is_the_sum_of_both_cross_entropies():
+    config = tiny_config()
+    batch = inputs_for(MVLTForCategoryRecognition, make_batch(config))
+    main_labels, sub_labels = torch.tensor([0, 4]), torch.tensor([6, 1])
+    outputs = MVLTForCategoryRecognition(config)(**batch, main_category_labels=main_labels, sub_category_labels=sub_labels)
+    assert outputs.main_category_logits.shape == (BATCH, 5)
+    assert outputs.sub_category_logits.shape == (BATCH, 7)
+    expected = torch.nn.functional.cross_entropy(outputs.main_category_logits, main_labels) + torch.nn.functional.cross_entropy(
+        outputs.sub_category_logits, sub_labels
+    )
+    assert torch.allclose(outputs.loss, expected)
+    assert torch.allclose(outputs.loss, outputs.main_category_loss + outputs.sub_category_loss)
+    outputs.loss.backward()
+
+
+def test_heads_refuse_captions_without_cls_token():
+    config = tiny_config()
+    batch = make_batch(config)
+    with pytest.raises(ValueError, match="at least one text token"):
+        MVLTForImageTextRetrieval(config)(input_ids=batch["input_ids"][:, :0], pixel_values=batch["pixel_values"])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Pixel masking inside the model
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_masked_units_are_filled_with_zero_value_row_major():
+    config = tiny_config()
+    model = MVLTModel(config)
+    pixel_values = torch.randn(1, 3, 64, 64)
+    bool_masked_pos = torch.zeros(1, 16, dtype=torch.bool)
+    bool_masked_pos[0, 1] = True  # first row of units, second column: rows 0-15, columns 16-31
+    masked = model.mask_pixel_values(pixel_values, bool_masked_pos)
+    fill = torch.tensor(config.mask_fill_values).view(3, 1, 1).expand(3, 16, 16)
+    assert torch.allclose(masked[0, :, :16, 16:32], fill)
+    untouched = torch.ones(64, 64, dtype=torch.bool)
+    untouched[:16, 16:32] = False
+    assert torch.equal(masked[0][:, untouched], pixel_values[0][:, untouched])
+
+
+def test_bool_masked_pos_of_the_wrong_length_is_rejected():
+    config = tiny_config()
+    batch = make_batch(config)
+    with pytest.raises(ValueError, match=r"bool_masked_pos must have shape.*\(2, 16\).*\(2, 15\)"):
+        MVLTModel(config)(batch["input_ids"], batch["pixel_values"], bool_masked_pos=torch.zeros(2, 15, dtype=torch.bool))
+
+
+def test_captions_longer_than_max_position_embeddings_are_rejected():
+    config = tiny_config()
+    with pytest.raises(ValueError, match="41 tokens.*max_position_embeddings=40"):
+        MVLTModel(config)(torch.ones(1, 41, dtype=torch.long), torch.randn(1, 3, 64, 64))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Invariances
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_padding_a_caption_further_does_not_change_the_cls_output():
+    config = tiny_config()
+    model = MVLTModel(config).eval()
+    caption = torch.tensor([[1, 17, 23, 42, 2]])
+    pixel_values = torch.randn(1, 3, 64, 64)
+    outputs = []
+    for padded_length in (5, 12):
+        input_ids = torch.full((1, padded_length), config.pad_token_id)
+        input_ids[:, :5] = caption
+        attention_mask = (torch.arange(padded_length) < 5).long().unsqueeze(0)
+        with torch.no_grad():
+            outputs.append(model(input_ids, pixel_values, attention_mask=attention_mask))
+    assert torch.allclose(outputs[0].pooler_output, outputs[1].pooler_output, atol=1e-5)
+    for short, long in zip(outputs[0].vision_hidden_states, outputs[1].vision_hidden_states):
+        assert torch.allclose(short, long, atol=1e-5)
+
+
+def test_a_sample_gives_the_same_result_alone_and_in_a_batch():
+    config = tiny_config()
+    model = MVLTForPreTraining(config).eval()
+    batch = make_batch(config, batch_size=3)
+    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values", "bool_masked_pos")}
+    with torch.no_grad():
+        together = model(**inputs)
+        alone = model(**{key: value[1:2] for key, value in inputs.items()})
+    assert torch.allclose(together.itm_logits[1:2], alone.itm_logits, atol=1e-5)
+    assert torch.allclose(together.mlm_logits[1:2], alone.mlm_logits, atol=1e-5)
+    assert torch.allclose(together.reconstruction[1:2], alone.reconstruction, atol=1e-5)
+
+
+def test_eager_and_sdpa_attention_agree():
+    config = tiny_config()
+    batch = inputs_for(MVLTModel, make_batch(config))
+    model = MVLTModel(config).eval()
+    with torch.no_grad():
+        model.set_attn_implementation("sdpa")
+        sdpa = model(**batch).last_hidden_state
+        model.set_attn_implementation("eager")
+        eager = model(**batch).last_hidden_state
+    assert torch.allclose(sdpa, eager, atol=1e-5)
+
+
+def test_larger_images_than_configured_interpolate_position_embeddings():
+    config = tiny_config()
+    outputs = MVLTModel(config)(torch.ones(1, 4, dtype=torch.long), torch.randn(1, 3, 128, 96))
+    assert outputs.vision_hidden_states[0].shape == (1, 32, 32, 24)
+    assert outputs.vision_hidden_states[-1].shape == (1, 160, 4, 3)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Hugging Face conventions (the checks of transformers' ModelTesterMixin that apply)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
+def test_main_input_name_is_the_first_forward_argument(model_class):
+    first_argument = list(inspect.signature(model_class.forward).parameters)[1]
+    assert model_class.main_input_name == first_argument == "input_ids"
+
+
+@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
+def test_return_dict_false_returns_a_tuple_starting_with_the_first_field(model_class):
+    config = tiny_config()
+    model = model_class(config).eval()
+    batch = inputs_for(model_class, make_batch(config))
+    with torch.no_grad():
+        as_dict = model(**batch)
+        as_tuple = model(**batch, return_dict=False)
+    assert isinstance(as_tuple, tuple)
+    assert torch.equal(as_tuple[0], as_dict.to_tuple()[0])
+
+
+def test_output_hidden_states_has_one_joint_sequence_per_block():
+    config = tiny_config(depths=[1, 2, 1, 1])
+    outputs = MVLTModel(config)(**inputs_for(MVLTModel, make_batch(config)), output_hidden_states=True)
+    # Blocks: stage 1 (16x16 grid, width 32), stage 2 twice (8x8, 64), stage 3 (4x4, 128), stage 4 (2x2, 160).
+    tokens_and_widths = [(256, 32), (64, 64), (64, 64), (16, 128), (4, 160)]
+    assert len(outputs.hidden_states) == sum(config.depths)
+    assert [tuple(h.shape) for h in outputs.hidden_states] == [
+        (BATCH, TEXT_LENGTH + tokens, width) for tokens, width in tokens_and_widths
+    ]
+
+
+def test_output_attentions_has_text_and_reduced_vision_keys():
+    config = tiny_config()
+    outputs = MVLTModel(config)(**inputs_for(MVLTModel, make_batch(config)), output_attentions=True)
+    # Stage k: queries L + H_k W_k, keys L + (H_k / sr_k)(W_k / sr_k); sr = 8, 4, 2, 1 on 16, 8, 4, 2 grids.
+    expected = [(BATCH, 1, 10 + 256, 10 + 4), (BATCH, 2, 10 + 64, 10 + 4), (BATCH, 4, 10 + 16, 10 + 4), (BATCH, 5, 14, 14)]
+    assert [tuple(a.shape) for a in outputs.attentions] == expected
+    for attention in outputs.attentions:
+        assert torch.allclose(attention.sum(-1), torch.ones(()))
+    # The padded caption's padded keys receive no attention.
+    assert torch.all(outputs.attentions[0][1, :, :, 6:10] == 0)
+
+
+def test_no_split_modules_name_classes_of_the_model():
+    model = MVLTForPreTraining(tiny_config())
+    class_names = {type(module).__name__ for module in model.modules()}
+    assert set(MVLTForPreTraining._no_split_modules) <= class_names
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    config = tiny_config()
+    batch = make_batch(config)
+    torch.manual_seed(1)
+    model = MVLTForPreTraining(config).train()
+    reference_state = {key: value.clone() for key, value in model.state_dict().items()}
+    model(**batch).loss.backward()
+    plain = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.load_state_dict(reference_state)
+    model.zero_grad()
+    model.gradient_checkpointing_enable()
+    assert model.is_activation_checkpointing
+    model(**batch).loss.backward()
+    for name, parameter in model.named_parameters():
+        assert torch.allclose(parameter.grad, plain[name], atol=1e-6), name
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Save / load, Auto classes, heads from base checkpoints
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_save_and_load_reproduces_outputs_exactly_in_safetensors(tmp_path):
+    config = tiny_config()
+    model = MVLTForPreTraining(config).eval()
+    batch = make_batch(config)
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    assert not list(tmp_path.glob("*.bin"))
+    reloaded = MVLTForPreTraining.from_pretrained(tmp_path).eval()
+    assert reloaded.get_output_embeddings().weight is reloaded.get_input_embeddings().weight
+    with torch.no_grad():
+        before, after = model(**batch), reloaded(**batch)
+    for name in ("loss", "itm_logits", "mlm_logits", "reconstruction"):
+        assert torch.equal(getattr(before, name), getattr(after, name)), name
+
+
+def test_auto_classes_resolve_from_a_saved_folder(tmp_path):
+    MVLTForPreTraining(tiny_config()).save_pretrained(tmp_path)
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), MVLTConfig)
+    assert type(AutoModelForPreTraining.from_pretrained(tmp_path)) is MVLTForPreTraining
+    assert type(AutoModel.from_pretrained(tmp_path)) is MVLTModel
+
+
+def test_pretraining_checkpoint_loads_into_the_retrieval_head(tmp_path):
+    config = tiny_config()
+    pretrained = MVLTForPreTraining(config).eval()
+    pretrained.save_pretrained(tmp_path)
+    retrieval = MVLTForImageTextRetrieval.from_pretrained(tmp_path).eval()
+    batch = make_batch(config)
+    with torch.no_grad():
+        expected = pretrained(batch["input_ids"], batch["pixel_values"], attention_mask=batch["attention_mask"]).itm_logits
+        got = retrieval(batch["input_ids"], batch["pixel_values"], attention_mask=batch["attention_mask"]).logits
+    assert torch.equal(expected, got)
+
+
+def test_base_model_checkpoint_loads_into_the_category_head(tmp_path):
+    config = tiny_config()
+    base = MVLTModel(config).eval()
+    base.save_pretrained(tmp_path)
+    head = MVLTForCategoryRecognition.from_pretrained(tmp_path).eval()
+    for key, value in base.state_dict().items():
+        assert torch.equal(head.mvlt.state_dict()[key], value), key
