@@ -62,15 +62,18 @@ _MFSRAutoModelForPreTraining.register(MFSRConfig, MFSRForRetrieval, exist_ok=Tru
 from transformers import AutoConfig as _AutoConfig
 from transformers import AutoModel as _AutoModel
 from transformers import AutoModelForImageClassification as _AutoModelForImageClassification
+from transformers import AutoProcessor as _AutoProcessor
 
 from .configs.configuration_m2fashion import M2FashionConfig
 from .modeling.modeling_m2fashion import M2FashionForAttributePrediction, M2FashionModel
+from .processing.processing_m2fashion import M2FashionProcessor
 
 _AutoConfig.register("m2fashion", M2FashionConfig, exist_ok=True)
 _AutoModel.register(M2FashionConfig, M2FashionModel, exist_ok=True)
 # The category head returns `logits` over `config.id2label` from `pixel_values` alone (attributes unknown), which is
 # the AutoModelForImageClassification / "image-classification" pipeline contract; attributes come as extra outputs.
 _AutoModelForImageClassification.register(M2FashionConfig, M2FashionForAttributePrediction, exist_ok=True)
+_AutoProcessor.register(M2FashionConfig, M2FashionProcessor, exist_ok=True)
 # No `register_for_auto_class` here: with it, `save_pretrained` runs transformers' `custom_object_save`, which
 # cannot follow the `from ..configs...` import of the modeling file and fails. The Hub exporter (issue 7) writes the
 # auto_map of a remote-code folder (AutoConfig, AutoModel, AutoModelForImageClassification).

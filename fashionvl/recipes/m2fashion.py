@@ -1,0 +1,610 @@
+"""M2Fashion recipes: data, training, the DeepFashion-C and DARN evaluation protocols, attention figures.
+
+The scripts `scripts/train_m2fashion.py` and `scripts/evaluate_m2fashion.py` are thin wrappers around this module.
+
+Data (`load_attribute_data`):
+
+- `"synthetic"` (default): the bundled procedural catalog (`fashionvl.data.synthetic.generate_catalog`),
+  main category as the class, its 23 typed attributes (texture / fabric / shape / part / style) as the -1/1
+  attribute vector, and its 9 categorical dimensions for DARN-style attribute-specific retrieval.
+- `"deepfashion"`: DeepFashion Category & Attribute Prediction on disk (`fashionvl.data.load_deepfashion`).
+- `"darn"`: the ASEN release of DARN on disk (`fashionvl.data.load_darn`).
+
+Protocols (SPEC §6):
+
+- DeepFashion-C: category top-1/3/5 accuracy; attribute top-3/5 recall pooled over images, per attribute type
+  and over all (`fashionvl.evaluation.topk_accuracy`, `attribute_topk_recall`). With some attributes known at
+  inference, those labels are revealed in the input state and left out of the recall (they are not predictions).
+- DARN attribute-specific retrieval: per attribute dimension, queries rank candidates by cosine similarity of an
+  embedding; AP over the full list, mAP weighted by queries (`fashionvl.evaluation.attribute_retrieval_map`).
+  Embeddings: `"z"` = Z of eq. 9 with every attribute unknown (the same embedding for every dimension), or
+  `"attribute_scores"` = the attribute head's sigmoid scores of the dimension's values (attribute-specific).
+  M2Fashion conditions on attribute *values*, so conditioning on the queried dimension would reveal the answer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..configs.configuration_m2fashion import M2FashionConfig
+from ..modeling.modeling_m2fashion import M2FashionForAttributePrediction
+from ..processing.processing_m2fashion import M2FashionDataCollator, M2FashionProcessor
+
+DATA_FORMATS = ("synthetic", "deepfashion", "darn")
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AttributeData:
+    """Splits of an attribute data set and its label vocabulary.
+
+    Each split is a list of rows `{"image": PIL, "category": int, "attributes": list[int] in {-1, 0, 1}}`
+    (DARN rows add `"attribute_values"`: the value index per dimension, -1 = not applicable).
+    """
+
+    splits: dict[str, Any]
+    attribute_names: list[str]
+    attribute_types: list[str] | None
+    category_names: list[str] | None
+    dimensions: dict[str, list[str]] | None = None
+    dimension_attribute_indices: dict[str, list[int]] | None = None
+
+
+def load_attribute_data(
+    data_format: str = "synthetic",
+    data_root: str | None = None,
+    num_products: int = 400,
+    image_size: int = 64,
+    seed: int = 0,
+    splits: Sequence[str] = ("train", "validation", "test"),
+) -> AttributeData:
+    """Load an attribute data set: the synthetic catalog (default) or DeepFashion-C / DARN from `data_root`."""
+    from ..data import attribute_dimensions, attribute_names, attribute_types, category_names
+    from ..data.metadata import read_catalog_metadata
+
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}.")
+    if data_format == "synthetic":
+        from ..data.synthetic import generate_catalog
+
+        catalog = generate_catalog(num_products, seed=seed, image_size=image_size)
+        loaded = {split: catalog[split] for split in splits}
+    else:
+        if data_root is None:
+            raise ValueError(f"data_format={data_format!r} needs data_root (the folder of the data set).")
+        from .. import data as data_module
+
+        loader = getattr(data_module, f"load_{data_format}")
+        loaded = {split: loader(data_root, split) for split in splits}
+    reference = next(iter(loaded.values()))
+    metadata = read_catalog_metadata(reference)
+    dimensions = attribute_dimensions(reference) if "attribute_dimensions" in metadata else None
+    names = attribute_names(reference)
+    try:
+        categories = category_names(reference)
+    except (ValueError, KeyError):
+        categories = None
+    return AttributeData(
+        splits=loaded,
+        attribute_names=names,
+        attribute_types=attribute_types(reference) if "attribute_types" in metadata else None,
+        category_names=categories,
+        dimensions=dimensions,
+    )
+
+
+def encode_rows(dataset, processor: M2FashionProcessor, batch_size: int = 64, desc: str = "encoding images") -> list[dict]:
+    """Pre-process every image once: rows `{"pixel_values", "category", "attributes", ["attribute_values"]}`.
+
+    For data sets that fit in memory (the synthetic catalog, evaluation subsets); large data sets go to the
+    collator row by row instead (it processes `image` columns itself).
+    """
+    rows = []
+    columns = [name for name in ("category", "attributes", "attribute_values") if name in dataset.column_names]
+    for start in tqdm(range(0, len(dataset), batch_size), desc=desc, leave=False):
+        batch = dataset[start : start + batch_size]
+        pixel_values = processor(images=list(batch["image"]))["pixel_values"]
+        for offset in range(len(pixel_values)):
+            row = {"pixel_values": pixel_values[offset]}
+            for name in columns:
+                row[name] = batch[name][offset]
+            rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# Model
+# ----------------------------------------------------------------------------------------------
+
+
+def build_model(
+    preset: str, num_labels: int, num_attributes: int, category_names: Sequence[str] | None = None, **overrides
+) -> M2FashionForAttributePrediction:
+    """An M2Fashion model from a preset sized for the data (categories, attributes); `overrides` go to the config."""
+    id2label = {index: name for index, name in enumerate(category_names)} if category_names else None
+    config = M2FashionConfig.from_preset(
+        preset,
+        num_labels=num_labels,
+        num_attributes=num_attributes,
+        **({"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}} if id2label else {}),
+        **overrides,
+    )
+    return M2FashionForAttributePrediction(config)
+
+
+def load_backbone_weights(model, checkpoint: str) -> dict[str, list[str]]:
+    """Load ImageNet (or any) ResNet weights into the backbone, e.g. `"microsoft/resnet-50"` or a local folder.
+
+    Reads the checkpoint with `transformers.ResNetModel.from_pretrained` (which also accepts
+    `ResNetForImageClassification` checkpoints) and copies its stem and stages into `model`'s backbone.
+
+    Returns:
+        `{"missing": [...], "unexpected": [...]}` backbone keys that were not found / not used.
+    """
+    from transformers import ResNetModel
+
+    source = ResNetModel.from_pretrained(checkpoint, dtype=torch.float32)
+    base = model.m2fashion if hasattr(model, "m2fashion") else model
+    state = {key: value for key, value in source.state_dict().items() if not key.startswith("pooler")}
+    result = base.backbone.load_state_dict(state, strict=False)
+    return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Inference
+# ----------------------------------------------------------------------------------------------
+
+
+def reveal_attributes(attribute_labels: torch.Tensor, known_fraction: float, generator: torch.Generator) -> torch.Tensor:
+    """Input states with a random `known_fraction` of each sample's annotated labels revealed (rest unknown).
+
+    Args:
+        attribute_labels: `(batch, K)` in {-1, 0, 1}.
+        known_fraction: 0 = nothing known, 1 = every annotated label known.
+
+    Returns:
+        `(batch, K)` states: the ground truth on the revealed labels, 0 elsewhere.
+    """
+    if not 0.0 <= known_fraction <= 1.0:
+        raise ValueError(f"known_fraction must be in [0, 1], got {known_fraction}.")
+    revealed = torch.rand(attribute_labels.shape, generator=generator) < known_fraction
+    if known_fraction == 1.0:
+        revealed[:] = True
+    return torch.where(revealed, attribute_labels, torch.zeros_like(attribute_labels))
+
+
+@torch.no_grad()
+def predict(
+    model, rows: list[dict], batch_size: int = 64, known_fraction: float = 0.0, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Run the model over pre-processed rows with a fraction of the attributes known.
+
+    Returns:
+        `logits` `(N, num_labels)`, `attribute_logits` `(N, K)`, `attribute_aware_embeds` `(N, E)`,
+        `attribute_states` `(N, K)` (the revealed input), `labels` `(N,)` (if rows have categories),
+        `attribute_labels` `(N, K)` (if rows have attributes).
+    """
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    collator = M2FashionDataCollator(sample_triplets=False)
+    outputs: dict[str, list[torch.Tensor]] = {}
+    device = next(model.parameters()).device
+    for start in tqdm(range(0, len(rows), batch_size), desc="predicting", leave=False):
+        batch = collator(rows[start : start + batch_size])
+        states = None
+        if "attribute_labels" in batch:
+            states = reveal_attributes(batch["attribute_labels"], known_fraction, generator)
+        result = model(batch["pixel_values"].to(device), attribute_states=None if states is None else states.to(device))
+        parts = {
+            "logits": result.logits,
+            "attribute_logits": result.attribute_logits,
+            "attribute_aware_embeds": result.attribute_aware_embeds,
+            "attribute_states": result.attribute_states,
+        }
+        if "labels" in batch:
+            parts["labels"] = batch["labels"]
+        if "attribute_labels" in batch:
+            parts["attribute_labels"] = batch["attribute_labels"]
+        for name, value in parts.items():
+            outputs.setdefault(name, []).append(value.detach().cpu())
+    return {name: torch.cat(values) for name, values in outputs.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# DeepFashion-C protocol and baselines
+# ----------------------------------------------------------------------------------------------
+
+
+def deepfashion_metrics(
+    logits: torch.Tensor | None,
+    labels: torch.Tensor | None,
+    attribute_scores: torch.Tensor,
+    attribute_labels: torch.Tensor,
+    attribute_types: Sequence[str] | None,
+    attribute_states: torch.Tensor | None = None,
+) -> dict[str, dict[str, float]]:
+    """Category top-1/3/5 accuracy and attribute top-3/5 recall per type and over all (SPEC §6).
+
+    Labels known in `attribute_states` (non-zero) are excluded from the attribute recall: their scores go to
+    -inf and they do not count as positives.
+    """
+    from ..evaluation import attribute_topk_recall, topk_accuracy
+
+    metrics: dict[str, dict[str, float]] = {}
+    if logits is not None and labels is not None:
+        metrics["category"] = topk_accuracy(logits, labels, ks=(1, 3, 5))
+    scores = attribute_scores.float().clone()
+    targets = (attribute_labels == 1).long()
+    if attribute_states is not None:
+        known = attribute_states != 0
+        scores[known] = float("-inf")
+        targets[known] = 0
+    types = list(attribute_types) if attribute_types is not None else ["attribute"] * scores.shape[1]
+    recall = attribute_topk_recall(scores, targets, types, ks=(3, 5))
+    if attribute_types is None:
+        recall.pop("attribute", None)
+    metrics.update({f"attribute_{name}": values for name, values in recall.items()})
+    return metrics
+
+
+def frequency_baselines(
+    train_rows: list[dict], test_rows: list[dict], num_labels: int, attribute_types: Sequence[str] | None
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Majority / frequency baselines on the DeepFashion-C metrics.
+
+    Category: every image gets the training class frequencies as scores (top-1 = the majority class).
+    Attributes: every image gets the training positive rate of each attribute as scores. Ties between equally
+    frequent classes/attributes are broken by index (lower first), so the baseline is a fixed ranking rather
+    than the worst case of the metrics' pessimistic ties.
+    """
+    train_labels = torch.tensor([row["category"] for row in train_rows])
+    train_attributes = torch.tensor([row["attributes"] for row in train_rows])
+    test_labels = torch.tensor([row["category"] for row in test_rows])
+    test_attributes = torch.tensor([row["attributes"] for row in test_rows])
+    class_frequency = torch.bincount(train_labels, minlength=num_labels).float() / len(train_labels)
+    attribute_frequency = (train_attributes == 1).float().mean(dim=0)
+    tie_break = 1e-6 / (1 + torch.arange(max(num_labels, attribute_frequency.numel())).float())
+    category_scores = (class_frequency + tie_break[:num_labels]).expand(len(test_rows), -1)
+    attribute_scores = (attribute_frequency + tie_break[: attribute_frequency.numel()]).expand(len(test_rows), -1)
+    return {
+        "majority / frequency": deepfashion_metrics(
+            category_scores, test_labels, attribute_scores, test_attributes, attribute_types
+        )
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# DARN attribute-specific retrieval
+# ----------------------------------------------------------------------------------------------
+
+
+def attribute_retrieval_embeddings(
+    predictions: dict[str, torch.Tensor], dimension_attribute_indices: Sequence[int] | None, embedding: str
+) -> torch.Tensor:
+    """Embeddings for one attribute dimension: `"z"` (Z, dimension-independent) or `"attribute_scores"`.
+
+    `"attribute_scores"` = sigmoid of the attribute head over the dimension's value attributes
+    (`dimension_attribute_indices`), an attribute-specific embedding.
+    """
+    if embedding == "z":
+        return predictions["attribute_aware_embeds"]
+    if embedding == "attribute_scores":
+        if not dimension_attribute_indices:
+            raise ValueError("embedding='attribute_scores' needs the attribute indices of the dimension's values.")
+        return torch.sigmoid(predictions["attribute_logits"][:, list(dimension_attribute_indices)])
+    raise ValueError(f"embedding must be 'z' or 'attribute_scores', got {embedding!r}.")
+
+
+def darn_retrieval_map(
+    query_predictions: dict[str, torch.Tensor],
+    query_values: torch.Tensor,
+    candidate_predictions: dict[str, torch.Tensor],
+    candidate_values: torch.Tensor,
+    dimension_names: Sequence[str],
+    dimension_attribute_indices: dict[str, list[int]] | None = None,
+    embedding: str = "z",
+) -> dict[str, float]:
+    """DARN attribute-specific retrieval mAP per dimension and overall (weighted by queries).
+
+    Args:
+        query_predictions, candidate_predictions: outputs of `predict` for the query / candidate images.
+        query_values, candidate_values: `(N, num_dimensions)` value index per dimension, -1 = not applicable
+            (such rows are not queries / candidates of that dimension).
+        dimension_names: names of the dimensions (columns of the value matrices).
+        dimension_attribute_indices: for `"attribute_scores"`, the model's attribute index of every value of
+            every dimension.
+        embedding: `"z"` or `"attribute_scores"` (see `attribute_retrieval_embeddings`).
+    """
+    from ..evaluation import attribute_retrieval_map
+
+    query_embeds, query_vals, query_dims = [], [], []
+    candidate_embeds, candidate_vals, candidate_dims = [], [], []
+    for dimension, name in enumerate(dimension_names):
+        indices = dimension_attribute_indices.get(name) if dimension_attribute_indices else None
+        for predictions, values, embeds_out, values_out, dims_out in (
+            (query_predictions, query_values, query_embeds, query_vals, query_dims),
+            (candidate_predictions, candidate_values, candidate_embeds, candidate_vals, candidate_dims),
+        ):
+            applicable = values[:, dimension] >= 0
+            embeds = attribute_retrieval_embeddings(predictions, indices, embedding)
+            embeds_out.append(embeds[applicable])
+            values_out.append(values[applicable, dimension])
+            dims_out.append(torch.full((int(applicable.sum()),), dimension))
+    result = attribute_retrieval_map(
+        torch.cat(query_embeds), torch.cat(query_vals), torch.cat(candidate_embeds), torch.cat(candidate_vals),
+        torch.cat(query_dims), torch.cat(candidate_dims),
+    )
+    per_dimension = {dimension_names[index]: value for index, value in result["per_attribute"].items()}
+    return {"mAP": result["mAP"], **per_dimension}
+
+
+# ----------------------------------------------------------------------------------------------
+# Attention figure (paper Fig. 5)
+# ----------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def plot_attribute_attention(
+    model,
+    processor: M2FashionProcessor,
+    examples: Sequence[tuple[Any, Sequence[str]]],
+    path: str | os.PathLike | None = None,
+):
+    """Spatial attention alpha^s (eq. 4) over each image for each of its attributes, as the paper's Fig. 5.
+
+    For every `(image, attribute names)` example, each attribute is given as the only known positive state and
+    the attention map is drawn over the image (`fashionvl.visualization.plot_attention_overlay`).
+
+    Returns a PIL image with one row per example (the image, then one overlay per attribute), saved to `path`.
+    """
+    from PIL import Image
+
+    from ..visualization import make_image_grid, plot_attention_overlay
+
+    model.eval()
+    device = next(model.parameters()).device
+    num_columns = 1 + max(len(names) for _, names in examples)
+    tiles = []
+    for image, names in examples:
+        row = [_figure_to_image(plot_attention_overlay(image, torch.zeros(1, 1), title="image", alpha=0.0))]
+        inputs = processor(images=[image] * len(names), attributes=[[name] for name in names])
+        outputs = model(inputs["pixel_values"].to(device), attribute_states=inputs["attribute_states"].to(device))
+        for name, attention in zip(names, outputs.spatial_attention):
+            row.append(_figure_to_image(plot_attention_overlay(image, attention, title=name)))
+        row += [Image.new("RGB", row[0].size, "white")] * (num_columns - len(row))
+        tiles += row
+    grid = make_image_grid(tiles, num_columns=num_columns)
+    if path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        grid.save(path)
+    return grid
+
+
+def attention_examples(dataset, attribute_names: Sequence[str], num_images: int = 4, per_image: int = 3):
+    """`(image, [positive attribute names])` pairs from the first rows of `dataset` (one per category if it can)."""
+    examples, seen_categories = [], set()
+    for index in range(len(dataset)):
+        row = dataset[index]
+        if row.get("category") in seen_categories and len(dataset) > num_images:
+            continue
+        seen_categories.add(row.get("category"))
+        positives = [attribute_names[k] for k, value in enumerate(row["attributes"]) if value == 1][:per_image]
+        if positives:
+            examples.append((row["image"], positives))
+        if len(examples) == num_images:
+            break
+    return examples
+
+
+def _figure_to_image(figure):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+# ----------------------------------------------------------------------------------------------
+# Training and evaluation entry points (used by the scripts)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class M2FashionDataArguments:
+    """Data and model arguments of `scripts/train_m2fashion.py` / `scripts/evaluate_m2fashion.py`."""
+
+    data_format: str = field(default="synthetic", metadata={"help": f"One of {DATA_FORMATS}."})
+    data_root: str | None = field(default=None, metadata={"help": "Folder of DeepFashion-C / DARN (real format)."})
+    num_products: int = field(default=400, metadata={"help": "Synthetic catalog size (products; 2 views each)."})
+    image_size: int = field(default=64, metadata={"help": "Input image side (paper: 224)."})
+    preset: str = field(default="tiny", metadata={"help": "Config preset: tiny or paper."})
+    backbone_checkpoint: str | None = field(
+        default=None, metadata={"help": "ResNet weights for the backbone (e.g. microsoft/resnet-50 or a folder)."}
+    )
+    use_spatial_attention: bool = field(default=True, metadata={"help": "False = ablation 'w/o ASA'."})
+    use_channel_attention: bool = field(default=True, metadata={"help": "False = ablation 'w/o ACA'."})
+    pooling: str = field(default="max", metadata={"help": "max (GMP, paper) or avg (GAP)."})
+    category_loss_weight: float = field(default=1.0, metadata={"help": "0 = ablation 'attribute only'."})
+    attribute_loss_weight: float = field(default=1.0, metadata={"help": "lambda; 0 = ablation 'category only'."})
+    triplet_loss_weight: float = field(default=0.5, metadata={"help": "gamma of eq. 15."})
+    known_fractions: str = field(
+        default="0,0.5,1", metadata={"help": "Fractions of attributes known at inference, comma separated."}
+    )
+    eval_split: str = field(default="test", metadata={"help": "Split to evaluate."})
+    attention_figure: str | None = field(
+        default=None, metadata={"help": "Write the attention figure (paper Fig. 5) to this PNG."}
+    )
+
+    def config_overrides(self) -> dict[str, Any]:
+        return {
+            "use_spatial_attention": self.use_spatial_attention,
+            "use_channel_attention": self.use_channel_attention,
+            "pooling": self.pooling,
+            "category_loss_weight": self.category_loss_weight,
+            "attribute_loss_weight": self.attribute_loss_weight,
+            "triplet_loss_weight": self.triplet_loss_weight,
+        }
+
+    def parsed_known_fractions(self) -> list[float]:
+        return [float(value) for value in self.known_fractions.split(",") if value.strip()]
+
+
+def train_m2fashion(data_args: M2FashionDataArguments, training_args) -> dict[str, Any]:
+    """Train on `data_args`' data with a `FashionTrainingArguments`, save model + processor, evaluate.
+
+    Returns the evaluation report of `evaluate_m2fashion` (also written to `<output_dir>/eval_results.json`).
+    """
+    from transformers import set_seed
+
+    from ..training import FashionTrainer
+
+    set_seed(training_args.seed)
+    data = load_attribute_data(
+        data_args.data_format, data_args.data_root, data_args.num_products, data_args.image_size, training_args.seed,
+        splits=("train", data_args.eval_split),
+    )
+    processor = M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, data_args.image_size)
+    train_rows = encode_rows(data.splits["train"], processor, desc="encoding train")
+    num_labels = len(data.category_names) if data.category_names else 1 + max(row["category"] for row in train_rows)
+    model = build_model(
+        data_args.preset, num_labels, len(data.attribute_names), data.category_names, **data_args.config_overrides()
+    )
+    if data_args.backbone_checkpoint:
+        report = load_backbone_weights(model, data_args.backbone_checkpoint)
+        print(f"backbone weights from {data_args.backbone_checkpoint}: {report}")
+    trainer = FashionTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_rows,
+        data_collator=M2FashionDataCollator(processor, seed=training_args.seed),
+    )
+    trainer.train()
+    trainer.save_model(training_args.output_dir)
+    processor.save_pretrained(training_args.output_dir)
+    eval_rows = encode_rows(data.splits[data_args.eval_split], processor, desc="encoding eval")
+    report = evaluate_m2fashion(model, processor, eval_rows, data, data_args, train_rows=train_rows)
+    if data_args.attention_figure:
+        examples = attention_examples(data.splits[data_args.eval_split], data.attribute_names)
+        plot_attribute_attention(model, processor, examples, path=data_args.attention_figure)
+    with open(os.path.join(training_args.output_dir, "eval_results.json"), "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+    return report
+
+
+def evaluate_m2fashion(
+    model,
+    processor: M2FashionProcessor,
+    eval_rows: list[dict],
+    data: AttributeData,
+    data_args: M2FashionDataArguments,
+    train_rows: list[dict] | None = None,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """The DeepFashion-C metrics at each known-attribute fraction, baselines, and DARN-style retrieval mAP."""
+    report: dict[str, Any] = {"attribute_types": processor.attribute_types, "deepfashion_c": {}}
+    has_categories = "category" in eval_rows[0]
+    for fraction in data_args.parsed_known_fractions():
+        predictions = predict(model, eval_rows, batch_size=batch_size, known_fraction=fraction)
+        report["deepfashion_c"][f"known={fraction:g}"] = deepfashion_metrics(
+            predictions.get("logits") if has_categories else None,
+            predictions.get("labels"),
+            predictions["attribute_logits"],
+            predictions["attribute_labels"],
+            processor.attribute_types,
+            attribute_states=predictions["attribute_states"],
+        )
+    if train_rows is not None and has_categories:
+        report["baselines"] = frequency_baselines(train_rows, eval_rows, model.config.num_labels, processor.attribute_types)
+    if data.dimensions and "attribute_values" in eval_rows[0]:
+        predictions = predict(model, eval_rows, batch_size=batch_size, known_fraction=0.0)
+        values = torch.tensor([row["attribute_values"] for row in eval_rows])
+        report["darn_retrieval"] = {}
+        embeddings = ["z"] + (["attribute_scores"] if data.dimension_attribute_indices else [])
+        for embedding in embeddings:
+            report["darn_retrieval"][embedding] = darn_retrieval_map(
+                predictions, values, predictions, values, list(data.dimensions),
+                data.dimension_attribute_indices, embedding=embedding,
+            )
+    return report
+
+
+def evaluate_saved_model(model_path: str, data_args: M2FashionDataArguments, seed: int = 0) -> dict[str, Any]:
+    """Load a model + processor saved by `train_m2fashion` and run `evaluate_m2fashion` (+ attention figure)."""
+    model = M2FashionForAttributePrediction.from_pretrained(model_path, dtype=torch.float32)
+    processor = M2FashionProcessor.from_pretrained(model_path)
+    data = load_attribute_data(
+        data_args.data_format, data_args.data_root, data_args.num_products, data_args.image_size, seed,
+        splits=("train", data_args.eval_split),
+    )
+    if data.attribute_names != processor.attribute_names:
+        raise ValueError(
+            f"The data's {len(data.attribute_names)} attributes differ from the {processor.num_attributes} the model "
+            f"was trained on (saved processor in {model_path})."
+        )
+    train_rows = encode_rows(data.splits["train"], processor, desc="encoding train")
+    eval_rows = encode_rows(data.splits[data_args.eval_split], processor, desc="encoding eval")
+    report = evaluate_m2fashion(model, processor, eval_rows, data, data_args, train_rows=train_rows)
+    if data_args.attention_figure:
+        examples = attention_examples(data.splits[data_args.eval_split], data.attribute_names)
+        plot_attribute_attention(model, processor, examples, path=data_args.attention_figure)
+    return report
+
+
+def format_report_table(rows: dict[str, dict[str, dict[str, float]]], attribute_types: Sequence[str] | None) -> str:
+    """A markdown table (percentages) of DeepFashion-C metrics: one row per model / setting."""
+    types = list(dict.fromkeys(attribute_types)) if attribute_types else []
+    header = ["Model", "Cat top-1", "Cat top-3", "Cat top-5"]
+    for name in types + ["all"]:
+        header += [f"{name} R@3", f"{name} R@5"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model_name, metrics in rows.items():
+        cells = [model_name]
+        category = metrics.get("category", {})
+        cells += [_percent(category.get(key)) for key in ("top1", "top3", "top5")]
+        for name in types + ["all"]:
+            values = metrics.get(f"attribute_{name}", {})
+            cells += [_percent(values.get("top3")), _percent(values.get("top5"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _percent(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100 * value:.1f}"
+
+
+__all__ = [
+    "AttributeData",
+    "M2FashionDataArguments",
+    "attribute_retrieval_embeddings",
+    "attention_examples",
+    "build_model",
+    "darn_retrieval_map",
+    "deepfashion_metrics",
+    "encode_rows",
+    "evaluate_m2fashion",
+    "evaluate_saved_model",
+    "format_report_table",
+    "frequency_baselines",
+    "load_attribute_data",
+    "load_backbone_weights",
+    "plot_attribute_attention",
+    "predict",
+    "reveal_attributes",
+    "train_m2fashion",
+]
