@@ -1,1 +1,56 @@
-"""fashionvl.pipelines"""
+"""fashionvl.pipelines: the ``fashion-retrieval`` pipeline task and the gallery index.
+
+``register_fashion_retrieval()`` (called on ``import fashionvl``) registers the task with transformers'
+``PIPELINE_REGISTRY`` and the retrieval class of each architecture with ``AutoModelForFashionRetrieval``, the
+Auto class ``pipeline("fashion-retrieval", model=folder)`` loads checkpoints with:
+
+- ``mvlt`` -> ``MVLTForImageTextRetrieval`` (ITM scores; pre-training checkpoints share the ITM head),
+- ``mfsr`` -> ``MFSRModel`` (the dual encoder; training heads of ``MFSRForRetrieval`` checkpoints are skipped),
+- ``m2fashion`` -> ``M2FashionModel`` (Z; the heads of ``M2FashionForAttributePrediction`` are skipped).
+"""
+
+from collections import OrderedDict
+
+from transformers.models.auto.auto_factory import _BaseAutoModelClass, _LazyAutoMapping
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+from .fashion_retrieval import FashionRetrievalPipeline
+from .gallery_index import FashionGalleryIndex, is_faiss_available
+from .model_adapters import RETRIEVAL_ADAPTERS, get_retrieval_adapter
+
+
+class AutoModelForFashionRetrieval(_BaseAutoModelClass):
+    """Auto class of the ``fashion-retrieval`` task: the retrieval model class of each fashionvl architecture."""
+
+    _model_mapping = _LazyAutoMapping(CONFIG_MAPPING_NAMES, OrderedDict())
+
+
+def register_fashion_retrieval() -> None:
+    """Register the retrieval classes with ``AutoModelForFashionRetrieval`` and the pipeline task."""
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    from ..configs.configuration_m2fashion import M2FashionConfig
+    from ..configs.configuration_mfsr import MFSRConfig
+    from ..configs.configuration_mvlt import MVLTConfig
+    from ..modeling.modeling_m2fashion import M2FashionModel
+    from ..modeling.modeling_mfsr import MFSRModel
+    from ..modeling.modeling_mvlt import MVLTForImageTextRetrieval
+
+    AutoModelForFashionRetrieval.register(MVLTConfig, MVLTForImageTextRetrieval, exist_ok=True)
+    AutoModelForFashionRetrieval.register(MFSRConfig, MFSRModel, exist_ok=True)
+    AutoModelForFashionRetrieval.register(M2FashionConfig, M2FashionModel, exist_ok=True)
+    if "fashion-retrieval" not in PIPELINE_REGISTRY.supported_tasks:
+        PIPELINE_REGISTRY.register_pipeline(
+            "fashion-retrieval", pipeline_class=FashionRetrievalPipeline, pt_model=AutoModelForFashionRetrieval, type="multimodal"
+        )
+
+
+__all__ = [
+    "AutoModelForFashionRetrieval",
+    "FashionGalleryIndex",
+    "FashionRetrievalPipeline",
+    "RETRIEVAL_ADAPTERS",
+    "get_retrieval_adapter",
+    "is_faiss_available",
+    "register_fashion_retrieval",
+]

@@ -1,0 +1,343 @@
+"""Hub-ready checkpoints: ``export_for_hub`` writes a folder that loads with ``trust_remote_code=True`` anywhere.
+
+The folder holds ``config.json`` (with an ``auto_map``), ``model.safetensors``, the processor / tokenizer files
+(with ``auto_map`` entries for fashionvl's own processor classes), a model card ``README.md`` (model-index
+metadata with the metrics of the evaluation that produced the checkpoint) and the remote code: the model's
+``configuration_<m>.py`` (+ ``presets.py``), ``modeling_<m>.py`` (+ ``losses.py``) and the processor's
+``processing_*.py`` files, copied flat into the folder with their relative imports rewritten to same-directory
+imports (``from ..configs.configuration_mvlt import`` -> ``from .configuration_mvlt import``). So::
+
+    AutoModel.from_pretrained(folder, trust_remote_code=True)        # the exported class, no fashionvl needed
+    AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+
+``push_to_hub(folder, repo_id)`` uploads such a folder with ``huggingface_hub``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+# `from .x import`, `from ..configs.x import`, `from . import x` is not used in fashionvl (checked below)
+RELATIVE_IMPORT = re.compile(r"^(\s*)from\s+(\.+)([\w.]*)\s+import\s", flags=re.MULTILINE)
+ABSOLUTE_FASHIONVL_IMPORT = re.compile(r"^\s*(from\s+fashionvl[\s.]|import\s+fashionvl\b)", flags=re.MULTILINE)
+
+MODEL_CARD_TASKS = {
+    "mvlt": ("image-text-retrieval", "Fashion-Gen text-image / image-text retrieval, category recognition"),
+    "mfsr": ("image-text-retrieval", "cross-modal image-caption retrieval"),
+    "m2fashion": ("image-classification", "clothing category and attribute prediction, attribute-specific retrieval"),
+}
+
+
+@contextlib.contextmanager
+def _without_auto_class(*objects):
+    """Temporarily clear ``_auto_class`` on the classes of ``objects`` (set by ``register_for_auto_class``).
+
+    transformers' ``save_pretrained`` then skips ``custom_object_save``, which cannot follow fashionvl's
+    cross-package relative imports (``from ..configs...``) and would fail; the exporter writes the remote code
+    and ``auto_map`` itself.
+    """
+    saved = []
+    for obj in objects:
+        cls = type(obj)
+        if "_auto_class" in cls.__dict__:
+            saved.append((cls, cls.__dict__["_auto_class"]))
+            cls._auto_class = None
+    try:
+        yield
+    finally:
+        for cls, value in saved:
+            cls._auto_class = value
+
+
+def save_model_without_remote_code(model, folder: str | os.PathLike, **kwargs: Any) -> None:
+    """``model.save_pretrained(folder)`` (safetensors) without transformers' remote-code copying step."""
+    with _without_auto_class(model, model.config):
+        model.save_pretrained(folder, **kwargs)
+
+
+def _resolve_relative_import(source_file: Path, dots: str, module: str) -> Path:
+    """The file a relative import in ``source_file`` refers to (``dots`` = "." / "..", ``module`` = "a.b")."""
+    base = source_file.parent
+    for _ in range(len(dots) - 1):
+        base = base.parent
+    if not module:
+        raise ValueError(f"{source_file}: 'from {dots} import ...' cannot be exported as remote code; import a module.")
+    target = base.joinpath(*module.split(".")).with_suffix(".py")
+    if not target.is_file():
+        raise ValueError(f"{source_file}: relative import '{dots}{module}' does not resolve to a file ({target}).")
+    return target
+
+
+def collect_remote_code_files(*start_files: Path) -> dict[str, Path]:
+    """Every fashionvl file reachable from ``start_files`` by relative imports, keyed by flat file name.
+
+    Raises:
+        ValueError: if a file imports ``fashionvl`` absolutely (it would fail where fashionvl is not installed),
+            or two reachable files share a name (they cannot live in one flat folder).
+    """
+    files: dict[str, Path] = {}
+    pending = [Path(path).resolve() for path in start_files]
+    while pending:
+        path = pending.pop()
+        if files.get(path.name) == path:
+            continue
+        if path.name in files:
+            raise ValueError(f"two remote-code files are both named {path.name}: {files[path.name]} and {path}.")
+        files[path.name] = path
+        source = path.read_text(encoding="utf-8")
+        absolute = ABSOLUTE_FASHIONVL_IMPORT.search(source)
+        if absolute:
+            raise ValueError(
+                f"{path} imports fashionvl absolutely ({absolute.group(0).strip()!r}); remote code may only use "
+                "relative imports of modules that travel with it."
+            )
+        for _, dots, module in RELATIVE_IMPORT.findall(source):
+            pending.append(_resolve_relative_import(path, dots, module))
+    return files
+
+
+def flatten_relative_imports(source: str) -> str:
+    """Rewrite ``from ..configs.configuration_x import`` / ``from .losses import`` to ``from .<module> import``."""
+    return RELATIVE_IMPORT.sub(lambda match: f"{match.group(1)}from .{match.group(3).split('.')[-1]} import ", source)
+
+
+def _class_reference(cls: type) -> str:
+    """``"modeling_mvlt.MVLTForImageTextRetrieval"``: module file stem and class name, as ``auto_map`` wants."""
+    return f"{Path(inspect.getsourcefile(cls)).stem}.{cls.__name__}"
+
+
+def _update_json(path: Path, updates: Mapping[str, Any]) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key, value in updates.items():
+        if isinstance(value, Mapping) and isinstance(data.get(key), Mapping):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _is_fashionvl_class(cls: type) -> bool:
+    return cls.__module__.split(".")[0] == "fashionvl"
+
+
+def _processor_components(processor) -> list:
+    """The processor and its sub-processors (image processor, tokenizer) that are fashionvl classes."""
+    components = [processor]
+    for name in ("image_processor", "tokenizer", "feature_extractor"):
+        component = getattr(processor, name, None)
+        if component is not None:
+            components.append(component)
+    return [component for component in components if _is_fashionvl_class(type(component))]
+
+
+def _write_processor_auto_maps(processor, folder: Path) -> None:
+    """Add ``auto_map`` entries for fashionvl processor classes to the JSON files the processor saved."""
+    from transformers import ProcessorMixin
+    from transformers.image_processing_utils import BaseImageProcessor
+
+    for component in _processor_components(processor):
+        reference = _class_reference(type(component))
+        if isinstance(component, ProcessorMixin):
+            candidates, auto_class = ["processor_config.json"], "AutoProcessor"
+        elif isinstance(component, BaseImageProcessor):
+            candidates, auto_class = ["preprocessor_config.json", "image_processor_config.json"], "AutoImageProcessor"
+        else:
+            candidates, auto_class = ["tokenizer_config.json"], "AutoTokenizer"
+            reference = [None, reference] if getattr(component, "is_fast", False) else [reference, None]
+        written = False
+        for name in candidates:
+            path = folder / name
+            if path.is_file():
+                _update_json(path, {"auto_map": {auto_class: reference}})
+                written = True
+        if not written and auto_class == "AutoProcessor":
+            # processors whose attributes are all standard classes may save no processor_config.json
+            (folder / "processor_config.json").write_text(
+                json.dumps({"auto_map": {auto_class: reference}, "processor_class": type(component).__name__}, indent=2) + "\n",
+                encoding="utf-8",
+            )
+        elif not written:
+            raise ValueError(f"{type(component).__name__} saved none of {candidates} in {folder}; cannot register {auto_class}.")
+
+
+def _flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten_metrics(value, prefix=f"{name}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
+def write_model_card(
+    folder: str | os.PathLike,
+    model,
+    metrics: Mapping[str, Any] | None = None,
+    model_name: str | None = None,
+    dataset_name: str | None = None,
+    dataset_type: str | None = None,
+    evaluation_protocol: str | None = None,
+    license: str = "apache-2.0",
+) -> Path:
+    """Write ``README.md``: model-index metadata, intended use, usage, the evaluation's metrics. Returns the path."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    model_type = model.config.model_type
+    task_type, task_description = MODEL_CARD_TASKS.get(model_type, ("other", "fashion vision-language"))
+    model_name = model_name or Path(folder).name
+    flat_metrics = _flatten_metrics(metrics or {})
+    eval_results = [
+        EvalResult(
+            task_type=task_type,
+            dataset_type=dataset_type or (dataset_name or "custom").lower().replace(" ", "-"),
+            dataset_name=dataset_name or "custom evaluation set",
+            metric_type=name.split("/")[-1].lower().replace("@", "_at_"),
+            metric_name=name,
+            metric_value=value,
+        )
+        for name, value in flat_metrics.items()
+    ]
+    card_data = ModelCardData(
+        model_name=model_name,
+        license=license,
+        library_name="transformers",
+        tags=["fashionvl", model_type, "fashion", "vision-language", "custom_code"],
+        eval_results=eval_results or None,
+    )
+    class_name = type(model).__name__
+    metrics_table = "\n".join(f"| {name} | {value:.4f} |" for name, value in flat_metrics.items())
+    body = f"""
+# {model_name}
+
+A {class_name} checkpoint from [fashionvl](https://github.com/) ({model_type}): {task_description}.
+
+## Intended use
+
+Research and prototyping of fashion product search and tagging: ranking product images for a text query (and
+captions for an image), recognising categories and attributes. Not evaluated for decisions about people; the
+training data's product catalogue biases (brands, body types, photography style) carry over to the rankings.
+
+## How to use
+
+Without fashionvl installed (remote code shipped in this folder):
+
+```python
+from transformers import AutoModel, AutoProcessor
+
+model = AutoModel.from_pretrained("{model_name}", trust_remote_code=True)   # {class_name}
+processor = AutoProcessor.from_pretrained("{model_name}", trust_remote_code=True)
+```
+
+With fashionvl installed, as a retrieval pipeline:
+
+```python
+import fashionvl
+from transformers import pipeline
+
+retriever = pipeline("fashion-retrieval", model="{model_name}")
+```
+
+## Evaluation
+
+{evaluation_protocol or "Metrics of the evaluation run that produced this checkpoint."}
+
+| metric | value |
+|---|---|
+{metrics_table or "| (no metrics recorded) | |"}
+"""
+    card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
+    path = Path(folder) / "README.md"
+    card.save(path)
+    return path
+
+
+def export_for_hub(
+    model,
+    processor,
+    folder: str | os.PathLike,
+    metrics: Mapping[str, Any] | None = None,
+    model_name: str | None = None,
+    dataset_name: str | None = None,
+    dataset_type: str | None = None,
+    evaluation_protocol: str | None = None,
+    license: str = "apache-2.0",
+) -> Path:
+    """Write a Hub-ready folder for ``model`` + ``processor`` (see the module docstring). Returns the folder.
+
+    Args:
+        model: a fashionvl model (``MVLTForImageTextRetrieval``, ``MFSRModel``, ``M2FashionModel``, ...).
+        processor: its processor (saved next to it; 5.23's ``Pipeline.save_pretrained`` would drop it).
+        folder: output folder (created).
+        metrics: evaluation results to record in the model card, e.g. ``{"R@1": 0.31, "SumR": 180.2}``;
+            nested dicts (``vse_recall`` output) are flattened to ``"i2t/R@1"``.
+        model_name: name in the model card (default: the folder name, use the Hub repo id).
+        dataset_name, dataset_type: the evaluation data set (model-index metadata).
+        evaluation_protocol: one paragraph describing how the metrics were measured.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_class, config_class = type(model), type(model.config)
+    if not _is_fashionvl_class(model_class):
+        raise ValueError(f"export_for_hub exports fashionvl models, got {model_class.__module__}.{model_class.__name__}.")
+
+    start_files = [Path(inspect.getsourcefile(model_class)), Path(inspect.getsourcefile(config_class))]
+    start_files += [Path(inspect.getsourcefile(type(component))) for component in _processor_components(processor)]
+    remote_files = collect_remote_code_files(*start_files)
+
+    save_model_without_remote_code(model, folder)
+    with _without_auto_class(processor, *[getattr(processor, n, None) for n in ("image_processor", "tokenizer")]):
+        processor.save_pretrained(folder)
+    for name, path in remote_files.items():
+        (folder / name).write_text(flatten_relative_imports(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+    auto_map = {"AutoConfig": _class_reference(config_class), "AutoModel": _class_reference(model_class)}
+    registered_auto_class = model_class.__dict__.get("_auto_class")
+    if registered_auto_class and registered_auto_class != "AutoModel":
+        auto_map[registered_auto_class] = _class_reference(model_class)
+    _update_json(folder / "config.json", {"auto_map": auto_map})
+    _write_processor_auto_maps(processor, folder)
+    write_model_card(
+        folder,
+        model,
+        metrics=metrics,
+        model_name=model_name,
+        dataset_name=dataset_name,
+        dataset_type=dataset_type,
+        evaluation_protocol=evaluation_protocol,
+        license=license,
+    )
+    return folder
+
+
+def push_to_hub(
+    folder: str | os.PathLike, repo_id: str, token: str | None = None, private: bool = False, commit_message: str | None = None
+) -> str:
+    """Create ``repo_id`` (if needed) and upload an exported folder; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    commit = api.upload_folder(
+        repo_id=repo_id, folder_path=str(folder), commit_message=commit_message or "Upload fashionvl checkpoint"
+    )
+    return str(commit)
+
+
+__all__ = [
+    "collect_remote_code_files",
+    "export_for_hub",
+    "flatten_relative_imports",
+    "push_to_hub",
+    "save_model_without_remote_code",
+    "write_model_card",
+]

@@ -1,0 +1,374 @@
+"""The ``fashion-retrieval`` pipeline: rank candidates (or a gallery index) for text or image queries.
+
+Registered on ``import fashionvl``::
+
+    from transformers import pipeline
+    import fashionvl
+
+    retriever = pipeline("fashion-retrieval", model="path/to/mvlt-or-mfsr-or-m2fashion")
+    retriever("black leather biker jacket", images=["a.jpg", "b.jpg", pil_image], top_k=2)   # text -> images
+    retriever("a.jpg", texts=["red dress", "black jacket"], top_k=1)                         # image -> texts
+    retriever(query_image, attributes=["floral"], images=gallery_images)                     # M2Fashion
+    retriever("black jacket", index=gallery_index, top_k=10)                                  # over an index
+
+A result is a list of ``{"score", "index", "candidate"}`` dicts sorted by decreasing score (``"id"`` instead of /
+next to ``"candidate"`` for an index); a list of queries gives a list of such lists.
+
+How each architecture scores (see ``model_adapters``): MVLT scores every (caption, image) pair with its ITM
+head, in batches of ``batch_size`` pairs; mFSR embeds both sides and ranks by cosine similarity; M2Fashion embeds
+the query image and the candidate images conditioned on the query's attributes (attribute-specific retrieval)
+and ranks by cosine similarity. With an index, dual encoders search it directly; MVLT re-ranks the first
+``first_stage_k`` candidates that the index's dual encoder finds (two-stage search).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+from transformers import Pipeline
+
+from .gallery_index import FashionGalleryIndex
+from .model_adapters import get_retrieval_adapter
+
+
+CALL_OPTIONS = ("images", "texts", "attributes", "index", "top_k", "first_stage_k", "backend")
+DEFAULT_BATCH_SIZE = 32
+
+
+def _is_image_source(item: Any) -> bool:
+    return isinstance(item, (str, os.PathLike))
+
+
+def check_candidates(candidates: Any, name: str, modality: str) -> list:
+    """Validate a candidate list: non-empty, one kind of item (PIL images, or paths/URLs, or texts).
+
+    Raises:
+        ValueError: naming the argument and the first offending item.
+    """
+    if isinstance(candidates, (str, Image.Image)) or not isinstance(candidates, Sequence):
+        raise ValueError(f"{name} must be a list of candidates, got {type(candidates).__name__}.")
+    if len(candidates) == 0:
+        raise ValueError(f"{name} is empty: pass at least one candidate to rank.")
+    candidates = list(candidates)
+    if modality == "text":
+        for position, item in enumerate(candidates):
+            if not isinstance(item, str):
+                raise ValueError(f"{name}[{position}] is a {type(item).__name__} ({item!r:.60}); texts must all be str.")
+        return candidates
+
+    def kind(item):
+        if isinstance(item, Image.Image):
+            return "PIL image"
+        if _is_image_source(item):
+            return "path/URL"
+        return None
+
+    first_kind = kind(candidates[0])
+    for position, item in enumerate(candidates):
+        item_kind = kind(item)
+        if item_kind is None:
+            raise ValueError(
+                f"{name}[{position}] is a {type(item).__name__} ({item!r:.60}); images must be PIL images or "
+                "paths / URLs."
+            )
+        if item_kind != first_kind:
+            raise ValueError(
+                f"{name}[{position}] is a {item_kind} but {name}[0] is a {first_kind}: mixed candidate types; pass "
+                "all images as PIL images or all as paths / URLs."
+            )
+    return candidates
+
+
+def load_image(item: Any, where: str) -> Image.Image:
+    """A PIL image, or an image file path / http(s) URL, as an RGB PIL image; errors name ``where``."""
+    if isinstance(item, Image.Image):
+        return item.convert("RGB")
+    if not _is_image_source(item):
+        raise ValueError(f"{where} is a {type(item).__name__} ({item!r:.60}); expected a PIL image or a path / URL.")
+    source = os.fspath(item)
+    if not source.startswith(("http://", "https://", "data:image/")) and not os.path.isfile(source):
+        raise ValueError(f"{where} ({source!r}) could not be read as an image: no such file.")
+    from transformers.image_utils import load_image as load_image_source
+
+    try:
+        return load_image_source(source).convert("RGB")
+    except Exception as error:  # PIL / network errors of every kind: say which item failed
+        raise ValueError(f"{where} ({source!r}) could not be read as an image: {error}") from error
+
+
+class FashionRetrievalPipeline(Pipeline):
+    """Cross-modal and attribute-specific retrieval with MVLT, mFSR and M2Fashion checkpoints.
+
+    Call forms (``top_k`` default 5, ``None`` = all; ``batch_size`` = items or pairs per forward pass):
+
+    - ``pipe(text_query, images=[...])``: text -> images (MVLT, mFSR).
+    - ``pipe(image_query, texts=[...])``: image -> texts (MVLT, mFSR).
+    - ``pipe(image_query, images=[...], attributes=[...])``: attribute-specific image -> images (M2Fashion).
+    - ``pipe(query, index=FashionGalleryIndex)``: search a pre-embedded gallery (``first_stage_k`` and an index
+      built by a dual encoder for MVLT re-ranking; ``backend="faiss"`` for the FAISS index).
+
+    Images are PIL images or paths / http(s) URLs. A list of queries gives a list of results.
+    """
+
+    _load_processor = True
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+    _load_video_processor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model.eval()
+        self.adapter = get_retrieval_adapter(self.model, self.processor)
+
+    # ------------------------------------------------------------------------------------------ Pipeline API
+
+    def _sanitize_parameters(self, **kwargs):
+        unknown = sorted(set(kwargs) - set(CALL_OPTIONS))
+        if unknown:
+            raise TypeError(f"fashion-retrieval got unexpected arguments {unknown}; it takes {list(CALL_OPTIONS)} and batch_size.")
+        return {}, {}, kwargs
+
+    def preprocess(self, inputs: dict) -> dict:
+        """Model inputs for one batch: ``{"images": [...], "attributes": ...}``, ``{"texts": [...]}``, or both
+        (pairs, MVLT)."""
+        if "texts" in inputs and "images" in inputs:
+            return self.adapter.prepare_pairs(inputs["texts"], inputs["images"])
+        if "images" in inputs:
+            return self.adapter.prepare_images(inputs["images"], inputs.get("attributes"))
+        return self.adapter.prepare_texts(inputs["texts"])
+
+    def _forward(self, model_inputs: dict) -> torch.Tensor:
+        return self.adapter.run(model_inputs)
+
+    def postprocess(self, model_outputs: dict) -> list[dict]:
+        """Rank one query's ``scores`` (num_candidates,): the top ``top_k`` as result dicts, best first."""
+        scores = model_outputs["scores"]
+        top_k = model_outputs.get("top_k")
+        top_k = len(scores) if top_k is None else min(top_k, len(scores))
+        order = torch.sort(scores, descending=True, stable=True).indices[:top_k]
+        positions = model_outputs.get("positions")
+        results = []
+        for rank_position in order.tolist():
+            index = int(positions[rank_position]) if positions is not None else rank_position
+            result = {"score": float(scores[rank_position]), "index": index}
+            if model_outputs.get("ids") is not None:
+                result["id"] = model_outputs["ids"][index]
+            if model_outputs.get("candidates") is not None:
+                result["candidate"] = model_outputs["candidates"][index]
+            results.append(result)
+        return results
+
+    def __call__(self, inputs, **kwargs):
+        """Rank candidates for one query, or for each query of a list. See the class docstring."""
+        batch_size = kwargs.pop("batch_size", None) or self._batch_size or DEFAULT_BATCH_SIZE
+        options = {**self._postprocess_params, **self._sanitize_parameters(**kwargs)[2]}
+        top_k = options.get("top_k", 5)
+        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}.")
+        is_batch = isinstance(inputs, list)
+        queries = inputs if is_batch else [inputs]
+        if not queries:
+            raise ValueError("got an empty list of queries.")
+        if options.get("index") is not None:
+            results = self._search_index(queries, options, top_k, batch_size)
+        else:
+            results = self._rank_candidates(queries, options, top_k, batch_size)
+        return results if is_batch else results[0]
+
+    # ------------------------------------------------------------------------------------------ building blocks
+
+    def _run_batches(self, inputs: dict, key: str, batch_size: int, description: str) -> torch.Tensor:
+        """``forward`` over ``inputs[key]`` in batches (images are loaded per batch); concatenated outputs."""
+        items = inputs[key]
+        outputs = []
+        starts = range(0, len(items), batch_size)
+        for start in tqdm(starts, desc=description, disable=len(starts) < 4, leave=False):
+            batch = dict(inputs)
+            batch[key] = items[start : start + batch_size]
+            if key == "images":
+                batch["images"] = [load_image(item, f"images[{start + offset}]") for offset, item in enumerate(batch["images"])]
+            outputs.append(self.forward(self.preprocess(batch)))
+        return torch.cat(outputs)
+
+    def embed(
+        self,
+        images: Sequence | None = None,
+        texts: Sequence[str] | None = None,
+        attributes: Sequence | None = None,
+        batch_size: int | None = None,
+    ) -> torch.Tensor:
+        """L2-normalised embeddings (num_items, dim) of images or texts (dual encoders: mFSR, M2Fashion)."""
+        if self.adapter.is_pair_scorer:
+            raise ValueError(
+                f"{type(self.model).__name__} scores (text, image) pairs and has no standalone embeddings; build a "
+                "gallery index with a dual encoder (mFSR / M2Fashion) and re-rank it with MVLT."
+            )
+        if (images is None) == (texts is None):
+            raise ValueError("embed() takes exactly one of images=[...] or texts=[...].")
+        batch_size = batch_size or self._batch_size or DEFAULT_BATCH_SIZE
+        if images is not None:
+            images = check_candidates(images, "images", "image")
+            return self._run_batches({"images": images, "attributes": attributes}, "images", batch_size, "embedding images")
+        texts = check_candidates(texts, "texts", "text")
+        return self._run_batches({"texts": texts}, "texts", batch_size, "embedding texts")
+
+    def score_pairs(self, texts: Sequence[str], images: Sequence, batch_size: int | None = None) -> torch.Tensor:
+        """MVLT ITM match probability of each (texts[i], images[i]) pair, (num_pairs,)."""
+        if not self.adapter.is_pair_scorer:
+            raise ValueError(f"{type(self.model).__name__} is a dual encoder; use embed() and cosine similarity.")
+        if len(texts) != len(images):
+            raise ValueError(f"score_pairs needs one image per text, got {len(texts)} texts and {len(images)} images.")
+        batch_size = batch_size or self._batch_size or DEFAULT_BATCH_SIZE
+        inputs = {"texts": list(texts), "images": list(images)}
+        return self._run_batches_pairs(inputs, batch_size)
+
+    def _run_batches_pairs(self, inputs: dict, batch_size: int, image_name: str = "images") -> torch.Tensor:
+        texts, images = inputs["texts"], inputs["images"]
+        scores = []
+        for start in range(0, len(texts), batch_size):
+            batch_images = [
+                load_image(item, f"{image_name}[{start + offset}]") for offset, item in enumerate(images[start : start + batch_size])
+            ]
+            scores.append(self.forward(self.preprocess({"texts": texts[start : start + batch_size], "images": batch_images})))
+        return torch.cat(scores)
+
+    def _query_modality(self, candidate_modality: str) -> str:
+        if self.model.config.model_type == "m2fashion":
+            return "image"
+        return "text" if candidate_modality == "image" else "image"
+
+    def _check_query(self, query: Any, modality: str, position: int | None) -> Any:
+        where = "query" if position is None else f"queries[{position}]"
+        if modality == "text":
+            if not isinstance(query, str):
+                raise ValueError(f"{where} must be a text (str) to rank images, got {type(query).__name__}.")
+            return query
+        return load_image(query, where)
+
+    # ------------------------------------------------------------------------------------------ candidate lists
+
+    def _rank_candidates(self, queries: list, options: dict, top_k: int | None, batch_size: int) -> list[list[dict]]:
+        images, texts, attributes = options.get("images"), options.get("texts"), options.get("attributes")
+        if images is not None and texts is not None:
+            raise ValueError("pass candidates as images=[...] or texts=[...], not both.")
+        if images is None and texts is None:
+            raise ValueError("fashion-retrieval needs candidates: images=[...], texts=[...], or index=FashionGalleryIndex.")
+        model_type = self.model.config.model_type
+        if model_type == "m2fashion" and texts is not None:
+            raise ValueError("M2Fashion retrieves images for an image + attributes query; it cannot rank texts.")
+        if model_type != "m2fashion" and attributes:
+            raise ValueError(f"attributes=... is for M2Fashion (attribute-specific retrieval), not {model_type}.")
+        candidate_modality = "image" if images is not None else "text"
+        candidates = check_candidates(images if images is not None else texts, f"{candidate_modality}s", candidate_modality)
+        query_modality = self._query_modality(candidate_modality)
+        position = (lambda i: i) if len(queries) > 1 else (lambda i: None)
+        checked = [self._check_query(query, query_modality, position(i)) for i, query in enumerate(queries)]
+
+        if self.adapter.is_pair_scorer:
+            results = []
+            for query in tqdm(checked, desc="queries", disable=len(checked) < 2, leave=False):
+                if query_modality == "text":
+                    pair_texts, pair_images = [query] * len(candidates), candidates
+                else:
+                    pair_texts, pair_images = candidates, [query] * len(candidates)
+                scores = self._run_batches_pairs({"texts": pair_texts, "images": pair_images}, batch_size)
+                results.append(self.postprocess({"scores": scores, "candidates": candidates, "top_k": top_k}))
+            return results
+
+        candidate_embeds = (
+            self.embed(images=candidates, attributes=attributes, batch_size=batch_size)
+            if candidate_modality == "image"
+            else self.embed(texts=candidates, batch_size=batch_size)
+        )
+        query_embeds = (
+            self.embed(images=checked, attributes=attributes, batch_size=batch_size)
+            if query_modality == "image"
+            else self.embed(texts=checked, batch_size=batch_size)
+        )
+        similarity = query_embeds @ candidate_embeds.T
+        return [self.postprocess({"scores": row, "candidates": candidates, "top_k": top_k}) for row in similarity]
+
+    # ------------------------------------------------------------------------------------------ gallery index
+
+    def _search_index(self, queries: list, options: dict, top_k: int | None, batch_size: int) -> list[list[dict]]:
+        index = options["index"]
+        if not isinstance(index, FashionGalleryIndex):
+            raise ValueError(f"index must be a FashionGalleryIndex, got {type(index).__name__}.")
+        if options.get("images") is not None or options.get("texts") is not None:
+            raise ValueError("pass either candidates (images= / texts=) or index=, not both.")
+        top_k = len(index) if top_k is None else top_k
+        backend = options.get("backend", "torch")
+        query_modality = self._query_modality(index.modality)
+        position = (lambda i: i) if len(queries) > 1 else (lambda i: None)
+        checked = [self._check_query(query, query_modality, position(i)) for i, query in enumerate(queries)]
+        candidates = index.items
+
+        if not self.adapter.is_pair_scorer:
+            model_type = self.model.config.model_type
+            if index.model_type is not None and index.model_type != model_type:
+                raise ValueError(f"this index was embedded by a {index.model_type} model; the pipeline runs {model_type}.")
+            attributes = options.get("attributes")
+            if model_type == "m2fashion" and list(attributes or []) != list(index.attributes or []):
+                raise ValueError(
+                    f"M2Fashion embeddings depend on the attributes: this index was built for {index.attributes}, "
+                    f"the query asks for {attributes}; build an index for these attributes."
+                )
+            query_embeds = self.embed(
+                **({"images": checked, "attributes": attributes} if query_modality == "image" else {"texts": checked}),
+                batch_size=batch_size,
+            )
+            scores, indices = index.search(query_embeds, top_k=top_k, backend=backend)
+            return [
+                self.postprocess({"scores": row_scores, "positions": row_indices, "ids": index.ids, "candidates": candidates, "top_k": top_k})
+                for row_scores, row_indices in zip(scores, indices)
+            ]
+
+        # MVLT: two-stage search, the index's dual encoder proposes, ITM re-ranks.
+        if index.encoder is None:
+            raise ValueError(
+                "MVLT re-ranks a gallery index's first-stage candidates, which needs the index's dual encoder: build "
+                "it with FashionGalleryIndex.from_pipeline(...) or load it with FashionGalleryIndex.load(folder, encoder=...)."
+            )
+        if candidates is None:
+            raise ValueError("MVLT re-ranking needs the gallery items (images / texts): load the index with items=[...].")
+        encoder = index.encoder
+        query_embeds = encoder.embed(
+            **({"images": checked} if query_modality == "image" else {"texts": checked}), batch_size=batch_size
+        )
+
+        def rerank(query_position: int, candidate_indices: torch.Tensor) -> torch.Tensor:
+            chosen = [candidates[i] for i in candidate_indices.tolist()]
+            query = checked[query_position]
+            if query_modality == "text":
+                pair_texts, pair_images = [query] * len(chosen), chosen
+            else:
+                pair_texts, pair_images = chosen, [query] * len(chosen)
+            return self._run_batches_pairs({"texts": pair_texts, "images": pair_images}, batch_size, image_name="index.items")
+
+        first_stage_k = options.get("first_stage_k", 100)
+        scores, indices = index.search_two_stage(query_embeds, rerank, first_stage_k=first_stage_k, top_k=top_k, backend=backend)
+        return [
+            self.postprocess({"scores": row_scores, "positions": row_indices, "ids": index.ids, "candidates": candidates, "top_k": top_k})
+            for row_scores, row_indices in zip(scores, indices)
+        ]
+
+    # ------------------------------------------------------------------------------------------ saving
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """Save the model and the processor (transformers 5.23's ``Pipeline.save_pretrained`` skips
+        ``self.processor``), without ``custom_pipelines`` in the config: the task is registered by
+        ``import fashionvl``, so ``pipeline("fashion-retrieval", model=save_directory)`` reloads it."""
+        from ..hub import save_model_without_remote_code
+
+        os.makedirs(save_directory, exist_ok=True)
+        save_model_without_remote_code(self.model, save_directory, **kwargs)
+        self.processor.save_pretrained(save_directory)
+
+
+__all__ = ["FashionRetrievalPipeline", "check_candidates", "load_image"]

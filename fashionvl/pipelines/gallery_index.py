@@ -1,0 +1,355 @@
+"""``FashionGalleryIndex``: a gallery embedded once, saved to disk, searched exactly (torch) or with FAISS.
+
+A gallery is a set of items of one modality (product images, or captions) embedded by a dual encoder
+(mFSR semantic embeddings, or M2Fashion attribute-specific embeddings Z for one attribute query). Embeddings
+are stored L2-normalised, so the inner product is the cosine similarity both models rank by.
+
+- Exact search: ``query @ gallery.T`` in torch, in chunks of queries, then ``torch.topk``.
+- FAISS search (optional extra ``pip install fashionvl[faiss]``): ``IndexFlatIP``, exact as well; the point
+  is its speed on large galleries (see ``benchmarks/bench_retrieval.py``).
+- Two-stage search: the dual encoder's top ``first_stage_k`` candidates are re-ranked by a more expensive
+  scorer, e.g. MVLT's image-text matching (ITM) probability; only those candidates are re-scored.
+
+On disk an index is a folder with ``embeddings.safetensors`` (one tensor ``embeddings``, (num_items, dim)
+float32) and ``index.json`` (ids, optional items such as image paths, modality, the model that embedded it,
+attribute names for M2Fashion, free metadata).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+INDEX_FORMAT_VERSION = 1
+EMBEDDINGS_FILE = "embeddings.safetensors"
+METADATA_FILE = "index.json"
+MODALITIES = ("image", "text")
+
+
+def is_faiss_available() -> bool:
+    """True when the optional ``faiss`` package (``faiss-cpu`` / ``faiss-gpu``) can be imported."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+RerankFunction = Callable[[int, torch.Tensor], torch.Tensor]
+"""``rerank_fn(query_position, candidate_indices) -> scores``: ``candidate_indices`` (num_candidates,) long
+gallery positions of one query's first-stage candidates; returns (num_candidates,) scores, higher is better."""
+
+
+class FashionGalleryIndex:
+    """Normalised gallery embeddings with ids, optional items, exact / FAISS / two-stage search.
+
+    Args:
+        embeddings: (num_items, dim) gallery embeddings (normalised here).
+        ids: one id per item (int or str; default ``0 .. num_items - 1``).
+        items: optional item per row (image path, caption, or an in-memory PIL image); needed to re-rank with
+            a pair scorer such as MVLT. Only str items are written by :meth:`save`.
+        modality: ``"image"`` or ``"text"``, what the gallery items are.
+        attributes: for M2Fashion galleries, the attribute names the embeddings were conditioned on.
+        model_type, model_name_or_path: the model that embedded the gallery (recorded in ``index.json``).
+        metadata: free JSON-serialisable metadata.
+        encoder: optional in-memory query encoder (a ``FashionRetrievalPipeline`` of the dual encoder that
+            built the index); used by a pipeline of a pair scorer (MVLT) to run the first stage. Not saved.
+
+    Example:
+
+    ```python
+    >>> from transformers import pipeline
+    >>> import fashionvl
+    >>> retriever = pipeline("fashion-retrieval", model="path/to/mfsr")
+    >>> index = FashionGalleryIndex.from_pipeline(retriever, images=["a.jpg", "b.jpg"])
+    >>> index.save("gallery")
+    >>> retriever("a black leather jacket", index=FashionGalleryIndex.load("gallery"), top_k=1)
+    ```
+    """
+
+    def __init__(
+        self,
+        embeddings: torch.Tensor,
+        ids: Sequence | None = None,
+        items: Sequence | None = None,
+        modality: str = "image",
+        attributes: Sequence[str] | None = None,
+        model_type: str | None = None,
+        model_name_or_path: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        encoder: Any = None,
+    ):
+        embeddings = torch.as_tensor(embeddings)
+        if embeddings.dim() != 2 or embeddings.shape[0] == 0:
+            raise ValueError(f"embeddings must be (num_items, dim) with at least one item, got {tuple(embeddings.shape)}.")
+        if not torch.isfinite(embeddings).all():
+            row = int((~torch.isfinite(embeddings)).any(dim=1).nonzero()[0])
+            raise ValueError(f"embedding of gallery item {row} is not finite.")
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}.")
+        num_items = embeddings.shape[0]
+        ids = list(range(num_items)) if ids is None else list(ids)
+        if len(ids) != num_items:
+            raise ValueError(f"got {len(ids)} ids for {num_items} embeddings.")
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids must be unique.")
+        if items is not None and len(items) != num_items:
+            raise ValueError(f"got {len(items)} items for {num_items} embeddings.")
+        self.embeddings = torch.nn.functional.normalize(embeddings.detach().float().cpu(), dim=-1).contiguous()
+        self.ids = ids
+        self.items = list(items) if items is not None else None
+        self.modality = modality
+        self.attributes = list(attributes) if attributes is not None else None
+        self.model_type = model_type
+        self.model_name_or_path = model_name_or_path
+        self.metadata = dict(metadata or {})
+        self.encoder = encoder
+        self._faiss_index = None
+
+    # ------------------------------------------------------------------------------------------------ building
+
+    @classmethod
+    def from_pipeline(
+        cls,
+        retriever,
+        images: Sequence | None = None,
+        texts: Sequence[str] | None = None,
+        attributes: Sequence[str] | None = None,
+        ids: Sequence | None = None,
+        batch_size: int = 32,
+        metadata: dict[str, Any] | None = None,
+    ) -> "FashionGalleryIndex":
+        """Embed a gallery with a ``fashion-retrieval`` pipeline of a dual encoder (mFSR, M2Fashion).
+
+        Exactly one of ``images`` / ``texts``; M2Fashion galleries take the ``attributes`` the embeddings are
+        conditioned on (a query must then use the same attributes). The pipeline is kept as the index's
+        ``encoder`` for two-stage search.
+        """
+        if (images is None) == (texts is None):
+            raise ValueError("pass exactly one of images=[...] or texts=[...] to build a gallery index.")
+        modality, items = ("image", images) if images is not None else ("text", texts)
+        embeddings = retriever.embed(images=images, texts=texts, attributes=attributes, batch_size=batch_size)
+        config = retriever.model.config
+        return cls(
+            embeddings,
+            ids=ids,
+            items=items,
+            modality=modality,
+            attributes=attributes,
+            model_type=config.model_type,
+            model_name_or_path=getattr(config, "_name_or_path", None) or None,
+            metadata=metadata,
+            encoder=retriever,
+        )
+
+    def add(self, embeddings: torch.Tensor, ids: Sequence | None = None, items: Sequence | None = None) -> None:
+        """Append items (ids default to continuing integers); invalidates the FAISS index."""
+        embeddings = torch.as_tensor(embeddings)
+        if embeddings.dim() != 2 or embeddings.shape[1] != self.dim:
+            raise ValueError(f"new embeddings must be (n, {self.dim}), got {tuple(embeddings.shape)}.")
+        new_ids = list(ids) if ids is not None else list(range(len(self), len(self) + len(embeddings)))
+        if len(new_ids) != len(embeddings) or set(new_ids) & set(self.ids):
+            raise ValueError("new ids must be one per new embedding and not already in the index.")
+        if (self.items is None) != (items is None):
+            raise ValueError("pass items for the new rows exactly when the index stores items.")
+        self.embeddings = torch.cat([self.embeddings, torch.nn.functional.normalize(embeddings.float().cpu(), dim=-1)])
+        self.ids.extend(new_ids)
+        if items is not None:
+            self.items.extend(items)
+        self._faiss_index = None
+
+    # ------------------------------------------------------------------------------------------------ properties
+
+    def __len__(self) -> int:
+        return self.embeddings.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.embeddings.shape[1]
+
+    def __repr__(self) -> str:
+        return (
+            f"FashionGalleryIndex(num_items={len(self)}, dim={self.dim}, modality={self.modality!r}, "
+            f"model_type={self.model_type!r}, attributes={self.attributes})"
+        )
+
+    # ------------------------------------------------------------------------------------------------ search
+
+    def _check_queries(self, query_embeds: torch.Tensor) -> torch.Tensor:
+        query_embeds = torch.as_tensor(query_embeds)
+        if query_embeds.dim() == 1:
+            query_embeds = query_embeds[None]
+        if query_embeds.dim() != 2 or query_embeds.shape[1] != self.dim:
+            raise ValueError(
+                f"query embeddings must be (num_queries, {self.dim}) for this index, got {tuple(query_embeds.shape)}."
+            )
+        return torch.nn.functional.normalize(query_embeds.detach().float().cpu(), dim=-1)
+
+    def search(
+        self, query_embeds: torch.Tensor, top_k: int = 10, backend: str = "torch", chunk_size: int = 256
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-``k`` gallery items of each query by cosine similarity.
+
+        Args:
+            query_embeds: (num_queries, dim) or (dim,).
+            top_k: number of results (at most the gallery size).
+            backend: ``"torch"`` (exact, chunked matmul + topk) or ``"faiss"`` (``IndexFlatIP``, needs faiss).
+            chunk_size: queries per matmul in the torch backend (bounds memory at chunk_size x num_items).
+
+        Returns:
+            ``(scores, indices)``, both (num_queries, k): cosine similarities, descending, and gallery positions
+            (map them to ids with ``index.ids``). Equal scores keep the lower gallery position first.
+        """
+        queries = self._check_queries(query_embeds)
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}.")
+        top_k = min(top_k, len(self))
+        if backend == "torch":
+            return self._search_torch(queries, top_k, chunk_size)
+        if backend == "faiss":
+            return self._search_faiss(queries, top_k)
+        raise ValueError(f"backend must be 'torch' or 'faiss', got {backend!r}.")
+
+    def _search_torch(self, queries: torch.Tensor, top_k: int, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        all_scores, all_indices = [], []
+        for start in range(0, len(queries), chunk_size):
+            similarity = queries[start : start + chunk_size] @ self.embeddings.T
+            # stable descending sort on the top candidates: ties keep the lower gallery position first
+            scores, indices = torch.topk(similarity, top_k, dim=1)
+            order = torch.sort(indices, dim=1).indices
+            scores, indices = scores.gather(1, order), indices.gather(1, order)
+            order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+            all_scores.append(scores.gather(1, order))
+            all_indices.append(indices.gather(1, order))
+        return torch.cat(all_scores), torch.cat(all_indices)
+
+    def faiss_index(self):
+        """The FAISS ``IndexFlatIP`` over the embeddings (built on first use, rebuilt after :meth:`add`)."""
+        if not is_faiss_available():
+            raise ImportError("FAISS search needs the optional extra: pip install 'fashionvl[faiss]' (faiss-cpu).")
+        if self._faiss_index is None:
+            import faiss
+
+            index = faiss.IndexFlatIP(self.dim)
+            index.add(self.embeddings.numpy())
+            self._faiss_index = index
+        return self._faiss_index
+
+    def _search_faiss(self, queries: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        scores, indices = self.faiss_index().search(queries.numpy(), top_k)
+        return torch.from_numpy(scores), torch.from_numpy(indices).long()
+
+    def search_two_stage(
+        self,
+        query_embeds: torch.Tensor,
+        rerank_fn: RerankFunction,
+        first_stage_k: int = 100,
+        top_k: int = 10,
+        backend: str = "torch",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dual-encoder top-``first_stage_k`` candidates, re-ranked by ``rerank_fn`` (e.g. MVLT ITM); top ``top_k``.
+
+        Only the first stage's candidates are re-scored, so the cost is num_queries x first_stage_k pair scores
+        whatever the gallery size.
+
+        Returns:
+            ``(scores, indices)`` (num_queries, min(top_k, first_stage_k)): re-ranking scores, descending, and
+            gallery positions.
+        """
+        _, candidates = self.search(query_embeds, top_k=first_stage_k, backend=backend)
+        top_k = min(top_k, candidates.shape[1])
+        all_scores, all_indices = [], []
+        for position, candidate_indices in enumerate(candidates):
+            scores = torch.as_tensor(rerank_fn(position, candidate_indices)).detach().float().cpu().reshape(-1)
+            if len(scores) != len(candidate_indices):
+                raise ValueError(f"rerank_fn returned {len(scores)} scores for {len(candidate_indices)} candidates.")
+            order = torch.sort(scores, descending=True, stable=True).indices[:top_k]
+            all_scores.append(scores[order])
+            all_indices.append(candidate_indices[order])
+        return torch.stack(all_scores), torch.stack(all_indices)
+
+    # ------------------------------------------------------------------------------------------------ disk
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write ``embeddings.safetensors`` and ``index.json`` into ``folder`` (created). Returns the folder.
+
+        Items are saved when they are all strings (paths, URLs, captions); in-memory images are not saved
+        (``items`` is then null, and two-stage re-ranking after :meth:`load` needs ``items=`` again).
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({"embeddings": self.embeddings}, str(folder / EMBEDDINGS_FILE), metadata={"format": "pt"})
+        items = None
+        if self.items is not None and all(isinstance(item, (str, os.PathLike)) for item in self.items):
+            items = [os.fspath(item) for item in self.items]
+        description = {
+            "format_version": INDEX_FORMAT_VERSION,
+            "num_items": len(self),
+            "dim": self.dim,
+            "modality": self.modality,
+            "model_type": self.model_type,
+            "model_name_or_path": self.model_name_or_path,
+            "attributes": self.attributes,
+            "ids": self.ids,
+            "items": items,
+            "metadata": self.metadata,
+        }
+        try:
+            text = json.dumps(description, indent=1)
+        except TypeError as error:
+            raise TypeError(f"ids and metadata of a saved index must be JSON-serialisable (int / str): {error}") from error
+        (folder / METADATA_FILE).write_text(text, encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(
+        cls, folder: str | os.PathLike, encoder: Any = None, items: Sequence | None = None
+    ) -> "FashionGalleryIndex":
+        """Read an index written by :meth:`save`.
+
+        Args:
+            folder: the index folder.
+            encoder: optional query encoder to attach (a pipeline of the model that built the index).
+            items: items to use instead of the saved ones (e.g. in-memory images).
+        """
+        folder = Path(folder)
+        metadata_path, embeddings_path = folder / METADATA_FILE, folder / EMBEDDINGS_FILE
+        for path in (metadata_path, embeddings_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} not found: a gallery index folder holds {METADATA_FILE} and {EMBEDDINGS_FILE}.")
+        try:
+            description = json.loads(metadata_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"Malformed {metadata_path}, line {error.lineno} column {error.colno}: {error.msg}") from error
+        version = description.get("format_version")
+        if version != INDEX_FORMAT_VERSION:
+            raise ValueError(f"{metadata_path} has format_version {version!r}; this fashionvl reads {INDEX_FORMAT_VERSION}.")
+        embeddings = load_file(str(embeddings_path))["embeddings"]
+        if tuple(embeddings.shape) != (description["num_items"], description["dim"]):
+            raise ValueError(
+                f"{embeddings_path} holds {tuple(embeddings.shape)} embeddings, {metadata_path} says "
+                f"({description['num_items']}, {description['dim']})."
+            )
+        index = cls(
+            embeddings,
+            ids=description["ids"],
+            items=items if items is not None else description.get("items"),
+            modality=description["modality"],
+            attributes=description.get("attributes"),
+            model_type=description.get("model_type"),
+            model_name_or_path=description.get("model_name_or_path"),
+            metadata=description.get("metadata"),
+            encoder=encoder,
+        )
+        index.embeddings = embeddings.float().contiguous()  # saved normalised: keep the exact stored values
+        return index
+
+
+__all__ = ["FashionGalleryIndex", "RerankFunction", "is_faiss_available"]
