@@ -1,0 +1,423 @@
+"""mFSR recipes: data, training schedule, paper Table 3 ablations, the VSE++ evaluation protocol, Fig. 5.
+
+The scripts `scripts/train_mfsr.py` and `scripts/evaluate_mfsr.py` are thin wrappers around this module.
+
+Data (`load_retrieval_splits`): image-caption retrieval data with 5 captions per image.
+
+- `"synthetic"` (default): the bundled procedural catalog (`fashionvl.data.synthetic.generate_catalog`), written
+  as a Karpathy JSON + image folder (`write_karpathy`) and read back with `load_karpathy`, the same path as COCO
+  and Flickr30K.
+- a path to a Karpathy JSON (`dataset_coco.json`, `dataset_flickr30k.json`) with `--image_root`.
+
+Training (`train_mfsr`): every (image, caption) pair of the training split is a sample (VSE++). The paper's
+schedule (section 3.5): Adam, learning rate 2e-4 for 15 epochs then 2e-5 (`lr_decay_epochs`,
+`decayed_learning_rate`); optionally with a fixed image backbone, followed by a fine-tuning phase of the
+whole model at 2e-5 (`freeze_backbone`, `finetune_epochs`). The vocabulary is built from the training captions
+only. Discriminators get their own optimizer inside `FashionTrainer`.
+
+Evaluation (`evaluate_retrieval`, SPEC §6): i2t rank = best rank of the 5 captions, t2i, R@1/5/10, medr, meanr,
+rsum (`fashionvl.evaluation.vse_recall`); protocols `1k` (COCO 1K: mean over 5 folds of 1,000 images), `5k`
+(COCO 5K), `all` (every test image at once, Flickr30K 1K and the synthetic catalog).
+
+Ablations (`ABLATIONS`, paper Table 3): `vse++` (no separation, semantic loss only), `mo`, `sp`, `mo+sp`,
+`mo+sp+img-re`, `mo+sp+cap-re`, `mfsr` (all five losses).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+from tqdm.auto import tqdm
+
+from ..configs.configuration_mfsr import MFSRConfig
+from ..modeling.modeling_mfsr import MFSRForRetrieval
+from ..processing.processing_mfsr import MFSRProcessor
+
+CAPTIONS_PER_IMAGE = 5
+
+_NO_RECONSTRUCTION = {"image_reconstruction_loss_weight": 0.0, "caption_reconstruction_loss_weight": 0.0}
+# Paper Table 3 rows -> MFSRConfig overrides (every other weight keeps its value, 1 by default).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "vse++": {"use_feature_separation": False, "modal_loss_weight": 0.0, "specific_loss_weight": 0.0, **_NO_RECONSTRUCTION},
+    "mo": {"specific_loss_weight": 0.0, **_NO_RECONSTRUCTION},
+    "sp": {"modal_loss_weight": 0.0, **_NO_RECONSTRUCTION},
+    "mo+sp": dict(_NO_RECONSTRUCTION),
+    "mo+sp+img-re": {"caption_reconstruction_loss_weight": 0.0},
+    "mo+sp+cap-re": {"image_reconstruction_loss_weight": 0.0},
+    "mfsr": {},
+}
+
+
+def ablation_overrides(name: str) -> dict[str, Any]:
+    """`MFSRConfig` keyword arguments of a paper Table 3 row (`ABLATIONS`)."""
+    if name not in ABLATIONS:
+        raise ValueError(f"Unknown mFSR ablation {name!r}: expected one of {list(ABLATIONS)}.")
+    return dict(ABLATIONS[name])
+
+
+# ---- data ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RetrievalSplit:
+    """One split: `images[i]` (PIL, RGB) and its captions `captions[i]` (5 for COCO / Flickr30K)."""
+
+    images: list
+    captions: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def pairs(self) -> list[tuple[int, str]]:
+        """(image index, caption) for every caption: the training samples."""
+        return [(index, caption) for index, captions in enumerate(self.captions) for caption in captions]
+
+    def flat_captions(self) -> list[str]:
+        """All captions, image by image (the order `vse_recall` expects)."""
+        return [caption for captions in self.captions for caption in captions]
+
+
+def _split_from_dataset(dataset, captions_per_image: int) -> RetrievalSplit:
+    images, captions = [], []
+    for row in tqdm(dataset, desc="reading split", leave=False):
+        row_captions = list(row["captions"])[:captions_per_image]
+        if len(row_captions) < captions_per_image:
+            raise ValueError(
+                f"Image {row.get('filename', len(images))!r} has {len(row_captions)} captions; the VSE++ protocol "
+                f"needs {captions_per_image} per image."
+            )
+        images.append(row["image"].convert("RGB"))
+        captions.append(row_captions)
+    return RetrievalSplit(images, captions)
+
+
+@dataclass
+class MFSRDataArguments:
+    """Data, schedule and ablation settings of the mFSR recipe (the script's own arguments)."""
+
+    data: str = field(
+        default="synthetic", metadata={"help": "'synthetic' or the path of a Karpathy JSON (dataset_coco.json, ...)."}
+    )
+    image_root: str | None = field(default=None, metadata={"help": "Image folder of a Karpathy JSON."})
+    num_products: int = field(default=400, metadata={"help": "Synthetic catalog size (products = images)."})
+    image_size: int = field(default=64, metadata={"help": "Processor image size (paper: 224)."})
+    preset: str = field(default="tiny", metadata={"help": "MFSRConfig preset: 'tiny' or 'paper'."})
+    ablation: str = field(default="mfsr", metadata={"help": f"Paper Table 3 row: one of {list(ABLATIONS)}."})
+    min_count: int = field(default=4, metadata={"help": "Vocabulary: minimum count of a training word."})
+    lr_decay_epochs: float = field(default=15, metadata={"help": "Epochs at the first learning rate (paper: 15)."})
+    decayed_learning_rate: float = field(default=2e-5, metadata={"help": "Learning rate after lr_decay_epochs."})
+    freeze_backbone: bool = field(default=False, metadata={"help": "Keep the image backbone fixed in the main phase."})
+    pretrained_backbone: str | None = field(
+        default=None, metadata={"help": "Backbone checkpoint (e.g. microsoft/resnet-152 or a local folder)."}
+    )
+    finetune_epochs: float = field(
+        default=0, metadata={"help": "Then fine-tune everything (backbone included) for this many epochs."}
+    )
+    finetune_learning_rate: float = field(default=2e-5, metadata={"help": "Learning rate of the fine-tuning phase."})
+    eval_protocol: str = field(default="all", metadata={"help": "'all', '1k' (COCO 5 folds) or '5k'."})
+    eval_split: str = field(default="test", metadata={"help": "Split evaluated after training."})
+    seed_catalog: int = field(default=0, metadata={"help": "Seed of the synthetic catalog."})
+    reconstruction_figure: str | None = field(
+        default=None, metadata={"help": "Write a paper Fig. 5 style reconstruction PNG here after training."}
+    )
+
+
+def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test"), cache_dir: str | None = None) -> dict[str, RetrievalSplit]:
+    """Read the requested splits as `RetrievalSplit`s (see the module docstring for the data sources)."""
+    from ..data import load_karpathy
+
+    if data_args.data == "synthetic":
+        from ..data.synthetic import generate_catalog, write_karpathy
+
+        root = os.path.join(
+            cache_dir or "outputs", f"mfsr_synthetic_{data_args.num_products}_{data_args.image_size}_{data_args.seed_catalog}"
+        )
+        json_path = os.path.join(root, "dataset_fashionvl_synthetic.json")
+        if not os.path.isfile(json_path):
+            # One view per product: an image and its product's 5 captions, as in COCO / Flickr30K.
+            catalog = generate_catalog(
+                data_args.num_products, seed=data_args.seed_catalog, image_size=data_args.image_size, views_per_product=1
+            )
+            json_path = write_karpathy(catalog, root, dataset_name="fashionvl_synthetic")
+        image_root = root
+    else:
+        json_path, image_root = data_args.data, data_args.image_root
+        if image_root is None:
+            raise ValueError(f"--image_root is needed with a Karpathy JSON ({json_path!r}).")
+    return {
+        split: _split_from_dataset(load_karpathy(json_path, image_root, split=split), CAPTIONS_PER_IMAGE) for split in splits
+    }
+
+
+class MFSRPairDataset(torch.utils.data.Dataset):
+    """Training samples of a split: one row per (image, caption) pair, `{"image": PIL, "caption": str}`."""
+
+    def __init__(self, split: RetrievalSplit):
+        self.split = split
+        self.index = split.pairs()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item: int) -> dict:
+        image_index, caption = self.index[item]
+        return {"image": self.split.images[image_index], "caption": caption}
+
+
+class MFSRDataCollator:
+    """Rows `{"image", "caption"}` -> `pixel_values`, `input_ids`, `attention_mask` through an `MFSRProcessor`."""
+
+    def __init__(self, processor: MFSRProcessor):
+        self.processor = processor
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        batch = self.processor(images=[row["image"] for row in rows], text=[row["caption"] for row in rows])
+        return dict(batch)
+
+
+# ---- model and schedule -----------------------------------------------------------------------------------
+
+
+def build_model(data_args: MFSRDataArguments, vocab_size: int) -> MFSRForRetrieval:
+    """`MFSRForRetrieval` of the preset and ablation, optionally with pre-trained backbone weights."""
+    config = MFSRConfig.from_preset(
+        data_args.preset,
+        vocab_size=vocab_size,
+        freeze_image_backbone=data_args.freeze_backbone,
+        **ablation_overrides(data_args.ablation),
+    )
+    model = MFSRForRetrieval(config)
+    if data_args.pretrained_backbone:
+        model.mfsr.load_pretrained_backbone(data_args.pretrained_backbone)
+    return model
+
+
+def step_decay_lambda(decay_step: int, factor: float):
+    """Learning-rate multiplier: 1 before `decay_step` optimizer steps, `factor` from then on (paper section 3.5)."""
+    return lambda step: 1.0 if step < decay_step else factor
+
+
+def _mfsr_trainer_class():
+    from ..training import FashionTrainer
+
+    class MFSRTrainer(FashionTrainer):
+        """`FashionTrainer` with the paper's step schedule (one learning-rate drop after `decay_step` steps)."""
+
+        def __init__(self, *args, decay_step: int, decay_factor: float, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.decay_step, self.decay_factor = decay_step, decay_factor
+
+        def create_scheduler(self, num_training_steps: int, optimizer=None):
+            if self.lr_scheduler is None:
+                self.lr_scheduler = LambdaLR(
+                    optimizer if optimizer is not None else self.optimizer, step_decay_lambda(self.decay_step, self.decay_factor)
+                )
+                self._created_lr_scheduler = True
+            return self.lr_scheduler
+
+    return MFSRTrainer
+
+
+def _run_phase(model, processor, train_split, training_args, num_epochs, learning_rate, decay_epochs, decayed_learning_rate):
+    import dataclasses
+
+    dataset = MFSRPairDataset(train_split)
+    args = dataclasses.replace(
+        training_args, num_train_epochs=num_epochs, learning_rate=learning_rate, remove_unused_columns=False
+    )
+    steps_per_epoch = math.ceil(len(dataset) / (args.per_device_train_batch_size * max(1, args.gradient_accumulation_steps)))
+    trainer = _mfsr_trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=MFSRDataCollator(processor),
+        decay_step=int(decay_epochs * steps_per_epoch),
+        decay_factor=decayed_learning_rate / learning_rate,
+    )
+    trainer.train()
+    return trainer
+
+
+def train_mfsr(data_args: MFSRDataArguments, training_args) -> dict[str, Any]:
+    """Build the vocabulary from the training captions, train (and fine-tune), evaluate, save.
+
+    Args:
+        data_args: recipe settings.
+        training_args: `FashionTrainingArguments` (`per_device_train_batch_size` = the batch size, Adam settings,
+            `num_train_epochs` = epochs of the main phase, `learning_rate` = the first learning rate).
+
+    Returns:
+        `{"metrics": vse_recall dict, "chance": chance-level recalls, "ablation": name, "output_dir": path}`.
+    """
+    torch.manual_seed(training_args.seed)
+    splits = load_retrieval_splits(data_args, splits=("train", data_args.eval_split), cache_dir=training_args.output_dir)
+    train_split = splits["train"]
+    processor = MFSRProcessor.from_captions(
+        train_split.flat_captions(), image_size=data_args.image_size, min_count=data_args.min_count
+    )
+    model = build_model(data_args, vocab_size=len(processor.tokenizer))
+    _run_phase(
+        model, processor, train_split, training_args, training_args.num_train_epochs, training_args.learning_rate,
+        data_args.lr_decay_epochs, data_args.decayed_learning_rate,
+    )
+    if data_args.finetune_epochs > 0:
+        # Paper section 3.5: take the model trained with a fixed image encoder, train everything at 2e-5.
+        model.mfsr.set_image_backbone_trainable(True)
+        _run_phase(
+            model, processor, train_split, training_args, data_args.finetune_epochs, data_args.finetune_learning_rate,
+            data_args.finetune_epochs, data_args.finetune_learning_rate,
+        )
+    model.save_pretrained(training_args.output_dir)
+    processor.save_pretrained(training_args.output_dir)
+    eval_split = splits[data_args.eval_split]
+    metrics = evaluate_retrieval(model, processor, eval_split, protocol=data_args.eval_protocol)
+    result = {
+        "ablation": data_args.ablation,
+        "metrics": metrics,
+        "chance": chance_recall(len(eval_split)),
+        "num_eval_images": len(eval_split),
+        "output_dir": training_args.output_dir,
+    }
+    with open(os.path.join(training_args.output_dir, "retrieval_metrics.json"), "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=2)
+    if data_args.reconstruction_figure and model.config.use_feature_separation:
+        save_reconstruction_figure(model, processor, eval_split, data_args.reconstruction_figure)
+    return result
+
+
+def run_ablations(data_args: MFSRDataArguments, training_args) -> dict[str, dict[str, Any]]:
+    """Train `data_args.ablation`, a comma-separated list of Table 3 rows, or `all` of them.
+
+    Each row trains from the same seed into `<output_dir>/<row>` (the row alone: into `output_dir`).
+
+    Returns:
+        `{row: train_mfsr result}` in the order run.
+    """
+    import dataclasses
+
+    names = list(ABLATIONS) if data_args.ablation == "all" else [name.strip() for name in data_args.ablation.split(",")]
+    for name in names:
+        ablation_overrides(name)  # fail before any training on a misspelt row
+    if len(names) == 1:
+        return {names[0]: train_mfsr(dataclasses.replace(data_args, ablation=names[0]), training_args)}
+    results = {}
+    for name in names:
+        row_args = dataclasses.replace(training_args, output_dir=os.path.join(training_args.output_dir, name.replace("+", "_")))
+        figure = data_args.reconstruction_figure if name == "mfsr" else None
+        results[name] = train_mfsr(dataclasses.replace(data_args, ablation=name, reconstruction_figure=figure), row_args)
+    return results
+
+
+# ---- evaluation -------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def encode_split(model, processor: MFSRProcessor, split: RetrievalSplit, batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """Semantic embeddings of every image `(num_images, dim)` and caption `(num_images * 5, dim)` of a split."""
+    model.eval()
+    device = next(model.parameters()).device
+    image_embeds, text_embeds = [], []
+    for start in tqdm(range(0, len(split), batch_size), desc="encoding images", leave=False):
+        pixel_values = processor(images=split.images[start : start + batch_size])["pixel_values"].to(device)
+        image_embeds.append(model.get_image_features(pixel_values).cpu())
+    captions = split.flat_captions()
+    for start in tqdm(range(0, len(captions), batch_size), desc="encoding captions", leave=False):
+        text = processor(text=captions[start : start + batch_size])
+        text_embeds.append(model.get_text_features(text["input_ids"].to(device), text["attention_mask"].to(device)).cpu())
+    return torch.cat(image_embeds), torch.cat(text_embeds)
+
+
+PROTOCOLS = {"all": {"fold5": False}, "5k": {"fold5": False}, "1k": {"fold5": True}}
+
+
+def evaluate_retrieval(model, processor: MFSRProcessor, split: RetrievalSplit, protocol: str = "all", batch_size: int = 128) -> dict:
+    """VSE++ recall on a split: `{"i2t": {R@1, R@5, R@10, medr, meanr}, "t2i": {...}, "rsum"}` (percent).
+
+    Protocols: `all` (every image), `5k` (COCO 5K: the same on the 5,000 test images), `1k` (COCO 1K: mean
+    over 5 folds of a fifth of the images each).
+    """
+    from ..evaluation import vse_recall
+
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"Unknown evaluation protocol {protocol!r}: expected one of {list(PROTOCOLS)}.")
+    image_embeds, text_embeds = encode_split(model, processor, split, batch_size=batch_size)
+    return vse_recall(image_embeds, text_embeds, captions_per_image=CAPTIONS_PER_IMAGE, **PROTOCOLS[protocol])
+
+
+def chance_recall(num_images: int, captions_per_image: int = CAPTIONS_PER_IMAGE, ks=(1, 5, 10)) -> dict:
+    """Expected R@K (percent) of a random ranking: t2i = K / N; i2t (best of the image's captions among
+    N * c) = 1 - C(N*c - c, K) / C(N*c, K)."""
+    num_captions = num_images * captions_per_image
+    i2t = {f"R@{k}": 100 * (1 - math.comb(num_captions - captions_per_image, k) / math.comb(num_captions, k)) for k in ks}
+    t2i = {f"R@{k}": 100 * min(k, num_images) / num_images for k in ks}
+    return {"i2t": i2t, "t2i": t2i, "rsum": sum(i2t.values()) + sum(t2i.values())}
+
+
+def evaluate_saved_model(model_path: str, data_args: MFSRDataArguments, cache_dir: str | None = None) -> dict:
+    """Load a trained model + processor folder and evaluate it on `data_args.eval_split`."""
+    model = MFSRForRetrieval.from_pretrained(model_path, dtype=torch.float32)
+    processor = MFSRProcessor.from_pretrained(model_path)
+    split = load_retrieval_splits(data_args, splits=(data_args.eval_split,), cache_dir=cache_dir)[data_args.eval_split]
+    return {
+        "metrics": evaluate_retrieval(model, processor, split, protocol=data_args.eval_protocol),
+        "chance": chance_recall(len(split)),
+        "num_eval_images": len(split),
+    }
+
+
+def format_recall_table(rows: dict[str, dict]) -> str:
+    """Markdown table, one row per name: i2t R@1/5/10, t2i R@1/5/10, rsum (the paper's Table 3 layout)."""
+    lines = [
+        "| model | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 | rsum |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, metrics in rows.items():
+        values = [metrics["i2t"][f"R@{k}"] for k in (1, 5, 10)] + [metrics["t2i"][f"R@{k}"] for k in (1, 5, 10)]
+        lines.append(f"| {name} | " + " | ".join(f"{value:.1f}" for value in values) + f" | {metrics['rsum']:.1f} |")
+    return "\n".join(lines)
+
+
+# ---- paper Fig. 5 -----------------------------------------------------------------------------------------
+
+
+def save_reconstruction_figure(model, processor: MFSRProcessor, split: RetrievalSplit, path: str, num_examples: int = 4):
+    """Input image / input caption / reconstructed image / reconstructed caption for the first examples."""
+    from ..visualization import plot_mfsr_reconstruction
+
+    model.eval()
+    device = next(model.parameters()).device
+    images = split.images[:num_examples]
+    captions = [captions[0] for captions in split.captions[:num_examples]]
+    batch = processor(images=images, text=captions)
+    reconstructed_images, reconstructed_ids = model.reconstruct(
+        batch["pixel_values"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device)
+    )
+    reconstructed_captions = processor.batch_decode(reconstructed_ids) if reconstructed_ids is not None else None
+    return plot_mfsr_reconstruction(images, captions, reconstructed_images, reconstructed_captions, path=path)
+
+
+__all__ = [
+    "ABLATIONS",
+    "MFSRDataArguments",
+    "MFSRDataCollator",
+    "MFSRPairDataset",
+    "RetrievalSplit",
+    "ablation_overrides",
+    "build_model",
+    "chance_recall",
+    "encode_split",
+    "evaluate_retrieval",
+    "evaluate_saved_model",
+    "format_recall_table",
+    "load_retrieval_splits",
+    "run_ablations",
+    "save_reconstruction_figure",
+    "step_decay_lambda",
+    "train_mfsr",
+]

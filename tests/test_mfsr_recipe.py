@@ -1,0 +1,112 @@
+"""mFSR recipe glue: ablation rows, schedule, chance levels, evaluation ordering, tables."""
+
+import math
+
+import pytest
+import torch
+from PIL import Image
+
+from fashionvl import MFSRConfig, MFSRForRetrieval
+from fashionvl.recipes.mfsr import (
+    ABLATIONS,
+    RetrievalSplit,
+    ablation_overrides,
+    chance_recall,
+    evaluate_retrieval,
+    format_recall_table,
+    step_decay_lambda,
+)
+
+
+def test_every_table3_row_builds_a_model_with_exactly_its_losses():
+    expected = {
+        "vse++": {"semantic_loss"},
+        "mo": {"semantic_loss", "modal_loss"},
+        "sp": {"semantic_loss", "specific_loss"},
+        "mo+sp": {"semantic_loss", "modal_loss", "specific_loss"},
+        "mo+sp+img-re": {"semantic_loss", "modal_loss", "specific_loss", "image_reconstruction_loss"},
+        "mo+sp+cap-re": {"semantic_loss", "modal_loss", "specific_loss", "caption_reconstruction_loss"},
+        "mfsr": {"semantic_loss", "modal_loss", "specific_loss", "image_reconstruction_loss", "caption_reconstruction_loss"},
+    }
+    assert set(ABLATIONS) == set(expected)
+    batch = {
+        "pixel_values": torch.randn(3, 3, 32, 32),
+        "input_ids": torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0], [1, 8, 9, 2]]),
+    }
+    batch["attention_mask"] = (batch["input_ids"] != 0).long()
+    for name, losses in expected.items():
+        config = MFSRConfig.from_preset("tiny", vocab_size=12, reconstruction_image_size=8, **ablation_overrides(name))
+        output = MFSRForRetrieval(config)(**batch)
+        present = {key for key, value in output.items() if key.endswith("_loss") and value is not None}
+        assert present == losses, name
+
+
+def test_unknown_ablation_names_are_rejected():
+    with pytest.raises(ValueError, match=r"Unknown mFSR ablation 'mo\+xx'"):
+        ablation_overrides("mo+xx")
+
+
+def test_step_decay_keeps_the_rate_until_the_decay_step_then_divides_by_ten():
+    schedule = step_decay_lambda(decay_step=30, factor=0.1)
+    assert [schedule(step) for step in (0, 29, 30, 1000)] == [1.0, 1.0, 0.1, 0.1]
+
+
+def test_chance_recall_matches_the_hypergeometric_formula():
+    chance = chance_recall(num_images=4, captions_per_image=5, ks=(1, 5))
+    assert chance["t2i"]["R@1"] == pytest.approx(25.0)
+    assert chance["i2t"]["R@1"] == pytest.approx(100 * 5 / 20)
+    # best of 5 correct captions among 20 within the top 5: 1 - C(15, 5) / C(20, 5)
+    assert chance["i2t"]["R@5"] == pytest.approx(100 * (1 - math.comb(15, 5) / math.comb(20, 5)))
+
+
+class _IdentityProcessor:
+    """Image i is a grey square of level i, caption "c i" names image i: features are one-hot vectors."""
+
+    def __call__(self, images=None, text=None):
+        if images is not None:
+            return {"pixel_values": torch.tensor([image.getpixel((0, 0))[0] for image in images])}
+        ids = torch.tensor([[int(caption.split()[1])] for caption in text])
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+class _OneHotModel(torch.nn.Module):
+    def __init__(self, num_images, caption_to_image):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.num_images, self.caption_to_image = num_images, caption_to_image
+
+    def get_image_features(self, pixel_values):
+        return torch.nn.functional.one_hot(pixel_values, self.num_images).float()
+
+    def get_text_features(self, input_ids, attention_mask):
+        return torch.nn.functional.one_hot(self.caption_to_image[input_ids[:, 0]], self.num_images).float()
+
+
+def _split(num_images):
+    images = [Image.new("RGB", (4, 4), (index, index, index)) for index in range(num_images)]
+    captions = [[f"c {index}"] * 5 for index in range(num_images)]
+    return RetrievalSplit(images, captions)
+
+
+def test_evaluation_pairs_each_image_with_its_own_five_captions():
+    split = _split(10)
+    metrics = evaluate_retrieval(_OneHotModel(10, torch.arange(10)), _IdentityProcessor(), split, batch_size=3)
+    assert metrics["i2t"]["R@1"] == 100.0 and metrics["t2i"]["R@1"] == 100.0
+
+
+def test_evaluation_scores_a_wrong_pairing_as_a_miss():
+    split = _split(10)
+    shifted = (torch.arange(10) + 1) % 10  # every caption points at the next image
+    metrics = evaluate_retrieval(_OneHotModel(10, shifted), _IdentityProcessor(), split, batch_size=4)
+    assert metrics["i2t"]["R@1"] == 0.0 and metrics["t2i"]["R@1"] == 0.0
+
+
+def test_coco_1k_protocol_needs_a_number_of_images_divisible_by_five():
+    with pytest.raises(ValueError, match="divisible by 5"):
+        evaluate_retrieval(_OneHotModel(7, torch.arange(7)), _IdentityProcessor(), _split(7), protocol="1k")
+
+
+def test_recall_table_has_one_row_per_model():
+    metrics = {"i2t": {"R@1": 10.0, "R@5": 20.0, "R@10": 30.0}, "t2i": {"R@1": 1.0, "R@5": 2.0, "R@10": 3.0}, "rsum": 66.0}
+    table = format_recall_table({"mfsr": metrics})
+    assert table.splitlines()[-1] == "| mfsr | 10.0 | 20.0 | 30.0 | 1.0 | 2.0 | 3.0 | 66.0 |"
