@@ -9,6 +9,9 @@ Every loader returns a `datasets.Dataset` whose images are decoded lazily, on ro
 - `fashionvl.data.synthetic.generate_catalog(num_products, seed=0, image_size=256)`: the bundled
   procedural catalog (PNG bytes in memory), with writers for all four on-disk formats.
 
+Malformed files raise `DataFormatError` (a ``ValueError``) whose message starts with
+``<path>, line <n>:``.
+
 Row schema (image-text datasets): ``image`` (PIL.Image, RGB), ``caption`` (str), ``category``
 (int main-category id), ``subcategory`` (int sub-category id), ``product_id`` (int). Attribute
 datasets add ``attributes`` (list of int in {-1, 0, 1}: negative, unknown, positive). Each loader's
@@ -26,6 +29,11 @@ Where the label metadata lives:
   in the order of the ``attribute_values`` column) and `subcategory_parents(ds)`.
 """
 
+from ._files import DataFormatError
+from .darn import load_darn, load_darn_retrieval_lists
+from .deepfashion import load_deepfashion
+from .fashiongen import FashionGenImageReader, load_fashiongen
+from .karpathy import flatten_captions, load_karpathy
 from .metadata import (
     ATTRIBUTE_TYPE_IDS,
     ATTRIBUTE_TYPE_NAMES,
@@ -41,6 +49,14 @@ from .synthetic import generate_catalog
 __all__ = [
     "ATTRIBUTE_TYPE_IDS",
     "ATTRIBUTE_TYPE_NAMES",
+    "DataFormatError",
+    "FashionGenImageReader",
+    "flatten_captions",
+    "load_darn",
+    "load_darn_retrieval_lists",
+    "load_deepfashion",
+    "load_fashiongen",
+    "load_karpathy",
     "attribute_dimensions",
     "attribute_names",
     "attribute_types",

@@ -53,6 +53,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
+from .fashiongen import write_fashiongen_h5  # re-exported: the Fashion-Gen writer lives with its reader
 from .metadata import catalog_info_description
 
 
@@ -898,3 +899,181 @@ def generate_catalog(num_products: int, seed: int = 0, image_size: int = 256, vi
             for split in SPLIT_NAMES
         }
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Writers: the catalog in the on-disk formats of the real datasets
+# ----------------------------------------------------------------------------------------------
+
+_DEEPFASHION_SPLITS = {"train": "train", "validation": "val", "test": "test"}
+_DARN_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
+_KARPATHY_SPLITS = {"train": "train", "validation": "val", "test": "test"}
+#: Landmarks DeepFashion annotates per clothes type (upper 6, lower 4, full body 8) as bbox fractions.
+_LANDMARK_LAYOUT = {
+    1: [(0.35, 0.05), (0.65, 0.05), (0.05, 0.6), (0.95, 0.6), (0.2, 0.98), (0.8, 0.98)],
+    2: [(0.2, 0.03), (0.8, 0.03), (0.2, 0.97), (0.8, 0.97)],
+    3: [(0.38, 0.04), (0.62, 0.04), (0.1, 0.3), (0.9, 0.3), (0.3, 0.4), (0.7, 0.4), (0.15, 0.97), (0.85, 0.97)],
+}
+
+
+def _as_splits(catalog, names: dict[str, str]) -> list[tuple[str, object]]:
+    """``[(format split name, dataset)]`` for a DatasetDict, or a single Dataset (its ``split``, else train)."""
+    if hasattr(catalog, "column_names") and not isinstance(catalog.column_names, dict):
+        return [(names.get(str(catalog.split or "train"), "train"), catalog)]
+    unknown = sorted(set(catalog) - set(names))
+    if unknown:
+        raise ValueError(f"unknown split name(s) {unknown}; expected a subset of {sorted(names)}")
+    return [(names[split], dataset) for split, dataset in catalog.items()]
+
+
+def _garment_box(image: Image.Image) -> tuple[int, int, int, int]:
+    pixels = np.asarray(image.convert("RGB"))
+    rows, cols = np.nonzero(pixels.min(axis=2) < 250)
+    if len(rows) == 0:
+        return 0, 0, image.width - 1, image.height - 1
+    return int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())
+
+
+def _folder_name(name: str, product_id: int) -> str:
+    return "_".join(name.split()).replace("/", "-") + f"_{product_id:06d}"
+
+
+def _write_counted(path: str, header: str, lines: list[str]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"{len(lines)}\n{header}\n")
+        handle.writelines(line + "\n" for line in lines)
+
+
+def write_deepfashion(catalog, root, image_format: str = "jpg") -> None:
+    """Write a catalog in the DeepFashion Category & Attribute Prediction layout under ``root``.
+
+    DeepFashion has one category level: its categories are the catalog's *sub*-categories (with
+    the clothes type 1 upper / 2 lower / 3 full body of `SubcategorySpec`). Every image goes to
+    ``Img/img/<Product_Title>_<product id>/img_<row>.jpg`` (one folder per product, like
+    DeepFashion's item folders); annotations to ``Anno_coarse/``, the partition to ``Eval/``.
+    Bounding boxes are the garment's non-white extent; landmarks are placed in the box.
+    """
+    from tqdm.auto import tqdm
+
+    from .deepfashion import PARTITION_FILE
+    from .metadata import ATTRIBUTE_TYPE_IDS, attribute_names, attribute_types, subcategory_names
+
+    splits = _as_splits(catalog, _DEEPFASHION_SPLITS)
+    reference = splits[0][1]
+    sub_names = subcategory_names(reference)
+    types_by_name = {spec.name: spec.category_type for spec in SUBCATEGORIES}
+    cloth_types = [types_by_name.get(name, 1) for name in sub_names]
+    anno, evaluation = os.path.join(root, "Anno_coarse"), os.path.join(root, "Eval")
+    for folder in (anno, evaluation):
+        os.makedirs(folder, exist_ok=True)
+
+    tables = {key: [] for key in ("category_img", "attr_img", "partition", "bbox", "landmarks")}
+    row_number = 0
+    for split, dataset in splits:
+        for row in tqdm(dataset, desc=f"DeepFashion {split}", leave=False):
+            folder = _folder_name(row.get("name") or sub_names[row["subcategory"]], row["product_id"])
+            image_name = f"img/{folder}/img_{row_number:08d}.{image_format}"
+            path = os.path.join(root, "Img", image_name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            row["image"].convert("RGB").save(path, quality=95)
+            left, top, right, bottom = _garment_box(row["image"])
+            cloth_type = cloth_types[row["subcategory"]]
+            points = [(round(left + fx * (right - left)), round(top + fy * (bottom - top)))
+                      for fx, fy in _LANDMARK_LAYOUT[cloth_type]]
+            tables["category_img"].append(f"{image_name} {row['subcategory'] + 1}")
+            tables["attr_img"].append(f"{image_name} " + " ".join(str(int(code)) for code in row["attributes"]))
+            tables["partition"].append(f"{image_name} {split}")
+            tables["bbox"].append(f"{image_name} {left} {top} {right} {bottom}")
+            tables["landmarks"].append(f"{image_name} {cloth_type} 1 " + " ".join(f"0 {x} {y}" for x, y in points))
+            row_number += 1
+
+    _write_counted(os.path.join(anno, "list_category_cloth.txt"), "category_name category_type",
+                   [f"{name} {kind}" for name, kind in zip(sub_names, cloth_types)])
+    _write_counted(os.path.join(anno, "list_attr_cloth.txt"), "attribute_name attribute_type",
+                   [f"{name} {ATTRIBUTE_TYPE_IDS[kind]}"
+                    for name, kind in zip(attribute_names(reference), attribute_types(reference))])
+    _write_counted(os.path.join(anno, "list_category_img.txt"), "image_name category_label", tables["category_img"])
+    _write_counted(os.path.join(anno, "list_attr_img.txt"), "image_name attribute_labels", tables["attr_img"])
+    _write_counted(os.path.join(anno, "list_bbox.txt"), "image_name x_1 y_1 x_2 y_2", tables["bbox"])
+    _write_counted(os.path.join(anno, "list_landmarks.txt"),
+                   "image_name clothes_type variation_type landmark_visibility_1 landmark_location_x_1 "
+                   "landmark_location_y_1 ...", tables["landmarks"])
+    _write_counted(os.path.join(evaluation, PARTITION_FILE), "image_name evaluation_status", tables["partition"])
+
+
+def write_karpathy(catalog, root, dataset_name: str = "fashionvl_synthetic", restval_every: int | None = None) -> str:
+    """Write a catalog as a Karpathy split file + image folder; returns the JSON path.
+
+    One JSON image per row (view) with the product's five ``captions`` as sentences; images go to
+    ``root/images/<split>/<product id>_<view>.jpg`` (``filepath`` = ``images/<split>``). With
+    ``restval_every=k`` every k-th train product is marked ``restval``, like COCO's extra images.
+    """
+    from tqdm.auto import tqdm
+
+    images = []
+    sentence_id = 0
+    for split, dataset in _as_splits(catalog, _KARPATHY_SPLITS):
+        filepath = f"images/{split}"
+        os.makedirs(os.path.join(root, filepath), exist_ok=True)
+        for row in tqdm(dataset, desc=f"Karpathy {split}", leave=False):
+            filename = f"{row['product_id']:06d}_{row.get('view', 0)}.jpg"
+            row["image"].convert("RGB").save(os.path.join(root, filepath, filename), quality=95)
+            captions = row.get("captions") or [row["caption"]]
+            image_id = len(images)
+            sentences = [{"raw": caption, "tokens": caption.lower().replace(",", " ").replace(".", " ").split(),
+                          "imgid": image_id, "sentid": sentence_id + k} for k, caption in enumerate(captions)]
+            marked = split
+            if split == "train" and restval_every and row["product_id"] % restval_every == 0:
+                marked = "restval"
+            images.append({"filepath": filepath, "filename": filename, "imgid": image_id, "split": marked,
+                           "sentences": sentences, "sentids": [s["sentid"] for s in sentences],
+                           "cocoid": int(row["product_id"])})
+            sentence_id += len(sentences)
+    json_path = os.path.join(root, f"dataset_{dataset_name}.json")
+    with open(json_path, "w", encoding="utf-8") as handle:
+        json.dump({"images": images, "dataset": dataset_name}, handle)
+    return json_path
+
+
+def write_darn(catalog, root, query_every: int = 4) -> None:
+    """Write a catalog in the ASEN release layout of DARN under ``root``.
+
+    ``filenames_<split>.txt`` lists ``images/<split>/<product id>_<view>.jpg``; ``label_train.txt``
+    has one line per train image with every applicable ``attr val`` pair of ``attribute_values``;
+    for valid/test, every ``query_every``-th image goes to ``query_<split>.txt`` and the others to
+    ``candidate_<split>.txt``, one ``img attr val`` line per applicable attribute. ``meta.json``
+    names the dimensions and their values.
+    """
+    from tqdm.auto import tqdm
+
+    from .metadata import attribute_dimensions
+
+    splits = _as_splits(catalog, _DARN_SPLITS)
+    dimensions = attribute_dimensions(splits[0][1])
+    os.makedirs(root, exist_ok=True)
+    for split, dataset in splits:
+        folder = f"images/{split}"
+        os.makedirs(os.path.join(root, folder), exist_ok=True)
+        filenames, labels, queries, candidates = [], [], [], []
+        for index, row in enumerate(tqdm(dataset, desc=f"DARN {split}", leave=False)):
+            filename = f"{folder}/{row['product_id']:06d}_{row.get('view', 0)}.jpg"
+            row["image"].convert("RGB").save(os.path.join(root, filename), quality=95)
+            filenames.append(filename)
+            pairs = [(attribute, value) for attribute, value in enumerate(row["attribute_values"]) if value >= 0]
+            if split == "train":
+                labels.append(f"{index} " + " ".join(f"{attribute} {value}" for attribute, value in pairs))
+            else:
+                target = queries if index % query_every == 0 else candidates
+                target.extend(f"{index} {attribute} {value}" for attribute, value in pairs)
+        outputs = {f"filenames_{split}.txt": filenames}
+        if split == "train":
+            outputs["label_train.txt"] = labels
+        else:
+            outputs.update({f"query_{split}.txt": queries, f"candidate_{split}.txt": candidates})
+        for name, lines in outputs.items():
+            with open(os.path.join(root, name), "w", encoding="utf-8") as handle:
+                handle.writelines(line + "\n" for line in lines)
+    meta = {"ATTRIBUTES": list(dimensions), "ATTRIBUTES_NUM": {name: len(v) for name, v in dimensions.items()},
+            "ATTRIBUTES_VALUES": dimensions}
+    with open(os.path.join(root, "meta.json"), "w", encoding="utf-8") as handle:
+        json.dump(meta, handle, indent=1)

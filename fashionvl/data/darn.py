@@ -1,0 +1,171 @@
+"""DARN (Huang et al. 2015) in the release of ASEN (Ma et al. 2020): reader.
+
+Files (SPEC §5), all in one folder:
+
+- ``filenames_{train,valid,test}.txt``: one image path per line; line k is image k of the split;
+- ``label_train.txt``: ``img attr val [attr val ...]`` per line, ``img`` the image's index in
+  ``filenames_train.txt`` (or its path), ``attr`` the attribute index (0-8), ``val`` the value
+  index; an image may appear on several lines;
+- ``query_{valid,test}.txt`` / ``candidate_{valid,test}.txt``: ``img attr val`` per line;
+- optional ``meta.json`` (ASEN): ``{"ATTRIBUTES": [...], "ATTRIBUTES_NUM": {name: count},
+  "ATTRIBUTES_VALUES": {name: [...]}}``; without it the 9 DARN attributes below are assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ._files import DataFormatError, normalise_split, parse_int, read_lines
+
+#: DARN's 9 attribute dimensions and their number of values (ASEN's make_triplet_DARN.py).
+DARN_ATTRIBUTES = {
+    "clothes category": 20,
+    "clothes button": 13,
+    "clothes color": 55,
+    "clothes length": 7,
+    "clothes pattern": 28,
+    "clothes shape": 11,
+    "collar shape": 26,
+    "sleeve length": 8,
+    "sleeve shape": 17,
+}
+_SPLITS = ("train", "valid", "test")
+_ALIASES = {"validation": "valid", "val": "valid"}
+
+
+def read_darn_meta(root) -> dict[str, list[str]]:
+    """Attribute dimensions ``{name: [value names]}`` from ``meta.json`` or the DARN defaults."""
+    path = os.path.join(root, "meta.json")
+    if not os.path.isfile(path):
+        return {name: [str(v) for v in range(count)] for name, count in DARN_ATTRIBUTES.items()}
+    with open(path, encoding="utf-8") as handle:
+        try:
+            meta = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise DataFormatError(path, error.lineno, f"invalid JSON: {error.msg}") from None
+    try:
+        names = meta["ATTRIBUTES"]
+        values = meta.get("ATTRIBUTES_VALUES", {})
+        return {name: list(values.get(name, [str(v) for v in range(int(meta["ATTRIBUTES_NUM"][name]))]))
+                for name in names}
+    except (KeyError, TypeError, ValueError) as error:
+        raise DataFormatError(path, None, f"expected ATTRIBUTES and ATTRIBUTES_NUM (or ATTRIBUTES_VALUES) for every "
+                                          f"attribute: {error!r}") from None
+
+
+def _read_filenames(root, split: str) -> list[str]:
+    return [text for _, text in read_lines(os.path.join(root, f"filenames_{split}.txt"))]
+
+
+def _read_labels(path, filenames: list[str], dimensions: dict[str, list[str]], pairs_per_line=None):
+    """Parse ``img attr val [attr val ...]`` lines into (line, image index, attribute, value) tuples."""
+    index_of = {name: i for i, name in enumerate(filenames)}
+    counts = [len(values) for values in dimensions.values()]
+    entries = []
+    for number, text in read_lines(path):
+        tokens = text.split()
+        if len(tokens) < 3 or len(tokens) % 2 == 0 or (pairs_per_line and len(tokens) != 1 + 2 * pairs_per_line):
+            expected = "'img attr val'" if pairs_per_line == 1 else "'img attr val [attr val ...]'"
+            raise DataFormatError(path, number, f"expected {expected}, got {text!r}")
+        image = tokens[0]
+        if image.isdigit():
+            image_index = parse_int(path, number, image, "image index", allowed=range(len(filenames)))
+        elif image in index_of:
+            image_index = index_of[image]
+        else:
+            raise DataFormatError(path, number, f"image {image!r} is neither an index nor a name in the filenames list")
+        for pair in range(1, len(tokens), 2):
+            attribute = parse_int(path, number, tokens[pair], "attribute index", allowed=range(len(counts)))
+            value = parse_int(path, number, tokens[pair + 1], f"value of attribute {attribute}",
+                              allowed=range(counts[attribute]))
+            entries.append((number, image_index, attribute, value))
+    return entries
+
+
+def _image_column(root, image_root, filenames, indices):
+    base = os.fspath(image_root if image_root is not None else root)
+    return [os.path.join(base, filenames[i]) for i in indices]
+
+
+def load_darn(root, split: str, image_root=None):
+    """Load one DARN split as a `datasets.Dataset`, one row per image of ``filenames_<split>.txt``.
+
+    Args:
+        root: folder with the ASEN files.
+        split: ``"train"``, ``"valid"`` (aliases ``"val"``, ``"validation"``) or ``"test"``.
+        image_root: folder the file names are relative to (default ``root``).
+
+    Returns:
+        Columns ``image`` (decoded lazily from its path), ``image_name``, ``image_index`` (line in
+        the filenames file) and ``attribute_values`` (value index per attribute dimension, -1 where
+        the image has no label). Train labels come from ``label_train.txt``; valid/test labels
+        from the query and candidate lists (see `load_darn_retrieval_lists`). Dimension names and
+        value names: `attribute_dimensions(ds)`.
+    """
+    from datasets import Dataset, DatasetInfo, Features, Image, List, Value
+
+    from .metadata import catalog_info_description
+
+    split = normalise_split(split, _ALIASES, _SPLITS)
+    dimensions = read_darn_meta(root)
+    filenames = _read_filenames(root, split)
+    label_files = [f"label_{split}.txt"] if split == "train" else [f"query_{split}.txt", f"candidate_{split}.txt"]
+    values = [[-1] * len(dimensions) for _ in filenames]
+    for label_file in label_files:
+        path = os.path.join(root, label_file)
+        for number, image_index, attribute, value in _read_labels(path, filenames, dimensions):
+            if values[image_index][attribute] not in (-1, value):
+                raise DataFormatError(path, number, f"image {image_index} gets value {value} for attribute {attribute} "
+                                                    f"but has value {values[image_index][attribute]} elsewhere")
+            values[image_index][attribute] = value
+
+    features = Features({"image": Image(mode="RGB"), "image_name": Value("string"), "image_index": Value("int64"),
+                         "attribute_values": List(Value("int32"))})
+    columns = {
+        "image": _image_column(root, image_root, filenames, range(len(filenames))),
+        "image_name": filenames,
+        "image_index": list(range(len(filenames))),
+        "attribute_values": values,
+    }
+    description = catalog_info_description(attribute_dimensions=dimensions,
+                                           source={"format": "darn-asen", "root": os.fspath(root), "split": split})
+    return Dataset.from_dict(columns, features=features, info=DatasetInfo(description=description, features=features))
+
+
+def load_darn_retrieval_lists(root, split: str, image_root=None):
+    """The query and candidate lists of DARN's attribute-specific retrieval protocol (SPEC §6).
+
+    Returns:
+        A `datasets.DatasetDict` with ``"query"`` and ``"candidate"``, one row per line of
+        ``query_<split>.txt`` / ``candidate_<split>.txt``: ``image`` (lazy), ``image_name``,
+        ``image_index``, ``attribute`` (the dimension the line is about) and ``value`` (its value
+        index; relevant candidates share the query's value for that attribute).
+    """
+    from datasets import Dataset, DatasetDict, DatasetInfo, Features, Image, Value
+
+    from .metadata import catalog_info_description
+
+    split = normalise_split(split, _ALIASES, _SPLITS)
+    if split == "train":
+        raise ValueError("DARN has query/candidate lists for 'valid' and 'test' only, got 'train'")
+    dimensions = read_darn_meta(root)
+    filenames = _read_filenames(root, split)
+    features = Features({"image": Image(mode="RGB"), "image_name": Value("string"), "image_index": Value("int64"),
+                         "attribute": Value("int32"), "value": Value("int32")})
+    description = catalog_info_description(attribute_dimensions=dimensions,
+                                           source={"format": "darn-asen", "root": os.fspath(root), "split": split})
+    lists = {}
+    for role in ("query", "candidate"):
+        entries = _read_labels(os.path.join(root, f"{role}_{split}.txt"), filenames, dimensions, pairs_per_line=1)
+        indices = [entry[1] for entry in entries]
+        columns = {
+            "image": _image_column(root, image_root, filenames, indices),
+            "image_name": [filenames[i] for i in indices],
+            "image_index": indices,
+            "attribute": [entry[2] for entry in entries],
+            "value": [entry[3] for entry in entries],
+        }
+        lists[role] = Dataset.from_dict(columns, features=features,
+                                        info=DatasetInfo(description=description, features=features))
+    return DatasetDict(lists)

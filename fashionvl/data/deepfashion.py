@@ -1,0 +1,205 @@
+"""DeepFashion Category & Attribute Prediction benchmark (Liu et al. 2016): reader.
+
+Layout (SPEC §5): ``Anno_coarse/`` (or ``Anno/``) holds whitespace-separated text files whose
+line 1 is the number of entries and line 2 the column names:
+
+- ``list_category_cloth.txt``: category name, category type (1 upper-, 2 lower-, 3 full-body);
+- ``list_category_img.txt``: image name, 1-based category label (46 of the 50 are used);
+- ``list_attr_cloth.txt``: attribute name (may contain spaces: the type is the last token),
+  attribute type (1 texture, 2 fabric, 3 shape, 4 part, 5 style);
+- ``list_attr_img.txt``: image name, one value per attribute (1 positive, -1 negative, 0 unknown);
+- ``list_eval_partition.txt`` (in ``Eval/`` in the release): image name, train/val/test;
+- ``list_bbox.txt``: image name, x_1 y_1 x_2 y_2;
+- ``list_landmarks.txt``: image name, clothes type, variation type, then (visibility, x, y) per
+  landmark, a variable number per line.
+
+Images are ``img/<item title>/img_XXXXXXXX.jpg`` under ``Img/`` (or the root).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._files import DataFormatError, normalise_split, parse_int, read_lines
+from .metadata import ATTRIBUTE_TYPE_NAMES
+
+CATEGORY_TYPE_NAMES = {1: "upper-body", 2: "lower-body", 3: "full-body"}
+PARTITION_FILE = "list_eval_partition.txt"
+_SPLITS = ("train", "val", "test")
+
+
+def read_counted_table(path, min_columns: int) -> list[tuple[int, list[str]]]:
+    """Rows of a DeepFashion annotation file as ``(line number, tokens)``, header checked.
+
+    Line 1 must be the entry count and equal the number of data lines; line 2 holds column names.
+    """
+    lines = read_lines(path)
+    if len(lines) < 2:
+        raise DataFormatError(path, len(lines) + 1, "expected a count line and a column-name line")
+    count = parse_int(path, lines[0][0], lines[0][1], "entry count")
+    rows = [(number, text.split()) for number, text in lines[2:]]
+    if count != len(rows):
+        raise DataFormatError(path, lines[0][0], f"the count line says {count} entries but the file has {len(rows)}")
+    for number, tokens in rows:
+        if len(tokens) < min_columns:
+            raise DataFormatError(path, number, f"expected at least {min_columns} columns, got {len(tokens)}: "
+                                                f"{' '.join(tokens)!r}")
+    return rows
+
+
+def _named_types(path, allowed: dict[int, str]) -> tuple[list[str], list[int]]:
+    """Parse '<name with spaces> <type>' lines (list_category_cloth / list_attr_cloth)."""
+    names, types = [], []
+    for number, tokens in read_counted_table(path, 2):
+        names.append(" ".join(tokens[:-1]))
+        types.append(parse_int(path, number, tokens[-1], "type", allowed=set(allowed)))
+    return names, types
+
+
+def find_annotation_dir(root) -> str:
+    """``root/Anno_coarse``, ``root/Anno`` or ``root`` itself, whichever holds the annotation files."""
+    for candidate in (os.path.join(root, "Anno_coarse"), os.path.join(root, "Anno"), os.fspath(root)):
+        if os.path.isfile(os.path.join(candidate, "list_category_img.txt")):
+            return candidate
+    raise FileNotFoundError(f"no DeepFashion annotations under {os.fspath(root)}: expected "
+                            "Anno_coarse/list_category_img.txt, Anno/list_category_img.txt or list_category_img.txt")
+
+
+def _find_file(name: str, *folders) -> str | None:
+    for folder in folders:
+        if os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    return None
+
+
+def load_deepfashion(root, split: str, image_root=None):
+    """Load one split of DeepFashion Category & Attribute Prediction as a `datasets.Dataset`.
+
+    Args:
+        root: the benchmark folder (with ``Anno_coarse/`` or ``Anno/``, ``Eval/``, ``Img/``).
+        split: ``"train"``, ``"val"`` (alias ``"validation"``) or ``"test"``.
+        image_root: folder the image names are relative to (default ``root/Img`` if it exists,
+            else ``root``).
+
+    Returns:
+        Columns ``image`` (decoded lazily from its path), ``image_name``, ``category`` (ClassLabel
+        over the cloth categories, 0-based), ``category_type`` (1 upper, 2 lower, 3 full body),
+        ``attributes`` (list of -1/0/1), ``item_name`` (the item-title folder, underscores as
+        spaces), ``product_id`` (index of that folder among all folders), and where the files
+        exist ``bbox`` ([x_1, y_1, x_2, y_2]) and ``landmarks`` ([[visibility, x, y], ...]) with
+        ``clothes_type`` and ``variation_type``. Attribute names/types: `attribute_names(ds)`,
+        `attribute_types(ds)`. DeepFashion has one category level, so there is no
+        ``subcategory`` column.
+    """
+    from datasets import ClassLabel, Dataset, DatasetInfo, Features, Image, List, Value
+
+    from .metadata import catalog_info_description
+
+    split = normalise_split(split, {"validation": "val", "valid": "val"}, _SPLITS)
+    anno = find_annotation_dir(root)
+    partition_path = _find_file(PARTITION_FILE, anno, os.path.join(root, "Eval"), root)
+    if partition_path is None:
+        raise FileNotFoundError(f"no {PARTITION_FILE} in {anno}, {os.path.join(root, 'Eval')} or {root}")
+    if image_root is None:
+        image_root = os.path.join(root, "Img") if os.path.isdir(os.path.join(root, "Img")) else os.fspath(root)
+
+    category_names, category_types = _named_types(os.path.join(anno, "list_category_cloth.txt"), CATEGORY_TYPE_NAMES)
+    attr_path = os.path.join(anno, "list_attr_cloth.txt")
+    attr_names, attr_type_ids = _named_types(attr_path, ATTRIBUTE_TYPE_NAMES)
+
+    partition = {}
+    for number, tokens in read_counted_table(partition_path, 2):
+        status = tokens[1]
+        if status not in _SPLITS:
+            raise DataFormatError(partition_path, number, f"evaluation status must be one of {_SPLITS}, got {status!r}")
+        partition[tokens[0]] = status
+    image_names = [name for name, status in partition.items() if status == split]
+    wanted = set(image_names)
+
+    category_path = os.path.join(anno, "list_category_img.txt")
+    categories = {}
+    for number, tokens in read_counted_table(category_path, 2):
+        label = parse_int(category_path, number, tokens[1], "category label (1-based)",
+                          allowed=range(1, len(category_names) + 1))
+        categories[tokens[0]] = label - 1
+
+    attr_img_path = os.path.join(anno, "list_attr_img.txt")
+    attributes = {}
+    for number, tokens in read_counted_table(attr_img_path, 1):
+        if tokens[0] not in wanted:
+            continue
+        if len(tokens) - 1 != len(attr_names):
+            raise DataFormatError(attr_img_path, number, f"expected {len(attr_names)} attribute values (one per line of "
+                                                         f"list_attr_cloth.txt), got {len(tokens) - 1}")
+        try:
+            values = np.array(tokens[1:], dtype=np.int8)
+        except ValueError:
+            raise DataFormatError(attr_img_path, number, f"attribute values must be -1, 0 or 1, got {tokens[1:]}") from None
+        if np.any((values < -1) | (values > 1)):
+            bad = tokens[1 + int(np.flatnonzero((values < -1) | (values > 1))[0])]
+            raise DataFormatError(attr_img_path, number, f"attribute values must be -1, 0 or 1, got {bad!r}")
+        attributes[tokens[0]] = values.tolist()
+
+    for name in image_names:
+        for table, path in ((categories, category_path), (attributes, attr_img_path)):
+            if name not in table:
+                raise DataFormatError(path, None, f"image {name!r} of {PARTITION_FILE} has no entry")
+
+    folders = sorted({os.path.dirname(name) for name in partition})
+    folder_ids = {folder: i for i, folder in enumerate(folders)}
+    columns = {
+        "image": [os.path.join(image_root, name) for name in image_names],
+        "image_name": image_names,
+        "category": [categories[name] for name in image_names],
+        "category_type": [category_types[categories[name]] for name in image_names],
+        "attributes": [attributes[name] for name in image_names],
+        "item_name": [os.path.basename(os.path.dirname(name)).replace("_", " ") for name in image_names],
+        "product_id": [folder_ids[os.path.dirname(name)] for name in image_names],
+    }
+    features = {
+        "image": Image(mode="RGB"),
+        "image_name": Value("string"),
+        "category": ClassLabel(names=category_names),
+        "category_type": Value("int8"),
+        "attributes": List(Value("int8")),
+        "item_name": Value("string"),
+        "product_id": Value("int64"),
+    }
+
+    bbox_path = _find_file("list_bbox.txt", anno)
+    if bbox_path is not None:
+        boxes = {}
+        for number, tokens in read_counted_table(bbox_path, 5):
+            if tokens[0] in wanted:
+                boxes[tokens[0]] = [parse_int(bbox_path, number, token, "bbox coordinate") for token in tokens[1:5]]
+        columns["bbox"] = [boxes.get(name) for name in image_names]
+        features["bbox"] = List(Value("int32"))
+
+    landmarks_path = _find_file("list_landmarks.txt", anno)
+    if landmarks_path is not None:
+        landmarks = {}
+        for number, tokens in read_counted_table(landmarks_path, 3):
+            if tokens[0] not in wanted:
+                continue
+            values = [parse_int(landmarks_path, number, token, "landmark value") for token in tokens[1:]]
+            if (len(values) - 2) % 3:
+                raise DataFormatError(landmarks_path, number, "expected clothes type, variation type, then "
+                                                              f"(visibility, x, y) triplets; got {len(values)} numbers")
+            points = [values[i:i + 3] for i in range(2, len(values), 3)]
+            landmarks[tokens[0]] = (values[0], values[1], points)
+        columns["clothes_type"] = [landmarks[name][0] if name in landmarks else None for name in image_names]
+        columns["variation_type"] = [landmarks[name][1] if name in landmarks else None for name in image_names]
+        columns["landmarks"] = [landmarks[name][2] if name in landmarks else None for name in image_names]
+        features.update(clothes_type=Value("int8"), variation_type=Value("int8"),
+                        landmarks=List(List(Value("int32"))))
+
+    features = Features(features)
+    description = catalog_info_description(
+        attribute_names=attr_names,
+        attribute_types=[ATTRIBUTE_TYPE_NAMES[t] for t in attr_type_ids],
+        source={"format": "deepfashion-category-attribute", "root": os.fspath(root), "split": split},
+    )
+    return Dataset.from_dict(columns, features=features, info=DatasetInfo(description=description, features=features),
+                             split=split)
