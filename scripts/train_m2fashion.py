@@ -6,6 +6,7 @@ Default: the bundled synthetic catalog, tiny preset, 64px, CPU-friendly. Real da
 
     python scripts/train_m2fashion.py --output_dir outputs/m2fashion --num_products 1000 --num_train_epochs 20
     python scripts/train_m2fashion.py --output_dir outputs/m2fashion_no_asa --use_spatial_attention false
+    python scripts/train_m2fashion.py --output_dir outputs/m2fashion_ablations --ablations all
 
 Any `transformers.TrainingArguments` flag works. Writes the model, the processor and `eval_results.json`
 (DeepFashion-C metrics at each known-attribute fraction, frequency baselines, DARN-style retrieval mAP).
@@ -16,7 +17,14 @@ import sys
 
 from transformers import HfArgumentParser
 
-from fashionvl.recipes.m2fashion import M2FashionDataArguments, format_report_table, train_m2fashion
+from fashionvl.recipes.m2fashion import (
+    ABLATIONS,
+    M2FashionDataArguments,
+    ablation_table,
+    format_report_table,
+    run_ablations,
+    train_m2fashion,
+)
 from fashionvl.training import FashionTrainingArguments
 
 # Script defaults; flags given on the command line come later and win.
@@ -36,6 +44,11 @@ DEFAULTS = [
 def main(argv=None):
     parser = HfArgumentParser((M2FashionDataArguments, FashionTrainingArguments))
     data_args, training_args = parser.parse_args_into_dataclasses(args=DEFAULTS + list(argv or sys.argv[1:]))
+    if data_args.ablations:
+        names = list(ABLATIONS) if data_args.ablations == "all" else [n.strip() for n in data_args.ablations.split(",")]
+        reports = run_ablations(data_args, training_args, names)
+        print(ablation_table(reports, reports[names[0]].get("attribute_types")))
+        return
     report = train_m2fashion(data_args, training_args)
     rows = {f"M2Fashion ({setting})": metrics for setting, metrics in report["deepfashion_c"].items()}
     rows.update(report.get("baselines", {}))

@@ -61,6 +61,7 @@ class AttributeData:
     category_names: list[str] | None
     dimensions: dict[str, list[str]] | None = None
     dimension_attribute_indices: dict[str, list[int]] | None = None
+    retrieval_lists: Any = None  # DARN: DatasetDict with "query" / "candidate" rows (image, attribute, value)
 
 
 def load_attribute_data(
@@ -92,18 +93,24 @@ def load_attribute_data(
     reference = next(iter(loaded.values()))
     metadata = read_catalog_metadata(reference)
     dimensions = attribute_dimensions(reference) if "attribute_dimensions" in metadata else None
-    names = attribute_names(reference)
     try:
         categories = category_names(reference)
     except (ValueError, KeyError):
-        categories = None
-    return AttributeData(
+        categories = None  # DARN: no category column (its "clothes category" is an attribute dimension)
+    data = AttributeData(
         splits=loaded,
-        attribute_names=names,
+        attribute_names=attribute_names(reference) if "attribute_names" in metadata else [],
         attribute_types=attribute_types(reference) if "attribute_types" in metadata else None,
         category_names=categories,
         dimensions=dimensions,
     )
+    if data_format == "darn":
+        from ..data import load_darn_retrieval_lists
+
+        data = with_dimension_attributes(data)  # DARN has only categorical dimensions
+        evaluated = [split for split in splits if split != "train"]
+        data.retrieval_lists = load_darn_retrieval_lists(data_root, evaluated[-1]) if evaluated else None
+    return data
 
 
 def encode_rows(dataset, processor: M2FashionProcessor, batch_size: int = 64, desc: str = "encoding images") -> list[dict]:
@@ -113,7 +120,9 @@ def encode_rows(dataset, processor: M2FashionProcessor, batch_size: int = 64, de
     collator row by row instead (it processes `image` columns itself).
     """
     rows = []
-    columns = [name for name in ("category", "attributes", "attribute_values") if name in dataset.column_names]
+    columns = [
+        name for name in ("category", "attributes", "attribute_values", "product_id") if name in dataset.column_names
+    ]
     for start in tqdm(range(0, len(dataset), batch_size), desc=desc, leave=False):
         batch = dataset[start : start + batch_size]
         pixel_values = processor(images=list(batch["image"]))["pixel_values"]
@@ -123,6 +132,40 @@ def encode_rows(dataset, processor: M2FashionProcessor, batch_size: int = 64, de
                 row[name] = batch[name][offset]
             rows.append(row)
     return rows
+
+
+def dimension_one_hot(values: Sequence[int], dimensions: dict[str, list[str]]) -> list[int]:
+    """Categorical values per dimension -> binary attributes, one per (dimension, value) (DARN: 179).
+
+    For an annotated dimension its value is 1 and its other values -1; a dimension marked -1 (not applicable or
+    not annotated) leaves all its values 0 (unknown).
+    """
+    attributes = []
+    for value, (_, names) in zip(values, dimensions.items()):
+        if value < 0:
+            attributes += [0] * len(names)
+        else:
+            attributes += [1 if index == value else -1 for index in range(len(names))]
+    return attributes
+
+
+def with_dimension_attributes(data: AttributeData) -> AttributeData:
+    """`data` with one binary attribute per (dimension, value), typed by dimension name."""
+    if not data.dimensions:
+        raise ValueError("attribute_source='dimensions' needs a data set with categorical attribute dimensions.")
+    names, indices = [], {}
+    for dimension, values in data.dimensions.items():
+        indices[dimension] = list(range(len(names), len(names) + len(values)))
+        names += [f"{dimension}: {value}" for value in values]
+    return AttributeData(
+        splits=data.splits,
+        attribute_names=names,
+        attribute_types=None,
+        category_names=data.category_names,
+        dimensions=data.dimensions,
+        dimension_attribute_indices=indices,
+        retrieval_lists=data.retrieval_lists,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,8 +386,13 @@ def darn_retrieval_map(
             embeds_out.append(embeds[applicable])
             values_out.append(values[applicable, dimension])
             dims_out.append(torch.full((int(applicable.sum()),), dimension))
+    # Dimensions with different numbers of values give embeddings of different widths; zero-padding to one width
+    # leaves every cosine similarity unchanged (and dimensions are only compared with themselves).
+    width = max(embeds.shape[1] for embeds in query_embeds + candidate_embeds)
+    pad = lambda embeds: torch.nn.functional.pad(embeds, (0, width - embeds.shape[1]))  # noqa: E731
     result = attribute_retrieval_map(
-        torch.cat(query_embeds), torch.cat(query_vals), torch.cat(candidate_embeds), torch.cat(candidate_vals),
+        torch.cat([pad(e) for e in query_embeds]), torch.cat(query_vals),
+        torch.cat([pad(e) for e in candidate_embeds]), torch.cat(candidate_vals),
         torch.cat(query_dims), torch.cat(candidate_dims),
     )
     per_dimension = {dimension_names[index]: value for index, value in result["per_attribute"].items()}
@@ -444,7 +492,18 @@ class M2FashionDataArguments:
     known_fractions: str = field(
         default="0,0.5,1", metadata={"help": "Fractions of attributes known at inference, comma separated."}
     )
+    attribute_source: str = field(
+        default="typed",
+        metadata={
+            "help": "typed: the data set's binary attributes (DeepFashion-C style); dimensions: one binary attribute "
+            "per value of each categorical dimension (DARN style; enables attribute_scores retrieval)."
+        },
+    )
     eval_split: str = field(default="test", metadata={"help": "Split to evaluate."})
+    ablations: str | None = field(
+        default=None,
+        metadata={"help": "Train these variants of ABLATIONS (comma separated, or 'all') instead of one model."},
+    )
     attention_figure: str | None = field(
         default=None, metadata={"help": "Write the attention figure (paper Fig. 5) to this PNG."}
     )
@@ -463,8 +522,77 @@ class M2FashionDataArguments:
         return [float(value) for value in self.known_fractions.split(",") if value.strip()]
 
 
-def train_m2fashion(data_args: M2FashionDataArguments, training_args) -> dict[str, Any]:
+#: The paper's ablations (Tables 1-2) as config overrides. The triplet term stays on in every variant.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "M2Fashion": {},
+    "w/o ASA": {"use_spatial_attention": False},
+    "w/o ACA": {"use_channel_attention": False},
+    "GAP": {"pooling": "avg"},
+    "category only": {"attribute_loss_weight": 0.0},
+    "attribute only": {"category_loss_weight": 0.0},
+}
+
+
+@dataclass
+class PreparedData:
+    """Data loaded and pre-processed once, shared by the runs of an ablation study."""
+
+    data: AttributeData
+    processor: M2FashionProcessor
+    train_rows: list[dict]
+    eval_rows: list[dict]
+    num_labels: int
+
+
+def prepare_data(
+    data_args: M2FashionDataArguments, seed: int = 0, processor: M2FashionProcessor | None = None
+) -> PreparedData:
+    """Load the data of `data_args` and pre-process the train and evaluation splits.
+
+    Args:
+        processor: the processor of a trained model (its attribute vocabulary must match the data); a new one is
+            built from the data when None.
+    """
+    data = load_attribute_data(
+        data_args.data_format, data_args.data_root, data_args.num_products, data_args.image_size, seed,
+        splits=("train", data_args.eval_split),
+    )
+    if data_args.attribute_source == "dimensions" and data.dimension_attribute_indices is None:
+        data = with_dimension_attributes(data)
+    if processor is None:
+        processor = M2FashionProcessor.from_attribute_list(
+            data.attribute_names, data.attribute_types, data_args.image_size
+        )
+    elif processor.attribute_names != data.attribute_names:
+        raise ValueError(
+            f"The data's {len(data.attribute_names)} attributes differ from the processor's {processor.num_attributes} "
+            f"(first ones: {data.attribute_names[:3]} vs {processor.attribute_names[:3]})."
+        )
+    train_rows = encode_rows(data.splits["train"], processor, desc="encoding train")
+    eval_rows = encode_rows(data.splits[data_args.eval_split], processor, desc="encoding eval")
+    if data.dimension_attribute_indices is not None:
+        for row in train_rows + eval_rows:
+            row["attributes"] = dimension_one_hot(row["attribute_values"], data.dimensions)
+    if data.category_names:
+        num_labels = len(data.category_names)
+    elif "category" in train_rows[0]:
+        num_labels = 1 + max(row["category"] for row in train_rows)
+    else:
+        num_labels = 1  # no categories (DARN): the category head is unused and its loss never computed
+    return PreparedData(data, processor, train_rows, eval_rows, num_labels)
+
+
+def train_m2fashion(
+    data_args: M2FashionDataArguments,
+    training_args,
+    prepared: PreparedData | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train on `data_args`' data with a `FashionTrainingArguments`, save model + processor, evaluate.
+
+    Args:
+        prepared: data from `prepare_data` (loaded here when None).
+        overrides: config overrides on top of `data_args.config_overrides()` (e.g. an entry of `ABLATIONS`).
 
     Returns the evaluation report of `evaluate_m2fashion` (also written to `<output_dir>/eval_results.json`).
     """
@@ -473,15 +601,11 @@ def train_m2fashion(data_args: M2FashionDataArguments, training_args) -> dict[st
     from ..training import FashionTrainer
 
     set_seed(training_args.seed)
-    data = load_attribute_data(
-        data_args.data_format, data_args.data_root, data_args.num_products, data_args.image_size, training_args.seed,
-        splits=("train", data_args.eval_split),
-    )
-    processor = M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, data_args.image_size)
-    train_rows = encode_rows(data.splits["train"], processor, desc="encoding train")
-    num_labels = len(data.category_names) if data.category_names else 1 + max(row["category"] for row in train_rows)
+    prepared = prepared or prepare_data(data_args, training_args.seed)
+    data, processor = prepared.data, prepared.processor
     model = build_model(
-        data_args.preset, num_labels, len(data.attribute_names), data.category_names, **data_args.config_overrides()
+        data_args.preset, prepared.num_labels, len(data.attribute_names), data.category_names,
+        **{**data_args.config_overrides(), **(overrides or {})},
     )
     if data_args.backbone_checkpoint:
         report = load_backbone_weights(model, data_args.backbone_checkpoint)
@@ -489,20 +613,62 @@ def train_m2fashion(data_args: M2FashionDataArguments, training_args) -> dict[st
     trainer = FashionTrainer(
         model=model,
         args=training_args,
-        train_dataset=train_rows,
+        train_dataset=prepared.train_rows,
         data_collator=M2FashionDataCollator(processor, seed=training_args.seed),
     )
     trainer.train()
     trainer.save_model(training_args.output_dir)
     processor.save_pretrained(training_args.output_dir)
-    eval_rows = encode_rows(data.splits[data_args.eval_split], processor, desc="encoding eval")
-    report = evaluate_m2fashion(model, processor, eval_rows, data, data_args, train_rows=train_rows)
+    report = evaluate_m2fashion(model, processor, prepared.eval_rows, data, data_args, train_rows=prepared.train_rows)
+    report["train_runtime_s"] = trainer.state.log_history[-1].get("train_runtime")
     if data_args.attention_figure:
         examples = attention_examples(data.splits[data_args.eval_split], data.attribute_names)
         plot_attribute_attention(model, processor, examples, path=data_args.attention_figure)
     with open(os.path.join(training_args.output_dir, "eval_results.json"), "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
     return report
+
+
+def run_ablations(data_args: M2FashionDataArguments, training_args, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Train and evaluate each named variant of `ABLATIONS` on the same data (one sub-folder per variant).
+
+    Writes `<output_dir>/results.md`: the DeepFashion-C table (nothing known at inference) with the baselines.
+    """
+    import dataclasses
+
+    unknown = [name for name in names if name not in ABLATIONS]
+    if unknown:
+        raise ValueError(f"Unknown ablation(s) {unknown}; expected names from {list(ABLATIONS)}.")
+    prepared = prepare_data(data_args, training_args.seed)
+    reports = {}
+    for name in names:
+        folder = os.path.join(training_args.output_dir, name.replace("/", "").replace(" ", "_"))
+        run_args = dataclasses.replace(training_args, output_dir=folder)
+        run_data_args = dataclasses.replace(data_args, attention_figure=data_args.attention_figure if name == "M2Fashion" else None)
+        reports[name] = train_m2fashion(run_data_args, run_args, prepared=prepared, overrides=ABLATIONS[name])
+    table = ablation_table(reports, prepared.processor.attribute_types)
+    with open(os.path.join(training_args.output_dir, "results.md"), "w", encoding="utf-8") as handle:
+        handle.write(table + "\n")
+    return reports
+
+
+def ablation_table(reports: dict[str, dict[str, Any]], attribute_types: Sequence[str] | None) -> str:
+    """Markdown table of runs (nothing known at inference) plus the frequency baselines of the first run.
+
+    A variant trained without a task shows "-" for that task's metrics ("category only", "attribute only").
+    """
+    rows = {}
+    for name, report in reports.items():
+        metrics = dict(report["deepfashion_c"].get("known=0", next(iter(report["deepfashion_c"].values()))))
+        overrides = ABLATIONS.get(name, {})
+        if overrides.get("category_loss_weight") == 0.0:
+            metrics.pop("category", None)
+        if overrides.get("attribute_loss_weight") == 0.0:
+            metrics = {key: value for key, value in metrics.items() if not key.startswith("attribute_")}
+        rows[name] = metrics
+    first = next(iter(reports.values()))
+    rows.update(first.get("baselines", {}))
+    return format_report_table(rows, attribute_types)
 
 
 def evaluate_m2fashion(
@@ -530,36 +696,67 @@ def evaluate_m2fashion(
     if train_rows is not None and has_categories:
         report["baselines"] = frequency_baselines(train_rows, eval_rows, model.config.num_labels, processor.attribute_types)
     if data.dimensions and "attribute_values" in eval_rows[0]:
-        predictions = predict(model, eval_rows, batch_size=batch_size, known_fraction=0.0)
-        values = torch.tensor([row["attribute_values"] for row in eval_rows])
+        queries, candidates = retrieval_queries_and_candidates(eval_rows, data, processor)
+        query_predictions = predict(model, queries, batch_size=batch_size, known_fraction=0.0)
+        candidate_predictions = predict(model, candidates, batch_size=batch_size, known_fraction=0.0)
+        query_values = torch.tensor([row["attribute_values"] for row in queries])
+        candidate_values = torch.tensor([row["attribute_values"] for row in candidates])
         report["darn_retrieval"] = {}
         embeddings = ["z"] + (["attribute_scores"] if data.dimension_attribute_indices else [])
         for embedding in embeddings:
             report["darn_retrieval"][embedding] = darn_retrieval_map(
-                predictions, values, predictions, values, list(data.dimensions),
+                query_predictions, query_values, candidate_predictions, candidate_values, list(data.dimensions),
                 data.dimension_attribute_indices, embedding=embedding,
             )
+        # Chance level: random embeddings (seeded), the baseline of the retrieval table.
+        generator = torch.Generator().manual_seed(0)
+        random_queries = {"attribute_aware_embeds": torch.randn(len(queries), 16, generator=generator)}
+        random_candidates = {"attribute_aware_embeds": torch.randn(len(candidates), 16, generator=generator)}
+        report["darn_retrieval"]["random embeddings"] = darn_retrieval_map(
+            random_queries, query_values, random_candidates, candidate_values, list(data.dimensions), embedding="z"
+        )
     return report
+
+
+def retrieval_queries_and_candidates(
+    eval_rows: list[dict], data: AttributeData, processor: M2FashionProcessor
+) -> tuple[list[dict], list[dict]]:
+    """Query and candidate rows (`pixel_values`, `attribute_values` with -1 = not a query/candidate there).
+
+    DARN on disk: the `query_` / `candidate_` lists, one row per line (only the line's dimension is set).
+    Otherwise (synthetic catalog): the products of the evaluation split with an even id are the queries and the
+    others the candidates, so no query meets another view of its own product among the candidates.
+    """
+    if data.retrieval_lists is not None:
+        num_dimensions = len(data.dimensions)
+        roles = []
+        for role in ("query", "candidate"):
+            entries = data.retrieval_lists[role]
+            images = encode_rows(entries.select_columns(["image"]), processor, desc=f"encoding {role} images")
+            rows = []
+            for image_row, attribute, value in zip(images, entries["attribute"], entries["value"]):
+                values = [-1] * num_dimensions
+                values[attribute] = value
+                rows.append({"pixel_values": image_row["pixel_values"], "attribute_values": values})
+            roles.append(rows)
+        return roles[0], roles[1]
+    if "product_id" not in eval_rows[0]:
+        raise ValueError("Splitting evaluation rows into queries and candidates needs a product_id column.")
+    queries = [row for row in eval_rows if row["product_id"] % 2 == 0]
+    candidates = [row for row in eval_rows if row["product_id"] % 2 == 1]
+    return queries, candidates
 
 
 def evaluate_saved_model(model_path: str, data_args: M2FashionDataArguments, seed: int = 0) -> dict[str, Any]:
     """Load a model + processor saved by `train_m2fashion` and run `evaluate_m2fashion` (+ attention figure)."""
     model = M2FashionForAttributePrediction.from_pretrained(model_path, dtype=torch.float32)
     processor = M2FashionProcessor.from_pretrained(model_path)
-    data = load_attribute_data(
-        data_args.data_format, data_args.data_root, data_args.num_products, data_args.image_size, seed,
-        splits=("train", data_args.eval_split),
+    prepared = prepare_data(data_args, seed, processor=processor)
+    report = evaluate_m2fashion(
+        model, processor, prepared.eval_rows, prepared.data, data_args, train_rows=prepared.train_rows
     )
-    if data.attribute_names != processor.attribute_names:
-        raise ValueError(
-            f"The data's {len(data.attribute_names)} attributes differ from the {processor.num_attributes} the model "
-            f"was trained on (saved processor in {model_path})."
-        )
-    train_rows = encode_rows(data.splits["train"], processor, desc="encoding train")
-    eval_rows = encode_rows(data.splits[data_args.eval_split], processor, desc="encoding eval")
-    report = evaluate_m2fashion(model, processor, eval_rows, data, data_args, train_rows=train_rows)
     if data_args.attention_figure:
-        examples = attention_examples(data.splits[data_args.eval_split], data.attribute_names)
+        examples = attention_examples(prepared.data.splits[data_args.eval_split], prepared.data.attribute_names)
         plot_attribute_attention(model, processor, examples, path=data_args.attention_figure)
     return report
 
@@ -589,13 +786,15 @@ def _percent(value: float | None) -> str:
 
 
 __all__ = [
-    "AttributeData",
-    "M2FashionDataArguments",
-    "attribute_retrieval_embeddings",
+    "ablation_table",
+    "ABLATIONS",
     "attention_examples",
+    "attribute_retrieval_embeddings",
+    "AttributeData",
     "build_model",
     "darn_retrieval_map",
     "deepfashion_metrics",
+    "dimension_one_hot",
     "encode_rows",
     "evaluate_m2fashion",
     "evaluate_saved_model",
@@ -603,8 +802,14 @@ __all__ = [
     "frequency_baselines",
     "load_attribute_data",
     "load_backbone_weights",
+    "M2FashionDataArguments",
     "plot_attribute_attention",
     "predict",
+    "prepare_data",
+    "PreparedData",
+    "retrieval_queries_and_candidates",
     "reveal_attributes",
+    "run_ablations",
     "train_m2fashion",
+    "with_dimension_attributes",
 ]
