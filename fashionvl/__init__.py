@@ -32,6 +32,22 @@ AutoModelForPreTraining.register(MVLTConfig, MVLTForPreTraining, exist_ok=True)
 # <<< MVLT
 
 # >>> processing
+from transformers import AutoImageProcessor as _AutoImageProcessor
+from transformers import AutoProcessor as _ProcessingAutoProcessor
+
+from .configs.configuration_mvlt import MVLTConfig as _MVLTConfig
+from .processing import (
+    DataCollatorForMVLTCategoryRecognition,
+    DataCollatorForMVLTPretraining,
+    DataCollatorForMVLTRetrieval,
+    MaskGenerator,
+    MVLTImageProcessor,
+    MVLTProcessor,
+    train_wordpiece_tokenizer,
+)
+
+_AutoImageProcessor.register(_MVLTConfig, image_processor_classes={"pil": MVLTImageProcessor}, exist_ok=True)
+_ProcessingAutoProcessor.register(_MVLTConfig, MVLTProcessor, exist_ok=True)
 # <<< processing
 
 # >>> training

@@ -1,1 +1,40 @@
-"""fashionvl.processing"""
+"""fashionvl.processing: image processor, masking, tokenizer, processor and collators.
+
+Public names:
+
+- `MVLTImageProcessor` (image_processing_mvlt.py): shared image processor of all three models.
+- `MaskGenerator`, `expand_unit_mask`, `draw_masking_styles`, `MASKING_STYLES` (masking.py): MIR masks.
+- `train_wordpiece_tokenizer` (tokenization.py): BERT-style WordPiece tokenizer from a caption corpus.
+- `MVLTProcessor` (processing_mvlt.py): image processor + tokenizer.
+- `DataCollatorForMVLTPretraining`, `DataCollatorForMVLTRetrieval`, `DataCollatorForMVLTCategoryRecognition`,
+  `NegativeCaptionSampler`, `mask_tokens_for_mlm` (collators.py).
+"""
+
+from .collators import (
+    DataCollatorForMVLTCategoryRecognition,
+    DataCollatorForMVLTPretraining,
+    DataCollatorForMVLTRetrieval,
+    NegativeCaptionSampler,
+    mask_tokens_for_mlm,
+)
+from .image_processing_mvlt import MVLTImageProcessor
+from .masking import MASKING_STYLES, MaskGenerator, draw_masking_styles, expand_unit_mask, num_masked_units
+from .processing_mvlt import MVLTProcessor
+from .tokenization import train_wordpiece_tokenizer
+
+
+__all__ = [
+    "MASKING_STYLES",
+    "DataCollatorForMVLTCategoryRecognition",
+    "DataCollatorForMVLTPretraining",
+    "DataCollatorForMVLTRetrieval",
+    "MVLTImageProcessor",
+    "MVLTProcessor",
+    "MaskGenerator",
+    "NegativeCaptionSampler",
+    "draw_masking_styles",
+    "expand_unit_mask",
+    "mask_tokens_for_mlm",
+    "num_masked_units",
+    "train_wordpiece_tokenizer",
+]
