@@ -114,6 +114,29 @@ def _class_reference(cls: type) -> str:
     return f"{Path(inspect.getsourcefile(cls)).stem}.{cls.__name__}"
 
 
+def remote_auto_map(model) -> dict[str, str]:
+    """``auto_map`` of an exported model: every transformers Auto class registered (by ``import fashionvl``) for
+    its configuration, pointing at the same class; ``AutoModel`` points at the exported class itself when no
+    registered Auto class gives it (e.g. ``MVLTForImageTextRetrieval``), so its heads are not dropped."""
+    import transformers.models.auto.modeling_auto as modeling_auto
+    from transformers.models.auto.auto_factory import _BaseAutoModelClass
+
+    config_class, model_class = type(model.config), type(model)
+    auto_map = {"AutoConfig": _class_reference(config_class)}
+    for name, auto_class in sorted(vars(modeling_auto).items()):
+        if not (isinstance(auto_class, type) and issubclass(auto_class, _BaseAutoModelClass)) or auto_class._model_mapping is None:
+            continue
+        try:
+            registered = auto_class._model_mapping[config_class]
+        except KeyError:
+            continue
+        if isinstance(registered, type) and _is_fashionvl_class(registered):
+            auto_map[name] = _class_reference(registered)
+    if _class_reference(model_class) not in auto_map.values():
+        auto_map["AutoModel"] = _class_reference(model_class)
+    return auto_map
+
+
 def _update_json(path: Path, updates: Mapping[str, Any]) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     for key, value in updates.items():
@@ -139,33 +162,37 @@ def _processor_components(processor) -> list:
 
 
 def _write_processor_auto_maps(processor, folder: Path) -> None:
-    """Add ``auto_map`` entries for fashionvl processor classes to the JSON files the processor saved."""
+    """Add ``auto_map`` entries for fashionvl processor classes to the JSON the processor saved.
+
+    transformers 5.x nests the image processor's settings in ``processor_config.json`` (key
+    ``"image_processor"``) unless it saved a separate ``preprocessor_config.json``; the entry goes where the
+    settings are, which is where ``AutoImageProcessor`` looks for it.
+    """
     from transformers import ProcessorMixin
     from transformers.image_processing_utils import BaseImageProcessor
 
+    processor_config = folder / "processor_config.json"
     for component in _processor_components(processor):
         reference = _class_reference(type(component))
         if isinstance(component, ProcessorMixin):
-            candidates, auto_class = ["processor_config.json"], "AutoProcessor"
+            if processor_config.is_file():
+                _update_json(processor_config, {"auto_map": {"AutoProcessor": reference}})
+            else:  # processors without settings of their own may save no processor_config.json
+                description = {"auto_map": {"AutoProcessor": reference}, "processor_class": type(component).__name__}
+                processor_config.write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
         elif isinstance(component, BaseImageProcessor):
-            candidates, auto_class = ["preprocessor_config.json", "image_processor_config.json"], "AutoImageProcessor"
+            separate = folder / "preprocessor_config.json"
+            if separate.is_file():
+                _update_json(separate, {"auto_map": {"AutoImageProcessor": reference}})
+            else:
+                nested = json.loads(processor_config.read_text(encoding="utf-8")).get("image_processor")
+                if not isinstance(nested, dict):
+                    raise ValueError(f"{type(component).__name__}'s settings were not saved in {folder}; cannot map it.")
+                nested["auto_map"] = {**nested.get("auto_map", {}), "AutoImageProcessor": reference}
+                _update_json(processor_config, {"image_processor": nested})
         else:
-            candidates, auto_class = ["tokenizer_config.json"], "AutoTokenizer"
             reference = [None, reference] if getattr(component, "is_fast", False) else [reference, None]
-        written = False
-        for name in candidates:
-            path = folder / name
-            if path.is_file():
-                _update_json(path, {"auto_map": {auto_class: reference}})
-                written = True
-        if not written and auto_class == "AutoProcessor":
-            # processors whose attributes are all standard classes may save no processor_config.json
-            (folder / "processor_config.json").write_text(
-                json.dumps({"auto_map": {auto_class: reference}, "processor_class": type(component).__name__}, indent=2) + "\n",
-                encoding="utf-8",
-            )
-        elif not written:
-            raise ValueError(f"{type(component).__name__} saved none of {candidates} in {folder}; cannot register {auto_class}.")
+            _update_json(folder / "tokenizer_config.json", {"auto_map": {"AutoTokenizer": reference}})
 
 
 def _flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -219,7 +246,7 @@ def write_model_card(
     body = f"""
 # {model_name}
 
-A {class_name} checkpoint from [fashionvl](https://github.com/) ({model_type}): {task_description}.
+A `{class_name}` checkpoint made with the `fashionvl` package ({model_type}): {task_description}.
 
 ## Intended use
 
@@ -300,11 +327,7 @@ def export_for_hub(
     for name, path in remote_files.items():
         (folder / name).write_text(flatten_relative_imports(path.read_text(encoding="utf-8")), encoding="utf-8")
 
-    auto_map = {"AutoConfig": _class_reference(config_class), "AutoModel": _class_reference(model_class)}
-    registered_auto_class = model_class.__dict__.get("_auto_class")
-    if registered_auto_class and registered_auto_class != "AutoModel":
-        auto_map[registered_auto_class] = _class_reference(model_class)
-    _update_json(folder / "config.json", {"auto_map": auto_map})
+    _update_json(folder / "config.json", {"auto_map": remote_auto_map(model)})
     _write_processor_auto_maps(processor, folder)
     write_model_card(
         folder,
@@ -317,6 +340,36 @@ def export_for_hub(
         license=license,
     )
     return folder
+
+
+def load_checkpoint(model_path: str | os.PathLike, model_class: str | None = None, **kwargs: Any):
+    """Load a fashionvl checkpoint folder (or Hub id) with the class it was saved as, and its processor.
+
+    Args:
+        model_path: folder written by ``save_pretrained`` / a trainer, or a Hub id.
+        model_class: fashionvl class name (e.g. ``"MVLTForImageTextRetrieval"``); default: the first entry of
+            ``config.architectures``.
+        **kwargs: passed to ``from_pretrained`` of the model.
+
+    Returns:
+        ``(model, processor)``, the model in float32 and eval mode.
+    """
+    import torch
+    from transformers import AutoConfig, AutoProcessor
+
+    import fashionvl
+
+    config = AutoConfig.from_pretrained(model_path)
+    name = model_class or (config.architectures or [None])[0]
+    cls = getattr(fashionvl, name, None) if name else None
+    if cls is None:
+        raise ValueError(
+            f"cannot tell which fashionvl class to load from {model_path}: config.architectures = "
+            f"{config.architectures}, model_class = {model_class!r}; pass model_class= a class exported by fashionvl."
+        )
+    kwargs.setdefault("dtype", torch.float32)
+    model = cls.from_pretrained(model_path, **kwargs).eval()
+    return model, AutoProcessor.from_pretrained(model_path)
 
 
 def push_to_hub(
@@ -337,6 +390,7 @@ __all__ = [
     "collect_remote_code_files",
     "export_for_hub",
     "flatten_relative_imports",
+    "load_checkpoint",
     "push_to_hub",
     "save_model_without_remote_code",
     "write_model_card",

@@ -101,6 +101,30 @@ def load_image(item: Any, where: str) -> Image.Image:
         raise ValueError(f"{where} ({source!r}) could not be read as an image: {error}") from error
 
 
+def load_processor_for(model):
+    """The fashionvl processor saved next to ``model`` (``config._name_or_path``), chosen by ``model_type``."""
+    import importlib
+
+    processor_classes = {
+        "mvlt": ("processing_mvlt", "MVLTProcessor"),
+        "mfsr": ("processing_mfsr", "MFSRProcessor"),
+        "m2fashion": ("processing_m2fashion", "M2FashionProcessor"),
+    }
+    model_type = model.config.model_type
+    source = getattr(model.config, "_name_or_path", None)
+    if model_type not in processor_classes or not source:
+        raise ValueError(
+            f"fashion-retrieval needs a processor for this {model_type} model: pass processor=... to pipeline() "
+            "(the model was not loaded from a folder that holds one)."
+        )
+    module_name, class_name = processor_classes[model_type]
+    processor_class = getattr(importlib.import_module(f"fashionvl.processing.{module_name}"), class_name)
+    try:
+        return processor_class.from_pretrained(source)
+    except (OSError, ValueError, TypeError) as error:
+        raise ValueError(f"could not load the {model_type} processor from {source!r}: {error}") from error
+
+
 class FashionRetrievalPipeline(Pipeline):
     """Cross-modal and attribute-specific retrieval with MVLT, mFSR and M2Fashion checkpoints.
 
@@ -115,7 +139,9 @@ class FashionRetrievalPipeline(Pipeline):
     Images are PIL images or paths / http(s) URLs. A list of queries gives a list of results.
     """
 
-    _load_processor = True
+    # The processor is optional for pipeline(): when AutoProcessor cannot resolve it, __init__ loads the
+    # architecture's processor class from the checkpoint folder itself.
+    _load_processor = None
     _load_image_processor = False
     _load_feature_extractor = False
     _load_tokenizer = False
@@ -123,6 +149,10 @@ class FashionRetrievalPipeline(Pipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.processor is None:
+            self.processor = load_processor_for(self.model)
+            self.tokenizer = getattr(self.processor, "tokenizer", None)
+            self.image_processor = getattr(self.processor, "image_processor", None)
         self.model.eval()
         self.adapter = get_retrieval_adapter(self.model, self.processor)
 
@@ -371,4 +401,4 @@ class FashionRetrievalPipeline(Pipeline):
         self.processor.save_pretrained(save_directory)
 
 
-__all__ = ["FashionRetrievalPipeline", "check_candidates", "load_image"]
+__all__ = ["FashionRetrievalPipeline", "check_candidates", "load_image", "load_processor_for"]
