@@ -323,3 +323,44 @@ def plot_mfsr_reconstruction(
 
 __all__ += ["plot_mfsr_reconstruction"]
 # <<< mFSR
+
+
+# >>> data
+def plot_contact_sheet(
+    images: Sequence,
+    captions: Sequence[str] | None = None,
+    num_columns: int = 5,
+    path: str | os.PathLike | None = None,
+    caption_width: int = 28,
+) -> Figure:
+    """A contact sheet: images in a grid, each with its (wrapped) caption underneath.
+
+    Args:
+        images: the images (see module docstring), any sizes.
+        captions: one text per image (optional).
+        num_columns: images per row.
+    """
+    import textwrap
+
+    if len(images) == 0:
+        raise ValueError("plot_contact_sheet needs at least one image.")
+    if captions is not None and len(captions) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(captions)} captions.")
+    num_rows = math.ceil(len(images) / num_columns)
+    figure = _new_figure(2.2 * num_columns, (2.2 + (0.75 if captions is not None else 0)) * num_rows)
+    axes = figure.subplots(num_rows, num_columns, squeeze=False).ravel()
+    for index, axis in enumerate(axes):
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if index >= len(images):
+            axis.set_axis_off()
+            continue
+        axis.imshow(to_uint8_image(images[index]), interpolation="nearest")
+        if captions is not None:
+            axis.set_xlabel(textwrap.fill(captions[index], caption_width), fontsize=7)
+    figure.tight_layout()
+    return _finish(figure, path)
+
+
+__all__ += ["plot_contact_sheet"]
+# <<< data

@@ -118,3 +118,11 @@ def test_image_array_of_the_wrong_shape_is_rejected(tmp_path):
 def test_bad_caption_field_names_the_choices(release_file):
     with pytest.raises(ValueError, match="input_title"):
         load_fashiongen(release_file[0], caption_field="input_title")
+
+
+def test_map_and_filter_keep_the_lazy_image_column(release_file):
+    dataset = load_fashiongen(release_file[0])
+    lengths = dataset.map(lambda row: {"caption_length": len(row["caption"])})
+    tops = dataset.filter(lambda row: row["category"] == 4)
+    assert lengths[0]["caption_length"] == 36 and lengths[0]["image"].size == (8, 8)
+    assert len(tops) == 2 and np.array_equal(np.asarray(tops[1]["image"]), release_file[1][1])

@@ -592,7 +592,7 @@ def _shape_pants(product: Product) -> _Outline:
     outline = _Outline()
     half_width = 0.17 * _fit_scale(product)
     waist, crotch = 0.14, 0.4
-    hem = 0.93 if product.length == "long" else 0.5
+    hem = 0.93 if product.length == "long" else 0.58
     hem_outer = half_width + (0.02 if product.fit == "loose" else -0.02) * (hem - waist) / 0.5
     gap = 0.015
     leg = [(0.5 - half_width, waist), (0.5, waist), (0.5, crotch), (0.5 - gap, hem), (0.5 - hem_outer, hem)]
@@ -616,7 +616,7 @@ def _shape_skirt(product: Product) -> _Outline:
     outline = _Outline()
     waist_half = 0.13 * _fit_scale(product)
     waist = 0.24
-    hem, hem_half = (0.56, 0.22) if product.length == "short" else (0.92, 0.27)
+    hem, hem_half = (0.62, 0.25) if product.length == "short" else (0.92, 0.27)
     hem_half *= _fit_scale(product)
     outline.polygon([(0.5 - waist_half, waist), (0.5 + waist_half, waist), (0.5 + hem_half, hem), (0.5 - hem_half, hem)])
     outline.line([(0.5 - waist_half, waist + 0.04), (0.5 + waist_half, waist + 0.04)], "dark", 1.0)
@@ -856,7 +856,7 @@ def generate_catalog(num_products: int, seed: int = 0, image_size: int = 256, vi
         >>> from fashionvl.data.synthetic import generate_catalog
         >>> catalog = generate_catalog(100, seed=0, image_size=64)
         >>> catalog["train"][0]["caption"]  # doctest: +SKIP
-        'red striped cotton shirt with short sleeves and a classic collar'
+        'red plaid cotton button-up shirt with short sleeves and a pointed collar, made to last'
     """
     from datasets import Dataset, DatasetDict, DatasetInfo
     from tqdm.auto import tqdm
@@ -1077,3 +1077,19 @@ def write_darn(catalog, root, query_every: int = 4) -> None:
             "ATTRIBUTES_VALUES": dimensions}
     with open(os.path.join(root, "meta.json"), "w", encoding="utf-8") as handle:
         json.dump(meta, handle, indent=1)
+
+
+def save_contact_sheet(path, seed: int = 0, image_size: int = 128, products_per_subcategory: int = 1,
+                       num_columns: int = 5):
+    """Draw the first product(s) of every sub-category with their captions into a PNG at ``path``.
+
+    ``docs/synthetic_catalog.png`` is made with ``save_contact_sheet("docs/synthetic_catalog.png")``.
+    Returns the matplotlib figure (`fashionvl.visualization.plot_contact_sheet`).
+    """
+    from ..visualization import plot_contact_sheet
+
+    products = [sample_product(rank * len(SUBCATEGORIES) + sub, seed)
+                for rank in range(products_per_subcategory) for sub in range(len(SUBCATEGORIES))]
+    images = [render_product(product, image_size) for product in products]
+    captions = [f"[{product.spec.name.lower()}] {make_captions(product, seed)[0]}" for product in products]
+    return plot_contact_sheet(images, captions, num_columns=num_columns, path=path)
