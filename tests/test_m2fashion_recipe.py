@@ -1,0 +1,120 @@
+"""M2Fashion recipe: inference with known attributes, DeepFashion-C metrics, baselines, backbone weights, training."""
+
+import pytest
+import torch
+from transformers import ResNetModel
+
+from fashionvl import M2FashionConfig, M2FashionForAttributePrediction
+from fashionvl.recipes import m2fashion as recipe
+
+
+from test_m2fashion_modeling import _single_thread  # noqa: F401  (autouse fixture: one intra-op thread)
+
+
+def test_reveal_attributes_knows_nothing_everything_or_a_fraction():
+    labels = torch.where(torch.rand(200, 10) < 0.5, 1, -1)
+    generator = torch.Generator().manual_seed(0)
+    assert torch.all(recipe.reveal_attributes(labels, 0.0, generator) == 0)
+    assert torch.equal(recipe.reveal_attributes(labels, 1.0, generator), labels)
+    half = recipe.reveal_attributes(labels, 0.5, generator)
+    known = half != 0
+    assert torch.equal(half[known], labels[known])
+    assert 0.4 < known.float().mean().item() < 0.6
+
+
+def test_deepfashion_metrics_leave_known_attributes_out_of_the_recall():
+    scores = torch.tensor([[0.9, 0.8, 0.1, 0.0]])
+    labels = torch.tensor([[1, -1, 1, -1]])
+    types = ["texture", "texture", "shape", "shape"]
+    # nothing known: top-3 of all = {0, 1, 2} holds both positives
+    assert recipe.deepfashion_metrics(None, None, scores, labels, types)["attribute_all"]["top3"] == 1.0
+    # attribute 0 known: only attribute 2 counts, and it is in the top 3 of the remaining ones
+    states = torch.tensor([[1, 0, 0, 0]])
+    metrics = recipe.deepfashion_metrics(None, None, scores, labels, types, attribute_states=states)
+    assert metrics["attribute_all"]["top3"] == 1.0
+    assert metrics["attribute_texture"]["top3"] != metrics["attribute_texture"]["top3"]  # NaN: no unknown positive
+    assert "category" not in metrics  # no category logits given
+
+
+def test_frequency_baseline_predicts_the_majority_class_and_most_frequent_attributes():
+    train = [{"category": 2, "attributes": [1, -1, -1]}] * 3 + [{"category": 0, "attributes": [-1, 1, -1]}]
+    test = [{"category": 2, "attributes": [1, -1, -1]}, {"category": 1, "attributes": [-1, -1, 1]}]
+    metrics = recipe.frequency_baselines(train, test, num_labels=3, attribute_types=None)["majority / frequency"]
+    assert metrics["category"]["top1"] == 0.5  # class 2 for everyone
+    assert metrics["category"]["top3"] == 1.0
+    # attribute ranking 0 > 1 > 2: the first image's positive is top-1; the second's is third
+    assert metrics["attribute_all"]["top3"] == 1.0
+
+
+def test_backbone_weights_load_from_a_resnet_checkpoint(tmp_path):
+    config = M2FashionConfig.from_preset("tiny", num_labels=3, num_attributes=4)
+    resnet = ResNetModel(config.backbone_config)
+    resnet.save_pretrained(tmp_path)
+    model = M2FashionForAttributePrediction(config)
+    report = recipe.load_backbone_weights(model, str(tmp_path))
+    assert report == {"missing": [], "unexpected": []}
+    for name, parameter in resnet.state_dict().items():
+        assert torch.equal(model.m2fashion.backbone.state_dict()[name], parameter), name
+
+
+def test_darn_map_with_attribute_scores_ranks_by_the_dimension_values():
+    # two dimensions of two values each, attribute indices 0-1 and 2-3
+    logits = torch.tensor([[5.0, -5.0, 5.0, -5.0], [5.0, -5.0, -5.0, 5.0], [-5.0, 5.0, 5.0, -5.0]])
+    predictions = {"attribute_logits": logits, "attribute_aware_embeds": torch.ones(3, 2)}
+    values = torch.tensor([[0, 0], [0, 1], [1, 0]])
+    result = recipe.darn_retrieval_map(
+        predictions, values, predictions, values, ["a", "b"], {"a": [0, 1], "b": [2, 3]}, embedding="attribute_scores"
+    )
+    assert result["mAP"] == pytest.approx(1.0)
+
+
+def test_darn_format_trains_on_dimension_values_and_evaluates_query_candidate_lists(tmp_path):
+    from fashionvl.data.synthetic import generate_catalog, write_darn
+
+    write_darn(generate_catalog(40, seed=0, image_size=32, progress=False), tmp_path / "darn")
+    data_args = recipe.M2FashionDataArguments(
+        data_format="darn", data_root=str(tmp_path / "darn"), image_size=32, known_fractions="0"
+    )
+    prepared = recipe.prepare_data(data_args)
+    dimensions = prepared.data.dimensions
+    assert prepared.processor.num_attributes == sum(len(values) for values in dimensions.values())
+    assert set(prepared.train_rows[0]["attributes"]) <= {-1, 0, 1}
+    model = recipe.build_model("tiny", prepared.num_labels, prepared.processor.num_attributes)
+    report = recipe.evaluate_m2fashion(model, prepared.processor, prepared.eval_rows, prepared.data, data_args)
+    retrieval = report["darn_retrieval"]
+    assert set(retrieval) == {"z", "attribute_scores", "random embeddings"}
+    assert set(retrieval["z"]) == {"mAP", *dimensions}
+    assert all(0.0 < value <= 1.0 for value in retrieval["attribute_scores"].values())
+
+
+def test_attention_figure_has_one_row_per_image_and_one_column_per_attribute(tmp_path):
+    data = recipe.load_attribute_data("synthetic", num_products=20, image_size=32, splits=("test",))
+    processor = recipe.M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, 32)
+    model = recipe.build_model("tiny", 10, processor.num_attributes)
+    examples = recipe.attention_examples(data.splits["test"], data.attribute_names, num_images=2, per_image=2)
+    figure = recipe.plot_attribute_attention(model, processor, examples, path=tmp_path / "attention.png")
+    assert (tmp_path / "attention.png").is_file()
+    assert len(examples) == 2 and all(len(names) == 2 for _, names in examples)
+    # 2 rows x (image + 2 overlays): half as wide again as the same rows with one overlay, one row half as tall
+    one_overlay = recipe.plot_attribute_attention(model, processor, [(image, names[:1]) for image, names in examples])
+    one_row = recipe.plot_attribute_attention(model, processor, examples[:1])
+    assert figure.width / one_overlay.width == pytest.approx(3 / 2, rel=0.02)
+    assert figure.height / one_row.height == pytest.approx(2, rel=0.02)
+
+
+@pytest.mark.slow
+def test_short_cpu_training_beats_majority_and_frequency_baselines(tmp_path):
+    from fashionvl.training import FashionTrainingArguments
+
+    data_args = recipe.M2FashionDataArguments(num_products=300, image_size=64, known_fractions="0")
+    training_args = FashionTrainingArguments(
+        output_dir=str(tmp_path), num_train_epochs=8, per_device_train_batch_size=32, learning_rate=3e-3,
+        save_strategy="no", report_to=[], remove_unused_columns=False, use_cpu=True, seed=0, disable_tqdm=True,
+        logging_steps=10,
+    )
+    report = recipe.train_m2fashion(data_args, training_args)
+    model = report["deepfashion_c"]["known=0"]
+    baseline = report["baselines"]["majority / frequency"]
+    assert model["category"]["top1"] > baseline["category"]["top1"] + 0.3
+    assert model["attribute_all"]["top3"] > baseline["attribute_all"]["top3"] + 0.05
+    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "processor_config.json").is_file()
