@@ -83,3 +83,8 @@ def test_image_index_outside_the_filenames_list_names_file_and_line(tmp_path):
     root = _write(tmp_path, candidate="1 2 7\n5 2 7\n")
     with pytest.raises(DataFormatError, match=r"candidate_test\.txt, line 2: image index"):
         load_darn(root, "test")
+
+
+def test_label_lines_may_name_the_image_instead_of_its_index(tmp_path):
+    train = load_darn(_write(tmp_path, label_train="img/b.jpg 2 4\nimg/a.jpg 0 1\n"), "train")
+    assert train["attribute_values"][0][0] == 1 and train["attribute_values"][1][2] == 4

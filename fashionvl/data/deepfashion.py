@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from ._files import DataFormatError, normalise_split, parse_int, read_lines
+from ._files import DataFormatError, normalise_split, parse_int
 from .metadata import ATTRIBUTE_TYPE_NAMES
 
 CATEGORY_TYPE_NAMES = {1: "upper-body", 2: "lower-body", 3: "full-body"}
@@ -30,23 +30,41 @@ PARTITION_FILE = "list_eval_partition.txt"
 _SPLITS = ("train", "val", "test")
 
 
-def read_counted_table(path, min_columns: int) -> list[tuple[int, list[str]]]:
-    """Rows of a DeepFashion annotation file as ``(line number, tokens)``, header checked.
+def read_counted_table(path, min_columns: int, keep=None):
+    """Yield the rows of a DeepFashion annotation file as ``(line number, tokens)``, header checked.
 
-    Line 1 must be the entry count and equal the number of data lines; line 2 holds column names.
+    Line 1 must be the entry count and equal the number of data lines (checked when the file has
+    been read); line 2 holds column names. With ``keep`` (a set of image names) only rows whose
+    first token is in it are split and yielded, so the 1,000-value attribute file is streamed.
     """
-    lines = read_lines(path)
-    if len(lines) < 2:
-        raise DataFormatError(path, len(lines) + 1, "expected a count line and a column-name line")
-    count = parse_int(path, lines[0][0], lines[0][1], "entry count")
-    rows = [(number, text.split()) for number, text in lines[2:]]
-    if count != len(rows):
-        raise DataFormatError(path, lines[0][0], f"the count line says {count} entries but the file has {len(rows)}")
-    for number, tokens in rows:
-        if len(tokens) < min_columns:
-            raise DataFormatError(path, number, f"expected at least {min_columns} columns, got {len(tokens)}: "
-                                                f"{' '.join(tokens)!r}")
-    return rows
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"expected the file {os.fspath(path)}, which does not exist")
+    count = count_line = None
+    header_seen = False
+    num_rows = 0
+    with open(path, encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            text = raw.strip()
+            if not text:
+                continue
+            if count is None:
+                count, count_line = parse_int(path, number, text, "entry count"), number
+                continue
+            if not header_seen:
+                header_seen = True
+                continue
+            num_rows += 1
+            if keep is not None and text.split(maxsplit=1)[0] not in keep:
+                continue
+            tokens = text.split()
+            if len(tokens) < min_columns:
+                raise DataFormatError(path, number, f"expected at least {min_columns} columns, got {len(tokens)}: "
+                                                    f"{text!r}")
+            yield number, tokens
+    if not header_seen:
+        raise DataFormatError(path, None, "expected a count line and a column-name line")
+    if count != num_rows:
+        raise DataFormatError(path, count_line, f"the count line says {count} entries but the file has {num_rows}")
 
 
 def _named_types(path, allowed: dict[int, str]) -> tuple[list[str], list[int]]:
@@ -127,9 +145,7 @@ def load_deepfashion(root, split: str, image_root=None):
 
     attr_img_path = os.path.join(anno, "list_attr_img.txt")
     attributes = {}
-    for number, tokens in read_counted_table(attr_img_path, 1):
-        if tokens[0] not in wanted:
-            continue
+    for number, tokens in read_counted_table(attr_img_path, 1, keep=wanted):
         if len(tokens) - 1 != len(attr_names):
             raise DataFormatError(attr_img_path, number, f"expected {len(attr_names)} attribute values (one per line of "
                                                          f"list_attr_cloth.txt), got {len(tokens) - 1}")
@@ -140,7 +156,7 @@ def load_deepfashion(root, split: str, image_root=None):
         if np.any((values < -1) | (values > 1)):
             bad = tokens[1 + int(np.flatnonzero((values < -1) | (values > 1))[0])]
             raise DataFormatError(attr_img_path, number, f"attribute values must be -1, 0 or 1, got {bad!r}")
-        attributes[tokens[0]] = values.tolist()
+        attributes[tokens[0]] = values
 
     for name in image_names:
         for table, path in ((categories, category_path), (attributes, attr_img_path)):
@@ -171,18 +187,15 @@ def load_deepfashion(root, split: str, image_root=None):
     bbox_path = _find_file("list_bbox.txt", anno)
     if bbox_path is not None:
         boxes = {}
-        for number, tokens in read_counted_table(bbox_path, 5):
-            if tokens[0] in wanted:
-                boxes[tokens[0]] = [parse_int(bbox_path, number, token, "bbox coordinate") for token in tokens[1:5]]
+        for number, tokens in read_counted_table(bbox_path, 5, keep=wanted):
+            boxes[tokens[0]] = [parse_int(bbox_path, number, token, "bbox coordinate") for token in tokens[1:5]]
         columns["bbox"] = [boxes.get(name) for name in image_names]
         features["bbox"] = List(Value("int32"))
 
     landmarks_path = _find_file("list_landmarks.txt", anno)
     if landmarks_path is not None:
         landmarks = {}
-        for number, tokens in read_counted_table(landmarks_path, 3):
-            if tokens[0] not in wanted:
-                continue
+        for number, tokens in read_counted_table(landmarks_path, 3, keep=wanted):
             values = [parse_int(landmarks_path, number, token, "landmark value") for token in tokens[1:]]
             if (len(values) - 2) % 3:
                 raise DataFormatError(landmarks_path, number, "expected clothes type, variation type, then "
