@@ -683,6 +683,7 @@ def evaluate_m2fashion(
     """The DeepFashion-C metrics at each known-attribute fraction, baselines, and DARN-style retrieval mAP."""
     report: dict[str, Any] = {"attribute_types": processor.attribute_types, "deepfashion_c": {}}
     has_categories = "category" in eval_rows[0]
+    unconditioned = None
     for fraction in data_args.parsed_known_fractions():
         predictions = predict(model, eval_rows, batch_size=batch_size, known_fraction=fraction)
         report["deepfashion_c"][f"known={fraction:g}"] = deepfashion_metrics(
@@ -693,6 +694,18 @@ def evaluate_m2fashion(
             processor.attribute_types,
             attribute_states=predictions["attribute_states"],
         )
+        if 0 < fraction < 1:
+            # Control: the same labels are left out of the recall, but the model is not told them. The gap to the
+            # row above is what conditioning on the known attributes adds (fewer candidates alone raise recall).
+            unconditioned = unconditioned or predict(model, eval_rows, batch_size=batch_size, known_fraction=0.0)
+            report["deepfashion_c"][f"known={fraction:g}, not input"] = deepfashion_metrics(
+                unconditioned.get("logits") if has_categories else None,
+                unconditioned.get("labels"),
+                unconditioned["attribute_logits"],
+                unconditioned["attribute_labels"],
+                processor.attribute_types,
+                attribute_states=predictions["attribute_states"],
+            )
     if train_rows is not None and has_categories:
         report["baselines"] = frequency_baselines(train_rows, eval_rows, model.config.num_labels, processor.attribute_types)
     if data.dimensions and "attribute_values" in eval_rows[0]:
