@@ -218,3 +218,15 @@ def test_hard_negatives_need_a_subcategory_column_in_the_pool(tokenizer, image_p
             tokenizer=tokenizer, image_processor=image_processor, hard_negatives=True,
             caption_pool={"caption": POOL["caption"], "product_id": POOL["product_id"]},
         )
+
+
+def test_caption_pool_reads_a_datasets_dataset_columns():
+    import datasets
+
+    from fashionvl.processing.collators import NegativeCaptionSampler
+
+    dataset = datasets.Dataset.from_list([{key: row[key] for key in ("image", "caption", "product_id", "subcategory")} for row in ROWS])
+    sampler = NegativeCaptionSampler.from_rows(dataset)
+    assert sampler.captions == POOL["caption"]
+    row = sampler.sample(product_id=0, subcategory=0, hard=True, generator=torch.Generator().manual_seed(0))
+    assert POOL["product_id"][row] != 0 and POOL["subcategory"][row] == 0

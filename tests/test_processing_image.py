@@ -167,3 +167,12 @@ def test_wrong_inputs_raise_errors_naming_the_bad_value(bad_input, message):
 def test_bad_mask_settings_are_rejected_at_construction():
     with pytest.raises(ValueError, match="mask_style.*'zigzag'"):
         MVLTImageProcessor(mask_style="zigzag")
+
+
+def test_center_crop_after_resize_for_imagenet_style_backbones():
+    processor = MVLTImageProcessor(size={"height": 256, "width": 256}, do_center_crop=True, crop_size={"height": 224, "width": 224})
+    image = np.zeros((256, 256, 3), dtype=np.uint8)
+    image[16:240, 16:240] = 255  # white exactly where the 224 crop lands
+    values = pixel_values(processor, image)
+    assert values.shape == (1, 3, 224, 224)
+    torch.testing.assert_close(values[0, :, 0, 0], torch.from_numpy(normalized((255, 255, 255))))

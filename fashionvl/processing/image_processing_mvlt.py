@@ -9,7 +9,8 @@ Pipeline (SPEC §2 "Image pre-processing"), each step switchable:
    [0, 255] otherwise), any size;
 2. `do_crop_to_content`: crop to the bounding box of the non-white pixels (a pixel is white when all
    three channels are >= `content_threshold`); the authors' code does this for Fashion-Gen;
-3. `do_resize` to `size` (default 256 x 256, MVLT paper Sec. 4.1);
+3. `do_resize` to `size` (default 256 x 256, MVLT paper Sec. 4.1), then `do_center_crop` to `crop_size`
+   (off by default; e.g. resize to 256 and crop 224 for ImageNet-style backbones);
 4. `do_rescale` by 1/255 to [0, 1];
 5. `do_normalize` with `image_mean` / `image_std` (ImageNet by default).
 
@@ -190,6 +191,8 @@ class MVLTImageProcessor(PilBackend):
             Output size (MVLT: 256; the ResNet models use 224).
         resample (`PILImageResampling`, *optional*, defaults to `BILINEAR`):
             Resampling filter.
+        do_center_crop (`bool`, *optional*, defaults to `False`), crop_size (`dict[str, int]`, *optional*):
+            Center crop after resizing.
         do_rescale (`bool`, *optional*, defaults to `True`), rescale_factor (`float`, defaults to 1/255):
             Rescale 0-255 values to [0, 1].
         do_normalize (`bool`, *optional*, defaults to `True`), image_mean / image_std (ImageNet defaults):
@@ -222,6 +225,7 @@ class MVLTImageProcessor(PilBackend):
     do_rescale = True
     do_normalize = True
     do_convert_rgb = True
+    do_center_crop = False
     do_crop_to_content = False
     content_threshold = 250
     return_bool_masked_pos = False
@@ -313,6 +317,8 @@ class MVLTImageProcessor(PilBackend):
         do_resize: bool,
         size: SizeDict,
         resample: PILImageResampling | None,
+        do_center_crop: bool | None,
+        crop_size: SizeDict | None,
         do_rescale: bool,
         rescale_factor: float,
         do_normalize: bool,
@@ -330,6 +336,8 @@ class MVLTImageProcessor(PilBackend):
         for image in images:
             if do_resize:
                 image = self.resize(image=image, size=size, resample=resample)
+            if do_center_crop:
+                image = self.center_crop(image, crop_size)
             # Rescale/normalize always work in float32 (uint8 input stays exact up to this point).
             image = image.astype(np.float32)
             if do_rescale:
