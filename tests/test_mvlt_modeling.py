@@ -49,6 +49,20 @@ def make_batch(config: MVLTConfig, batch_size: int = BATCH, text_length: int = T
     }
 
 
+@pytest.fixture(scope="module")
+def base_model() -> MVLTModel:
+    """One randomly initialised tiny MVLTModel in eval mode, shared by the tests that only run it."""
+    torch.manual_seed(0)
+    return MVLTModel(tiny_config()).eval()
+
+
+@pytest.fixture(scope="module")
+def pretraining_model() -> MVLTForPreTraining:
+    """One randomly initialised tiny MVLTForPreTraining in eval mode, shared by the tests that only run it."""
+    torch.manual_seed(0)
+    return MVLTForPreTraining(tiny_config()).eval()
+
+
 def inputs_for(model_class, batch: dict) -> dict:
     names = inspect.signature(model_class.forward).parameters
     return {key: value for key, value in batch.items() if key in names}
@@ -59,9 +73,8 @@ def inputs_for(model_class, batch: dict) -> dict:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def test_base_model_outputs_text_cls_and_four_pyramid_maps():
-    config = tiny_config()
-    outputs = MVLTModel(config)(**inputs_for(MVLTModel, make_batch(config)))
+def test_base_model_outputs_text_cls_and_four_pyramid_maps(base_model):
+    outputs = base_model(**inputs_for(MVLTModel, make_batch(base_model.config)))
     assert outputs.last_hidden_state.shape == (BATCH, TEXT_LENGTH, 160)
     assert outputs.pooler_output.shape == (BATCH, 160)
     assert torch.equal(outputs.pooler_output, outputs.last_hidden_state[:, 0])
@@ -70,10 +83,9 @@ def test_base_model_outputs_text_cls_and_four_pyramid_maps():
     assert [tuple(t.shape) for t in outputs.text_hidden_states] == [(BATCH, TEXT_LENGTH, d) for d in (32, 64, 128, 160)]
 
 
-def test_base_model_accepts_captions_of_length_zero():
-    config = tiny_config()
-    batch = make_batch(config)
-    outputs = MVLTModel(config)(input_ids=batch["input_ids"][:, :0], pixel_values=batch["pixel_values"])
+def test_base_model_accepts_captions_of_length_zero(base_model):
+    batch = make_batch(base_model.config)
+    outputs = base_model(input_ids=batch["input_ids"][:, :0], pixel_values=batch["pixel_values"])
     assert outputs.last_hidden_state.shape == (BATCH, 0, 160)
     assert outputs.pooler_output is None
     assert outputs.vision_hidden_states[-1].shape == (BATCH, 160, 2, 2)
@@ -111,18 +123,16 @@ def test_with_all_weights_but_one_at_zero_the_total_is_that_component(kept):
         assert getattr(outputs, f"{other}_loss") is None
 
 
-def test_pretraining_without_labels_or_mask_computes_no_loss():
-    config = tiny_config()
-    batch = make_batch(config)
-    outputs = MVLTForPreTraining(config)(input_ids=batch["input_ids"], pixel_values=batch["pixel_values"])
+def test_pretraining_without_labels_or_mask_computes_no_loss(pretraining_model):
+    batch = make_batch(pretraining_model.config)
+    outputs = pretraining_model(input_ids=batch["input_ids"], pixel_values=batch["pixel_values"])
     assert outputs.loss is None and outputs.mir_loss is None and outputs.itm_loss is None and outputs.mlm_loss is None
     assert outputs.reconstruction.shape == (BATCH, 3, 64, 64)
 
 
-def test_mir_target_is_the_unmasked_image():
-    config = tiny_config()
-    batch = make_batch(config)
-    outputs = MVLTForPreTraining(config)(**batch)
+def test_mir_target_is_the_unmasked_image(pretraining_model):
+    batch = make_batch(pretraining_model.config)
+    outputs = pretraining_model(**batch)
     assert torch.allclose(outputs.mir_loss, mvlt_mir_loss(outputs.reconstruction, batch["pixel_values"]))
 
 
@@ -134,8 +144,22 @@ def test_partial_decoder_reconstructs_full_size_images():
     outputs.loss.backward()
 
 
-def test_mlm_decoder_is_tied_to_the_word_embeddings():
-    model = MVLTForPreTraining(tiny_config())
+def test_sparse_mlm_prediction_decodes_only_masked_tokens_with_the_same_loss():
+    config = tiny_config()
+    batch = make_batch(config)
+    dense_model = MVLTForPreTraining(config).eval()
+    sparse_model = MVLTForPreTraining(tiny_config(mlm_sparse_prediction=True)).eval()
+    sparse_model.load_state_dict(dense_model.state_dict())
+    with torch.no_grad():
+        dense, sparse = dense_model(**batch), sparse_model(**batch)
+    masked = batch["mlm_labels"] != -100
+    assert sparse.mlm_logits.shape == (int(masked.sum()), VOCAB)
+    assert torch.allclose(sparse.mlm_logits, dense.mlm_logits[masked], atol=1e-5)
+    assert torch.allclose(sparse.mlm_loss, dense.mlm_loss, atol=1e-6)
+
+
+def test_mlm_decoder_is_tied_to_the_word_embeddings(pretraining_model):
+    model = pretraining_model
     assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
 
 
@@ -176,9 +200,8 @@ def test_heads_refuse_captions_without_cls_token():
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def test_masked_units_are_filled_with_zero_value_row_major():
-    config = tiny_config()
-    model = MVLTModel(config)
+def test_masked_units_are_filled_with_zero_value_row_major(base_model):
+    config, model = base_model.config, base_model
     pixel_values = torch.randn(1, 3, 64, 64)
     bool_masked_pos = torch.zeros(1, 16, dtype=torch.bool)
     bool_masked_pos[0, 1] = True  # first row of units, second column: rows 0-15, columns 16-31
@@ -190,17 +213,15 @@ def test_masked_units_are_filled_with_zero_value_row_major():
     assert torch.equal(masked[0][:, untouched], pixel_values[0][:, untouched])
 
 
-def test_bool_masked_pos_of_the_wrong_length_is_rejected():
-    config = tiny_config()
-    batch = make_batch(config)
+def test_bool_masked_pos_of_the_wrong_length_is_rejected(base_model):
+    batch = make_batch(base_model.config)
     with pytest.raises(ValueError, match=r"bool_masked_pos must have shape.*\(2, 16\).*\(2, 15\)"):
-        MVLTModel(config)(batch["input_ids"], batch["pixel_values"], bool_masked_pos=torch.zeros(2, 15, dtype=torch.bool))
+        base_model(batch["input_ids"], batch["pixel_values"], bool_masked_pos=torch.zeros(2, 15, dtype=torch.bool))
 
 
-def test_captions_longer_than_max_position_embeddings_are_rejected():
-    config = tiny_config()
+def test_captions_longer_than_max_position_embeddings_are_rejected(base_model):
     with pytest.raises(ValueError, match="41 tokens.*max_position_embeddings=40"):
-        MVLTModel(config)(torch.ones(1, 41, dtype=torch.long), torch.randn(1, 3, 64, 64))
+        base_model(torch.ones(1, 41, dtype=torch.long), torch.randn(1, 3, 64, 64))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -208,9 +229,8 @@ def test_captions_longer_than_max_position_embeddings_are_rejected():
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def test_padding_a_caption_further_does_not_change_the_cls_output():
-    config = tiny_config()
-    model = MVLTModel(config).eval()
+def test_padding_a_caption_further_does_not_change_the_cls_output(base_model):
+    config, model = base_model.config, base_model
     caption = torch.tensor([[1, 17, 23, 42, 2]])
     pixel_values = torch.randn(1, 3, 64, 64)
     outputs = []
@@ -225,9 +245,8 @@ def test_padding_a_caption_further_does_not_change_the_cls_output():
         assert torch.allclose(short, long, atol=1e-5)
 
 
-def test_a_sample_gives_the_same_result_alone_and_in_a_batch():
-    config = tiny_config()
-    model = MVLTForPreTraining(config).eval()
+def test_a_sample_gives_the_same_result_alone_and_in_a_batch(pretraining_model):
+    config, model = pretraining_model.config, pretraining_model
     batch = make_batch(config, batch_size=3)
     inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values", "bool_masked_pos")}
     with torch.no_grad():
@@ -238,21 +257,19 @@ def test_a_sample_gives_the_same_result_alone_and_in_a_batch():
     assert torch.allclose(together.reconstruction[1:2], alone.reconstruction, atol=1e-5)
 
 
-def test_eager_and_sdpa_attention_agree():
-    config = tiny_config()
-    batch = inputs_for(MVLTModel, make_batch(config))
-    model = MVLTModel(config).eval()
+def test_eager_and_sdpa_attention_agree(base_model):
+    batch = inputs_for(MVLTModel, make_batch(base_model.config))
     with torch.no_grad():
-        model.set_attn_implementation("sdpa")
-        sdpa = model(**batch).last_hidden_state
-        model.set_attn_implementation("eager")
-        eager = model(**batch).last_hidden_state
+        base_model.set_attn_implementation("sdpa")
+        sdpa = base_model(**batch).last_hidden_state
+        base_model.set_attn_implementation("eager")
+        eager = base_model(**batch).last_hidden_state
+        base_model.set_attn_implementation("sdpa")
     assert torch.allclose(sdpa, eager, atol=1e-5)
 
 
-def test_larger_images_than_configured_interpolate_position_embeddings():
-    config = tiny_config()
-    outputs = MVLTModel(config)(torch.ones(1, 4, dtype=torch.long), torch.randn(1, 3, 128, 96))
+def test_larger_images_than_configured_interpolate_position_embeddings(base_model):
+    outputs = base_model(torch.ones(1, 4, dtype=torch.long), torch.randn(1, 3, 128, 96))
     assert outputs.vision_hidden_states[0].shape == (1, 32, 32, 24)
     assert outputs.vision_hidden_states[-1].shape == (1, 160, 4, 3)
 
@@ -291,9 +308,8 @@ def test_output_hidden_states_has_one_joint_sequence_per_block():
     ]
 
 
-def test_output_attentions_has_text_and_reduced_vision_keys():
-    config = tiny_config()
-    outputs = MVLTModel(config)(**inputs_for(MVLTModel, make_batch(config)), output_attentions=True)
+def test_output_attentions_has_text_and_reduced_vision_keys(base_model):
+    outputs = base_model(**inputs_for(MVLTModel, make_batch(base_model.config)), output_attentions=True)
     # Stage k: queries L + H_k W_k, keys L + (H_k / sr_k)(W_k / sr_k); sr = 8, 4, 2, 1 on 16, 8, 4, 2 grids.
     expected = [(BATCH, 1, 10 + 256, 10 + 4), (BATCH, 2, 10 + 64, 10 + 4), (BATCH, 4, 10 + 16, 10 + 4), (BATCH, 5, 14, 14)]
     assert [tuple(a.shape) for a in outputs.attentions] == expected
@@ -303,8 +319,8 @@ def test_output_attentions_has_text_and_reduced_vision_keys():
     assert torch.all(outputs.attentions[0][1, :, :, 6:10] == 0)
 
 
-def test_no_split_modules_name_classes_of_the_model():
-    model = MVLTForPreTraining(tiny_config())
+def test_no_split_modules_name_classes_of_the_model(pretraining_model):
+    model = pretraining_model
     class_names = {type(module).__name__ for module in model.modules()}
     assert set(MVLTForPreTraining._no_split_modules) <= class_names
 
@@ -319,7 +335,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     plain = {name: p.grad.clone() for name, p in model.named_parameters()}
     model.load_state_dict(reference_state)
     model.zero_grad()
-    model.gradient_checkpointing_enable()
+    model.activation_checkpointing_enable()
     assert model.is_activation_checkpointing
     model(**batch).loss.backward()
     for name, parameter in model.named_parameters():

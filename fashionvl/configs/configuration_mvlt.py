@@ -102,7 +102,8 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
         official code's decoder over stages 2-4 (3x3 conv+BN reductions, multiplicative aggregation, 1x1 conv to
         the image channels, bilinear upsampling to the image size).
     decoder_hidden_size (`int`, *optional*, defaults to 64):
-        Channels of the `"partial"` decoder (64 in the official code), and of the U-Net decoder's last level.
+        Channels of the decoder: every level of the U-Net decoder, and the `"partial"` decoder (64 in the official
+        code).
 
     Loss and task arguments:
 
@@ -116,6 +117,10 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
         Number of main categories of [`MVLTForCategoryRecognition`] (48 in Fashion-Gen).
     num_sub_categories (`int`, *optional*, defaults to 122):
         Number of sub-categories of [`MVLTForCategoryRecognition`] (122 in the paper; use the dataset's count).
+    mlm_sparse_prediction (`bool`, *optional*, defaults to `False`):
+        When `mlm_labels` are given, decode only the masked tokens (`mlm_logits` then has shape
+        `(num_masked_tokens, vocab_size)`); the loss is the same. At the paper's sizes the vocabulary projection over
+        all 128 tokens costs more than the vision encoder, so pre-training runs should turn this on.
     tie_word_embeddings (`bool`, *optional*, defaults to `True`):
         Tie the MLM decoder to the word embeddings.
 
@@ -174,6 +179,7 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
     mlm_loss_weight: float | int = 1.0
     num_main_categories: int = 48
     num_sub_categories: int = 122
+    mlm_sparse_prediction: bool = False
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs):

@@ -88,7 +88,9 @@ class MVLTForPreTrainingOutput(ModelOutput):
     itm_logits (`torch.FloatTensor` of shape `(batch_size, 2)`):
         Image-text matching logits (not matching, matching).
     mlm_logits (`torch.FloatTensor` of shape `(batch_size, text_length, vocab_size)`, *optional*):
-        Token logits of the MLM head; None when `mlm_loss_weight == 0`.
+        Token logits of the MLM head; None when `mlm_loss_weight == 0`. With `config.mlm_sparse_prediction` and
+        `mlm_labels` given, only the masked tokens are decoded: shape `(num_masked_tokens, vocab_size)`, in the
+        order of `mlm_labels[mlm_labels != -100]`.
     reconstruction (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`, *optional*):
         The MIR decoder's image, in normalised pixel space; None when `mir_loss_weight == 0`.
     vision_hidden_states, text_hidden_states, hidden_states, attentions:
@@ -460,23 +462,23 @@ class MVLTUNetDecoder(nn.Module):
     """MIR decoder (paper: "a standard four-level U-Net decoder" over the four pyramid maps V^1..V^4).
 
     From the coarsest map upwards, each level upsamples (bilinear) to the next finer map, concatenates it (skip
-    connection) and applies a 3x3 conv + BN + ReLU; level widths are `decoder_hidden_size * 2**level` (finest level
-    = `decoder_hidden_size`). The finest level predicts `num_channels * P**2` values per location that a pixel
-    shuffle turns into the full-resolution image (P = `patch_sizes[0]`).
-    Departure: one conv per level and narrow levels (not U-Net's two convs at encoder width), so that the decoder
-    stays a small fraction of the encoder step; the paper does not give the decoder's widths.
+    connection) and applies a 3x3 conv + BN + ReLU with `decoder_hidden_size` output channels. The finest level
+    predicts `num_channels * P**2` values per location that a pixel shuffle turns into the full-resolution image
+    (P = `patch_sizes[0]`).
+    Departure: one conv per level at a constant, narrow width (64 at the paper size, like the authors' partial
+    decoder), not U-Net's two convs per level at encoder width: the paper does not give the decoder's widths, and
+    this keeps the decoder a small fraction of the encoder step (see benchmarks/bench_mvlt_forward.py).
     """
 
     def __init__(self, config: MVLTConfig):
         super().__init__()
-        num_levels = config.num_stages - 1
-        widths = [config.decoder_hidden_size * 2**level for level in range(num_levels)]
+        width = config.decoder_hidden_size
         self.levels = nn.ModuleList()
         coarser_channels = config.hidden_sizes[-1]
-        for level in reversed(range(num_levels)):
-            self.levels.append(MVLTConvBlock(coarser_channels + config.hidden_sizes[level], widths[level]))
-            coarser_channels = widths[level]
-        finest_channels = coarser_channels if num_levels > 0 else config.hidden_sizes[0]
+        for level in reversed(range(config.num_stages - 1)):
+            self.levels.append(MVLTConvBlock(coarser_channels + config.hidden_sizes[level], width))
+            coarser_channels = width
+        finest_channels = coarser_channels
         self.pixel_size = config.patch_sizes[0]
         self.prediction = nn.Conv2d(finest_channels, config.num_channels * self.pixel_size**2, kernel_size=1)
         self.pixel_shuffle = nn.PixelShuffle(self.pixel_size)
@@ -869,7 +871,13 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
 
         mlm_logits = mlm_loss = None
         if config.mlm_loss_weight > 0:
-            mlm_logits = self.mlm_head(outputs.last_hidden_state)
+            text_states = outputs.last_hidden_state
+            if mlm_labels is not None and config.mlm_sparse_prediction:
+                # Decode only the masked tokens: the vocabulary projection over all L tokens costs more than the
+                # whole vision encoder at the paper's sizes. Same loss; logits of shape (num_masked, vocab_size).
+                masked_positions = mlm_labels != -100
+                text_states, mlm_labels = text_states[masked_positions], mlm_labels[masked_positions]
+            mlm_logits = self.mlm_head(text_states)
             if mlm_labels is not None:
                 mlm_loss = mvlt_mlm_loss(mlm_logits, mlm_labels)
 

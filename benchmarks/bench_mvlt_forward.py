@@ -1,0 +1,260 @@
+"""Training-step cost of MVLT against the bare PVT-Tiny it extends, measured in the same run.
+
+One training step = forward + backward (no optimizer). Rows (all randomly initialised; cost does not depend on the
+weights):
+
+- transformers ``PvtModel`` (PVT-Tiny, ``PvtConfig()``) at 224px and at 256px (the reference for the ratios);
+- ``MVLTModel`` (paper preset) without text (L = 0): the vision stream alone, should cost what PVT-256 costs;
+- ``MVLTModel`` with L = 128 text tokens: + the chained text stream;
+- ``MVLTModel`` + MIR decoder (U-Net): the two costs the paper adds to PVT besides the heads;
+- ``MVLTForPreTraining`` (MIR + ITM + MLM losses, paper weights), MLM decoded on the masked tokens only
+  (``mlm_sparse_prediction=True``) and on all 128 tokens (the default, Hugging Face-style logits).
+
+Each row runs in a fresh subprocess: time per step (median of ``repeats`` after ``warmup``) and peak memory of the
+step (CUDA: ``torch.cuda.max_memory_allocated`` above what the model and batch hold; CPU: peak resident memory
+above the resident memory before the first step, VmHWM - VmRSS from /proc, Linux). On CPU the rows run with one
+torch thread by default and the ratios use the process CPU time of a step, which other processes on a shared machine
+barely disturb (wall time is printed too).
+
+    python benchmarks/bench_mvlt_forward.py                                   # CPU: batch 2, 2 timed steps
+    python benchmarks/bench_mvlt_forward.py --device cuda --batch_size 8 --repeats 10 --warmup 3
+
+Prints a Markdown table and writes the raw numbers as JSON (``--output``).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from transformers import HfArgumentParser
+
+
+REFERENCE_ROW = "PvtModel tiny 256"
+
+
+@dataclass
+class BenchmarkArguments:
+    device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "cpu or cuda"})
+    batch_size: int = field(default=0, metadata={"help": "images per step (0: 8 on CUDA, 2 on CPU)"})
+    text_length: int = field(default=128, metadata={"help": "caption length L of the MVLT rows"})
+    repeats: int = field(default=0, metadata={"help": "timed steps (0: 10 on CUDA, 2 on CPU)"})
+    warmup: int = field(default=0, metadata={"help": "untimed steps first (0: 3 on CUDA, 1 on CPU)"})
+    threads: int = field(default=1, metadata={"help": "torch CPU threads (0: torch default; 1 keeps CPU time clean)"})
+    rows: list[str] = field(default_factory=list, metadata={"help": "only these rows (default: all)"})
+    output: str = field(default="benchmarks/results/bench_mvlt_forward.json", metadata={"help": "JSON output path"})
+
+
+def _memory_mib(field_name: str) -> float:
+    """VmRSS / VmHWM of this process in MiB (Linux /proc), NaN elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _pvt_case(image_size: int, batch_size: int, device: str):
+    from transformers import PvtConfig, PvtModel
+
+    model = PvtModel(PvtConfig(image_size=image_size))
+    inputs = {"pixel_values": torch.randn(batch_size, 3, image_size, image_size)}
+
+    def loss_of(outputs):
+        return outputs.last_hidden_state.float().mean()
+
+    return model, inputs, loss_of
+
+
+def _mvlt_batch(config, batch_size: int, text_length: int) -> dict:
+    input_ids = torch.randint(5, config.vocab_size, (batch_size, text_length))
+    mlm_labels = torch.where(torch.rand(batch_size, text_length) < 0.15, input_ids, torch.full_like(input_ids, -100))
+    bool_masked_pos = torch.zeros(batch_size, config.num_mask_units, dtype=torch.bool)
+    bool_masked_pos[:, torch.randperm(config.num_mask_units)[: config.num_mask_units // 2]] = True
+    return {
+        "input_ids": input_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "pixel_values": torch.randn(batch_size, 3, config.image_size, config.image_size),
+        "bool_masked_pos": bool_masked_pos,
+        "mlm_labels": mlm_labels,
+        "itm_labels": torch.randint(0, 2, (batch_size,)),
+    }
+
+
+def _mvlt_encoder_case(text_length: int, with_decoder: bool, batch_size: int, device: str):
+    from fashionvl import MVLTConfig, MVLTForPreTraining, MVLTModel
+
+    config = MVLTConfig.from_preset("paper")
+    batch = _mvlt_batch(config, batch_size, text_length)
+    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values", "bool_masked_pos")}
+    if with_decoder:
+        # Only the MIR loss: the encoder + U-Net decoder.
+        model = MVLTForPreTraining(MVLTConfig.from_preset("paper", itm_loss_weight=0.0, mlm_loss_weight=0.0))
+
+        def loss_of(outputs):
+            return outputs.loss
+    else:
+        model = MVLTModel(config)
+
+        def loss_of(outputs):
+            loss = sum(feature_map.float().mean() for feature_map in outputs.vision_hidden_states)
+            return loss + outputs.last_hidden_state.float().mean() if text_length else loss
+
+    return model, inputs, loss_of
+
+
+def _mvlt_pretraining_case(sparse_mlm: bool, text_length: int, batch_size: int, device: str):
+    from fashionvl import MVLTConfig, MVLTForPreTraining
+
+    config = MVLTConfig.from_preset("paper", mlm_sparse_prediction=sparse_mlm)
+    model = MVLTForPreTraining(config)
+
+    def loss_of(outputs):
+        return outputs.loss
+
+    return model, _mvlt_batch(config, batch_size, text_length), loss_of
+
+
+def row_builders(args: BenchmarkArguments) -> dict:
+    """Row name -> (description of the inputs, builder(batch_size, device) -> (model, inputs, loss_of))."""
+    length = args.text_length
+    return {
+        "PvtModel tiny 224": ("224px", lambda b, d: _pvt_case(224, b, d)),
+        REFERENCE_ROW: ("256px", lambda b, d: _pvt_case(256, b, d)),
+        "MVLTModel, no text": ("256px, L=0", lambda b, d: _mvlt_encoder_case(0, False, b, d)),
+        "MVLTModel": (f"256px, L={length}", lambda b, d: _mvlt_encoder_case(length, False, b, d)),
+        "MVLTModel + MIR U-Net decoder": (f"256px, L={length}", lambda b, d: _mvlt_encoder_case(length, True, b, d)),
+        "MVLTForPreTraining, sparse MLM": (f"256px, L={length}", lambda b, d: _mvlt_pretraining_case(True, length, b, d)),
+        "MVLTForPreTraining, dense MLM": (f"256px, L={length}", lambda b, d: _mvlt_pretraining_case(False, length, b, d)),
+    }
+
+
+def _measure_row(name: str, args: BenchmarkArguments, queue) -> None:
+    """Child process: build one row, run warm-up and timed steps, put a result dict on `queue`."""
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        torch.manual_seed(0)
+        device = torch.device(args.device)
+        model, inputs, loss_of = row_builders(args)[name][1](args.batch_size, args.device)
+        model.to(device).train()
+        inputs = {key: value.to(device) for key, value in inputs.items()}
+        synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+        def step():
+            model.zero_grad(set_to_none=True)
+            loss_of(model(**inputs)).backward()
+
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            held = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            held = _memory_mib("VmRSS")
+        for _ in range(args.warmup):
+            step()
+        times, cpu_times = [], []
+        for _ in range(args.repeats):
+            synchronize()
+            start, cpu_start = time.perf_counter(), time.process_time()
+            step()
+            synchronize()
+            times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
+        if device.type == "cuda":
+            peak_mib = (torch.cuda.max_memory_allocated() - held) / 2**20
+        else:
+            peak_mib = _memory_mib("VmHWM") - held
+        queue.put(
+            {
+                "row": name,
+                "step_seconds": statistics.median(times),
+                "step_seconds_all": times,
+                "step_cpu_seconds": statistics.median(cpu_times),
+                "peak_step_memory_mib": peak_mib,
+                "parameters": sum(parameter.numel() for parameter in model.parameters()),
+            }
+        )
+    except Exception as error:  # reported in the table instead of killing the whole benchmark
+        queue.put({"row": name, "error": f"{type(error).__name__}: {error}"})
+
+
+def run_benchmark(args: BenchmarkArguments) -> list[dict]:
+    """Measure every selected row, each in a fresh process, and return the results with ratios to PVT-256."""
+    on_cuda = args.device.startswith("cuda")
+    args.batch_size = args.batch_size or (8 if on_cuda else 2)
+    args.repeats = args.repeats or (10 if on_cuda else 2)
+    args.warmup = args.warmup or (3 if on_cuda else 1)
+    builders = row_builders(args)
+    names = args.rows or list(builders)
+    unknown = [name for name in names if name not in builders]
+    if unknown:
+        raise ValueError(f"Unknown rows {unknown}; expected some of {list(builders)}.")
+    context = multiprocessing.get_context("spawn")
+    results = []
+    for index, name in enumerate(names, start=1):
+        print(f"[{index}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
+        queue = context.Queue()
+        process = context.Process(target=_measure_row, args=(name, args, queue))
+        process.start()
+        result = queue.get()
+        process.join()
+        result["inputs"] = builders[name][0]
+        results.append(result)
+    reference = next((r for r in results if r["row"] == REFERENCE_ROW and "error" not in r), None)
+    # On CPU the ratio uses process CPU time, which other processes on a shared machine barely disturb.
+    time_key = "step_seconds" if on_cuda else "step_cpu_seconds"
+    for result in results:
+        if reference and "error" not in result:
+            result["time_ratio"] = result[time_key] / reference[time_key]
+            result["memory_ratio"] = result["peak_step_memory_mib"] / max(reference["peak_step_memory_mib"], 1e-9)
+    return results
+
+
+def format_table(results: list[dict], args: BenchmarkArguments) -> str:
+    lines = [
+        f"| model | inputs | params (M) | step wall (s) | step CPU (s) | time x {REFERENCE_ROW} | "
+        f"peak step memory (MiB) | memory x {REFERENCE_ROW} |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for result in results:
+        if "error" in result:
+            lines.append(f"| {result['row']} | {result['inputs']} | - | {result['error']} | | | | |")
+            continue
+        lines.append(
+            f"| {result['row']} | {result['inputs']} | {result['parameters'] / 1e6:.1f} | {result['step_seconds']:.3f} | "
+            f"{result['step_cpu_seconds']:.3f} | "
+            f"{result.get('time_ratio', float('nan')):.2f} | {result['peak_step_memory_mib']:.0f} | "
+            f"{result.get('memory_ratio', float('nan')):.2f} |"
+        )
+    lines.append(
+        f"\nForward + backward, batch {args.batch_size}, median of {args.repeats} steps after {args.warmup} warm-up, "
+        f"device {args.device}, {args.threads or torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs. Time ratios use "
+        f"{'wall' if args.device.startswith('cuda') else 'process CPU'} time."
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses(args=argv)
+    results = run_benchmark(args)
+    print(format_table(results, args))
+    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as handle:
+        json.dump({"arguments": asdict(args), "results": results}, handle, indent=2)
+    print(f"\nWrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
