@@ -118,3 +118,13 @@ def test_short_cpu_training_beats_majority_and_frequency_baselines(tmp_path):
     assert model["category"]["top1"] > baseline["category"]["top1"] + 0.3
     assert model["attribute_all"]["top3"] > baseline["attribute_all"]["top3"] + 0.05
     assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "processor_config.json").is_file()
+
+
+def test_attention_sensitivity_is_zero_between_attributes_without_spatial_attention():
+    rows = [{"pixel_values": torch.randn(3, 32, 32), "attributes": [1, 1, -1, 1]} for _ in range(3)]
+    uniform = recipe.build_model("tiny", 2, 4, use_spatial_attention=False)
+    stats = recipe.attention_sensitivity(uniform, rows)
+    assert stats["tv_between_attributes_same_image"] == pytest.approx(0.0, abs=1e-6)
+    assert stats["mean_max_weight"] == pytest.approx(stats["uniform_weight"])
+    attended = recipe.attention_sensitivity(recipe.build_model("tiny", 2, 4), rows)
+    assert 0.0 < attended["tv_between_images"] <= 1.0

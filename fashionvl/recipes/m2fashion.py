@@ -457,6 +457,42 @@ def attention_examples(dataset, attribute_names: Sequence[str], num_images: int 
     return examples
 
 
+@torch.no_grad()
+def attention_sensitivity(model, rows: list[dict], max_images: int = 100) -> dict[str, float]:
+    """How much the spatial attention (eq. 4) depends on the attribute given vs on the image.
+
+    For each image, the attention is computed with each of its positive attributes as the only known state.
+    Reports the mean total-variation distance (0 = identical maps, 1 = disjoint) between the maps of different
+    attributes of the same image, and between the maps of different images (first positive attribute each),
+    and the mean largest attention weight (1 / (h w) for uniform attention).
+    """
+    import itertools
+
+    model.eval()
+    device = next(model.parameters()).device
+    same_image, first_maps = [], []
+    for row in rows[:max_images]:
+        positives = [index for index, value in enumerate(row["attributes"]) if value == 1]
+        if not positives:
+            continue
+        states = torch.zeros(len(positives), model.config.num_attributes, device=device)
+        states[torch.arange(len(positives)), torch.tensor(positives)] = 1
+        pixel_values = torch.as_tensor(row["pixel_values"])[None].expand(len(positives), -1, -1, -1).to(device)
+        maps = model(pixel_values, attribute_states=states).spatial_attention.flatten(1).cpu()
+        same_image += [0.5 * (maps[a] - maps[b]).abs().sum().item() for a, b in itertools.combinations(range(len(maps)), 2)]
+        first_maps.append(maps[0])
+    if len(first_maps) < 2:
+        raise ValueError("attention_sensitivity needs at least two rows with a positive attribute.")
+    stacked = torch.stack(first_maps)
+    between = [0.5 * (stacked[a] - stacked[b]).abs().sum().item() for a, b in itertools.combinations(range(len(stacked)), 2)]
+    return {
+        "tv_between_attributes_same_image": sum(same_image) / max(len(same_image), 1),
+        "tv_between_images": sum(between) / len(between),
+        "mean_max_weight": stacked.max(dim=1).values.mean().item(),
+        "uniform_weight": 1.0 / stacked.shape[1],
+    }
+
+
 def _figure_to_image(figure):
     from PIL import Image
 
@@ -706,6 +742,8 @@ def evaluate_m2fashion(
                 processor.attribute_types,
                 attribute_states=predictions["attribute_states"],
             )
+    if "attributes" in eval_rows[0] and model.config.use_spatial_attention:
+        report["attention"] = attention_sensitivity(model, eval_rows)
     if train_rows is not None and has_categories:
         report["baselines"] = frequency_baselines(train_rows, eval_rows, model.config.num_labels, processor.attribute_types)
     if data.dimensions and "attribute_values" in eval_rows[0]:
@@ -802,6 +840,7 @@ __all__ = [
     "ablation_table",
     "ABLATIONS",
     "attention_examples",
+    "attention_sensitivity",
     "attribute_retrieval_embeddings",
     "AttributeData",
     "build_model",
