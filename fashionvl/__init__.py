@@ -58,6 +58,7 @@ from .training import FashionTrainer, FashionTrainingArguments
 from transformers import AutoConfig as _MFSRAutoConfig
 from transformers import AutoModel as _MFSRAutoModel
 from transformers import AutoModelForPreTraining as _MFSRAutoModelForPreTraining
+from transformers import AutoProcessor as _MFSRAutoProcessor
 
 from .configs.configuration_mfsr import MFSRConfig
 from .modeling.modeling_mfsr import MFSRForRetrieval, MFSRModel, MFSRPreTrainedModel
@@ -69,6 +70,7 @@ _MFSRAutoModel.register(MFSRConfig, MFSRModel, exist_ok=True)
 # Auto class is made for dual-encoder retrieval training, and AutoModelForPreTraining ("the model with its training
 # heads") is the closest: AutoModelForPreTraining.from_pretrained(folder) gives MFSRForRetrieval.
 _MFSRAutoModelForPreTraining.register(MFSRConfig, MFSRForRetrieval, exist_ok=True)
+_MFSRAutoProcessor.register(MFSRConfig, MFSRProcessor, exist_ok=True)
 # No `register_for_auto_class` here: it makes `save_pretrained` copy modeling_mfsr.py and follow its package-relative
 # import `..configs.configuration_mfsr`, which fails. The Hub exporter (scripts/export_to_hub.py) writes the flat
 # remote-code folder and its `auto_map` (AutoConfig, AutoModel -> MFSRModel, AutoModelForPreTraining -> MFSRForRetrieval).

@@ -51,3 +51,41 @@ def test_tokenizer_round_trips_through_auto_tokenizer(tmp_path):
 def test_empty_training_captions_are_rejected():
     with pytest.raises(ValueError, match="at least one training caption"):
         build_mfsr_tokenizer([])
+
+
+def _processor():
+    from fashionvl import MFSRProcessor
+
+    return MFSRProcessor.from_captions(TRAIN_CAPTIONS, image_size=32)
+
+
+def test_processor_returns_pixel_values_and_right_padded_ids():
+    from PIL import Image
+
+    batch = _processor()(images=[Image.new("RGB", (50, 40), (255, 0, 0))] * 2, text=["a red dress", "red"])
+    assert batch["pixel_values"].shape == (2, 3, 32, 32)
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == (2, 5)
+    assert batch["attention_mask"][1].tolist() == [1, 1, 1, 0, 0]
+    assert "token_type_ids" not in batch
+
+
+def test_processor_keeps_the_whole_image_without_cropping_to_content():
+    assert _processor().image_processor.do_crop_to_content is False
+
+
+def test_processor_round_trips_through_auto_processor(tmp_path):
+    from transformers import AutoProcessor
+
+    from fashionvl import MFSRProcessor
+
+    processor = _processor()
+    processor.save_pretrained(tmp_path)
+    reloaded = AutoProcessor.from_pretrained(tmp_path)
+    assert isinstance(reloaded, MFSRProcessor)
+    assert reloaded(text="a red dress")["input_ids"].tolist() == processor(text="a red dress")["input_ids"].tolist()
+    assert reloaded.image_processor.size.height == 32
+
+
+def test_processor_needs_images_or_text():
+    with pytest.raises(ValueError, match="images, text, or both"):
+        _processor()()

@@ -120,6 +120,10 @@ class MFSRDataArguments:
         default=0, metadata={"help": "Then fine-tune everything (backbone included) for this many epochs."}
     )
     finetune_learning_rate: float = field(default=2e-5, metadata={"help": "Learning rate of the fine-tuning phase."})
+    max_violation_warmup_epochs: float = field(
+        default=0,
+        metadata={"help": "Epochs with the hinge summed over all negatives before the hardest-negative form."},
+    )
     eval_protocol: str = field(default="all", metadata={"help": "'all', '1k' (COCO 5 folds) or '5k'."})
     eval_split: str = field(default="test", metadata={"help": "Split evaluated after training."})
     seed_catalog: int = field(default=0, metadata={"help": "Seed of the synthetic catalog."})
@@ -224,7 +228,26 @@ def _mfsr_trainer_class():
     return MFSRTrainer
 
 
-def _run_phase(model, processor, train_split, training_args, num_epochs, learning_rate, decay_epochs, decayed_learning_rate):
+def _max_violation_warmup_callback(warmup_epochs: float):
+    from transformers import TrainerCallback
+
+    class MaxViolationWarmup(TrainerCallback):
+        """Sum the hinge over every negative (VSE0) for the first epochs, then use the hardest one (VSE++).
+
+        From randomly initialised encoders the hardest-negative loss alone can collapse every embedding onto one
+        point (loss = 2 * margin * batch); VSE++ itself starts from ImageNet features.
+        """
+
+        def on_step_begin(self, args, state, control, model=None, **kwargs):
+            model.config.max_violation = state.epoch is None or state.epoch >= warmup_epochs
+
+        on_train_end = on_step_begin
+
+    return MaxViolationWarmup()
+
+
+def _run_phase(model, processor, train_split, training_args, num_epochs, learning_rate, decay_epochs, decayed_learning_rate,
+               max_violation_warmup_epochs: float = 0):
     import dataclasses
 
     dataset = MFSRPairDataset(train_split)
@@ -239,6 +262,7 @@ def _run_phase(model, processor, train_split, training_args, num_epochs, learnin
         data_collator=MFSRDataCollator(processor),
         decay_step=int(decay_epochs * steps_per_epoch),
         decay_factor=decayed_learning_rate / learning_rate,
+        callbacks=[_max_violation_warmup_callback(max_violation_warmup_epochs)] if max_violation_warmup_epochs > 0 else None,
     )
     trainer.train()
     return trainer
@@ -264,7 +288,7 @@ def train_mfsr(data_args: MFSRDataArguments, training_args) -> dict[str, Any]:
     model = build_model(data_args, vocab_size=len(processor.tokenizer))
     _run_phase(
         model, processor, train_split, training_args, training_args.num_train_epochs, training_args.learning_rate,
-        data_args.lr_decay_epochs, data_args.decayed_learning_rate,
+        data_args.lr_decay_epochs, data_args.decayed_learning_rate, data_args.max_violation_warmup_epochs,
     )
     if data_args.finetune_epochs > 0:
         # Paper section 3.5: take the model trained with a fixed image encoder, train everything at 2e-5.
