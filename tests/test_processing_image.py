@@ -63,6 +63,12 @@ def test_transparent_pixels_are_composited_on_white():
     assert (to_rgb_uint8(Image.new("RGBA", (4, 4), (255, 0, 0, 0))) == 255).all()
 
 
+def test_sixteen_bit_grayscale_maps_its_full_range_to_eight_bits():
+    for mode_array in (np.full((3, 3), 65535, dtype=np.uint16), np.full((3, 3), 65535, dtype=np.int32)):
+        assert (to_rgb_uint8(Image.fromarray(mode_array)) == 255).all()
+    assert (to_rgb_uint8(Image.fromarray(np.full((3, 3), 32768, dtype=np.int32))) == 128).all()
+
+
 def test_cmyk_and_grayscale_convert_to_rgb_triplets():
     assert tuple(to_rgb_uint8(Image.new("CMYK", (2, 2), (0, 255, 255, 0)))[0, 0]) == (255, 0, 0)
     assert tuple(to_rgb_uint8(Image.new("L", (2, 2), 77))[0, 0]) == (77, 77, 77)

@@ -122,7 +122,10 @@ def to_rgb_uint8(image: Any, input_data_format: str | ChannelDimension | None = 
         if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info):
             rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
             return np.round(_composite_on_white(rgba)).astype(np.uint8)
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        if image.mode.startswith("I"):  # 16-bit grayscale (PIL opens 16-bit PNGs as "I" or "I;16")
+            gray = np.clip(np.asarray(image, dtype=np.float64), 0, 65535) * (255.0 / 65535.0)
+            return np.repeat(np.round(gray).astype(np.uint8)[..., None], 3, axis=-1)
+        if image.mode == "F":
             return to_rgb_uint8(np.asarray(image))
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
