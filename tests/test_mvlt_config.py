@@ -23,8 +23,10 @@ def test_paper_preset_is_table_1_of_the_paper():
     assert config.mask_unit_size == 16 and config.num_mask_units == 256
 
 
-def test_default_config_equals_the_paper_preset():
-    assert MVLTConfig().to_dict() == MVLTConfig.from_preset("paper").to_dict()
+def test_paper_preset_differs_from_the_defaults_only_by_sparse_mlm_decoding():
+    defaults, paper = MVLTConfig().to_dict(), MVLTConfig.from_preset("paper").to_dict()
+    assert {key for key in defaults if defaults[key] != paper[key]} == {"mlm_sparse_prediction"}
+    assert paper["mlm_sparse_prediction"] is True
 
 
 def test_tiny_preset_is_small_and_accepts_overrides():

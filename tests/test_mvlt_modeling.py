@@ -94,12 +94,14 @@ def test_base_model_accepts_captions_of_length_zero(base_model):
 def test_pretraining_forward_backward_returns_every_loss_and_output():
     config = tiny_config()
     model = MVLTForPreTraining(config)
-    outputs = model(**make_batch(config))
+    batch = make_batch(config)
+    outputs = model(**batch)
     for name in ("loss", "mir_loss", "itm_loss", "mlm_loss"):
         value = getattr(outputs, name)
         assert value is not None and value.dim() == 0 and torch.isfinite(value), name
     assert outputs.itm_logits.shape == (BATCH, 2)
-    assert outputs.mlm_logits.shape == (BATCH, TEXT_LENGTH, VOCAB)
+    # The tiny preset decodes only the masked tokens when mlm_labels are given (mlm_sparse_prediction).
+    assert outputs.mlm_logits.shape == (int((batch["mlm_labels"] != -100).sum()), VOCAB)
     assert outputs.reconstruction.shape == (BATCH, 3, 64, 64)
     outputs.loss.backward()
     trained = [name for name, parameter in model.named_parameters() if parameter.grad is None]
@@ -128,6 +130,7 @@ def test_pretraining_without_labels_or_mask_computes_no_loss(pretraining_model):
     outputs = pretraining_model(input_ids=batch["input_ids"], pixel_values=batch["pixel_values"])
     assert outputs.loss is None and outputs.mir_loss is None and outputs.itm_loss is None and outputs.mlm_loss is None
     assert outputs.reconstruction.shape == (BATCH, 3, 64, 64)
+    assert outputs.mlm_logits.shape == (BATCH, TEXT_LENGTH, VOCAB)  # every token is decoded without labels
 
 
 def test_mir_target_is_the_unmasked_image(pretraining_model):
@@ -145,7 +148,7 @@ def test_partial_decoder_reconstructs_full_size_images():
 
 
 def test_sparse_mlm_prediction_decodes_only_masked_tokens_with_the_same_loss():
-    config = tiny_config()
+    config = tiny_config(mlm_sparse_prediction=False)
     batch = make_batch(config)
     dense_model = MVLTForPreTraining(config).eval()
     sparse_model = MVLTForPreTraining(tiny_config(mlm_sparse_prediction=True)).eval()
