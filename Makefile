@@ -18,5 +18,9 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# MVLT end to end on the synthetic catalog (CPU, under 10 minutes on 2 cores): outputs/demo/
+demo: $(STAMP)
+	$(PY) scripts/demo.py --output_dir outputs/demo
+
 clean:
 	rm -rf $(VENV) outputs

@@ -1,0 +1,169 @@
+"""MVLT recipes behind the scripts and the demo: arguments, chance levels, tables, and a tiny end-to-end run."""
+
+import dataclasses
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+
+from fashionvl.demo import DemoArguments
+from fashionvl.recipes import mvlt as recipe
+from fashionvl.training import FashionTrainingArguments
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+SCRIPT_ARGUMENTS = {
+    "pretrain_mvlt.py": (recipe.MVLTModelArguments, recipe.MVLTDataArguments, recipe.MVLTPretrainingArguments),
+    "finetune_mvlt.py": (recipe.MVLTModelArguments, recipe.MVLTDataArguments, recipe.MVLTFinetuningArguments),
+    "evaluate_mvlt.py": (recipe.MVLTEvaluationArguments, recipe.MVLTDataArguments),
+    "demo.py": (DemoArguments,),
+}
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPT_ARGUMENTS))
+def test_script_help_documents_every_option(script, capsys):
+    main = runpy.run_path(str(SCRIPTS / script), run_name="fashionvl_script")["main"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    for arguments in SCRIPT_ARGUMENTS[script]:
+        for argument in dataclasses.fields(arguments):
+            assert f"--{argument.name}" in help_text, argument.name
+            assert argument.metadata.get("help"), f"{arguments.__name__}.{argument.name} has no help text"
+    if script in ("pretrain_mvlt.py", "finetune_mvlt.py"):
+        assert "--discriminator_learning_rate" in help_text  # FashionTrainingArguments
+        assert "(default: ['tensorboard'])" in help_text  # TensorBoard on by default
+
+
+def test_pretraining_script_defaults_reach_the_training_arguments():
+    from transformers import HfArgumentParser
+
+    defaults = runpy.run_path(str(SCRIPTS / "pretrain_mvlt.py"), run_name="fashionvl_script")["DEFAULTS"]
+    parser = HfArgumentParser((recipe.MVLTPretrainingArguments, FashionTrainingArguments))
+    parser.set_defaults(**defaults)
+    pretraining_args, training_args = parser.parse_args_into_dataclasses(args=["--max_steps", "7", "--use_cpu", "true"])
+    assert training_args.max_steps == 7
+    assert training_args.report_to == ["tensorboard"]
+    assert training_args.remove_unused_columns is False
+    assert pretraining_args.hard_negatives and pretraining_args.prefer_content_words
+
+
+def test_bad_arguments_are_rejected_with_the_value():
+    with pytest.raises(ValueError, match="'imagenet'"):
+        recipe.MVLTDataArguments(data_format="imagenet")
+    with pytest.raises(ValueError, match="'captioning'"):
+        recipe.MVLTFinetuningArguments(task="captioning")
+    with pytest.raises(ValueError, match="'detection'"):
+        recipe.MVLTEvaluationArguments(tasks="retrieval,detection").task_list()
+
+
+def test_chance_levels_are_k_over_101_and_the_majority_class():
+    chance = recipe.chance_levels(
+        train_labels={"main_category": [0, 0, 0, 1], "sub_category": [2, 2, 3, 3, 3]},
+        eval_labels={"main_category": [0, 1, 1, 1], "sub_category": [3, 2]},
+    )
+    assert chance["tir"]["R@1"] == pytest.approx(1 / 101)
+    assert chance["itr"]["R@10"] == pytest.approx(10 / 101)
+    assert chance["tir"]["SumR"] == pytest.approx(16 / 101 * 100)
+    # always predicting training class 0: right once out of 4; F1 of class 0 = 2*1/(4+1), class 1 has F1 0
+    assert chance["main_category"]["accuracy"] == pytest.approx(0.25)
+    assert chance["main_category"]["macro_f1"] == pytest.approx((2 / 5 + 0) / 2)
+    assert chance["sub_category"]["accuracy"] == pytest.approx(0.5)
+
+
+def test_results_table_follows_the_paper_layout_with_chance():
+    metrics = {
+        "tir": {"R@1": 0.5, "R@5": 0.75, "R@10": 1.0, "SumR": 225.0},
+        "main_category": {"accuracy": 0.9, "macro_f1": 0.8, "SumC": 170.0},
+    }
+    chance = recipe.chance_levels({"main_category": [0]}, {"main_category": [0, 1]})
+    table = recipe.format_results_table(metrics, chance).splitlines()
+    assert table[0] == "| Task | Metric | MVLT | Chance |"
+    assert "| TIR | R@10 | 100.00% | 9.90% |" in table
+    assert "| TIR | SumR | 225.00 | 15.84 |" in table
+    assert "| M-CR | A | 90.00% | 50.00% |" in table
+    assert "| M-CR | SumC | 170.00 | 83.33 |" in table
+    assert not any(line.startswith("| ITR") or line.startswith("| S-CR") for line in table)
+
+
+def test_time_budget_callback_stops_training(tmp_path):
+    from transformers import TrainerControl, TrainerState
+
+    callback = recipe.TimeBudgetCallback(max_minutes=0.0)
+    args = FashionTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[])
+    state, control = TrainerState(max_steps=10), TrainerControl()
+    callback.on_train_begin(args, state, control)
+    assert callback.on_step_end(args, state, control).should_training_stop
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:sub-category")  # a 120-product catalog has too few same-sub-category negatives
+def test_tiny_pretrain_finetune_evaluate_end_to_end(tmp_path):
+    data_args = recipe.MVLTDataArguments(num_products=120, max_text_length=24)
+    splits = recipe.load_image_text_splits(data_args, progress=False)
+
+    def training_args(name, **extra):
+        return FashionTrainingArguments(
+            output_dir=str(tmp_path / name), max_steps=2, per_device_train_batch_size=4, learning_rate=1e-3,
+            report_to=[], save_strategy="no", remove_unused_columns=False, use_cpu=True, disable_tqdm=True, **extra,
+        )
+
+    pretraining = recipe.pretrain_mvlt(
+        recipe.MVLTModelArguments(tokenizer_vocab_size=300), data_args, recipe.MVLTPretrainingArguments(),
+        training_args("pretrained", logging_steps=1), splits=splits,
+    )
+    logged = [entry for entry in pretraining.trainer.state.log_history if "loss" in entry]
+    assert {"mir_loss", "itm_loss", "mlm_loss"} <= logged[0].keys()
+    assert (tmp_path / "pretrained" / "model.safetensors").is_file()
+
+    finetuning = recipe.finetune_mvlt(
+        recipe.MVLTModelArguments(model_name_or_path=str(tmp_path / "pretrained")), data_args,
+        recipe.MVLTFinetuningArguments(task="recognition"), training_args("category"), splits=splits,
+    )
+    assert finetuning.trainer.model.config.num_main_categories == 10  # from the data, not the preset's 48
+    assert finetuning.trainer.model.config.num_sub_categories == 20
+
+    eval_args = recipe.MVLTEvaluationArguments(
+        model_name_or_path=str(tmp_path / "pretrained"), recognition_model_name_or_path=str(tmp_path / "category"),
+        output_dir=str(tmp_path / "eval"), num_queries=4, num_draws=2, num_negatives=5, full_gallery=True,
+        max_full_gallery_queries=3,
+    )
+    report = recipe.evaluate_mvlt(eval_args, data_args, splits=splits, progress=False)
+    for direction in ("tir", "itr", "tir_full_gallery", "itr_full_gallery"):
+        assert set(report[direction]) >= {"R@1", "R@5", "R@10", "SumR"}
+        assert all(0.0 <= report[direction][f"R@{k}"] <= 1.0 for k in (1, 5, 10))
+    assert report["tir"]["R@10"] == 1.0  # 1 + 5 candidates: the positive is always in the top 10
+    assert report["chance"]["tir"]["R@1"] == pytest.approx(1 / 6)
+    for task in ("main_category", "sub_category"):
+        assert set(report[task]) == {"accuracy", "macro_f1", "SumC"}
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["tir"]["R@1"] == report["tir"]["R@1"]
+    assert "| S-CR | macro-F |" in (tmp_path / "eval" / "results.md").read_text()
+    for figure in ("reconstruction_grid.png", "retrieval_examples.png"):
+        assert (tmp_path / "eval" / figure).stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_itm_scores_do_not_depend_on_caption_padding():
+    config = recipe.MVLTConfig.from_preset("tiny", vocab_size=50, max_position_embeddings=12)
+    model = recipe.MVLTForImageTextRetrieval(config).eval()
+    generator = torch.Generator().manual_seed(0)
+    attention_mask = torch.ones(3, 12, dtype=torch.long)
+    attention_mask[0, 5:] = 0
+    attention_mask[1, 8:] = 0
+    encoded = recipe.EncodedSplit(
+        pixel_values=torch.randn(3, 3, 64, 64, generator=generator),
+        input_ids=torch.randint(5, 50, (3, 12), generator=generator) * attention_mask,
+        attention_mask=attention_mask, token_type_ids=torch.zeros(3, 12, dtype=torch.long),
+        category=torch.zeros(3, dtype=torch.long), subcategory=torch.zeros(3, dtype=torch.long),
+        product_id=torch.arange(3), captions=["a", "b", "c"],
+    )
+    score = recipe.itm_score_function(model, encoded, "tir", pair_batch_size=2)
+    scores = score(torch.tensor([0, 1]), torch.tensor([[0, 1, 2], [1, 2, 0]]))
+    with torch.no_grad():
+        expected = model(input_ids=encoded.input_ids[[0, 0, 0]][:, :5], attention_mask=attention_mask[[0, 0, 0]][:, :5],
+                         pixel_values=encoded.pixel_values).scores
+    torch.testing.assert_close(scores[0], expected, rtol=1e-4, atol=1e-5)
+    assert scores.shape == (2, 3)
