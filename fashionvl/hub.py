@@ -7,8 +7,12 @@ metadata with the metrics of the evaluation that produced the checkpoint) and th
 ``processing_*.py`` files, copied flat into the folder with their relative imports rewritten to same-directory
 imports (``from ..configs.configuration_mvlt import`` -> ``from .configuration_mvlt import``). So::
 
-    AutoModel.from_pretrained(folder, trust_remote_code=True)        # the exported class, no fashionvl needed
+    AutoModel.from_pretrained(folder, trust_remote_code=True)        # no fashionvl needed
     AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+
+``auto_map`` lists every transformers Auto class that ``import fashionvl`` registers for the configuration
+(e.g. mFSR: ``AutoModel`` -> ``MFSRModel``, ``AutoModelForPreTraining`` -> ``MFSRForRetrieval``); a class no
+Auto class covers (``MVLTForImageTextRetrieval``) is what ``AutoModel`` loads.
 
 ``push_to_hub(folder, repo_id)`` uploads such a folder with ``huggingface_hub``.
 """
@@ -25,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 
-# `from .x import`, `from ..configs.x import`, `from . import x` is not used in fashionvl (checked below)
+# `from .x import ...` and `from ..configs.x import ...` (a bare `from . import x` is rejected when collecting)
 RELATIVE_IMPORT = re.compile(r"^(\s*)from\s+(\.+)([\w.]*)\s+import\s", flags=re.MULTILINE)
 ABSOLUTE_FASHIONVL_IMPORT = re.compile(r"^\s*(from\s+fashionvl[\s.]|import\s+fashionvl\b)", flags=re.MULTILINE)
 

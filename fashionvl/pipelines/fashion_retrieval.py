@@ -213,16 +213,16 @@ class FashionRetrievalPipeline(Pipeline):
 
     # ------------------------------------------------------------------------------------------ building blocks
 
-    def _run_batches(self, inputs: dict, key: str, batch_size: int, description: str) -> torch.Tensor:
-        """``forward`` over ``inputs[key]`` in batches (images are loaded per batch); concatenated outputs."""
-        items = inputs[key]
+    def _run_batches(self, inputs: dict, batch_size: int, description: str, image_name: str = "images") -> torch.Tensor:
+        """``forward`` over the ``"texts"`` / ``"images"`` lists of ``inputs`` (equal lengths for MVLT pairs) in
+        batches; images are loaded per batch, errors name ``image_name[i]``. Returns the concatenated outputs."""
+        num_items = len(inputs["images"] if "images" in inputs else inputs["texts"])
         outputs = []
-        starts = range(0, len(items), batch_size)
+        starts = range(0, num_items, batch_size)
         for start in tqdm(starts, desc=description, disable=len(starts) < 4, leave=False):
-            batch = dict(inputs)
-            batch[key] = items[start : start + batch_size]
-            if key == "images":
-                batch["images"] = [load_image(item, f"images[{start + offset}]") for offset, item in enumerate(batch["images"])]
+            batch = {key: value[start : start + batch_size] if key in ("texts", "images") else value for key, value in inputs.items()}
+            if "images" in batch:
+                batch["images"] = [load_image(item, f"{image_name}[{start + offset}]") for offset, item in enumerate(batch["images"])]
             outputs.append(self.forward(self.preprocess(batch)))
         return torch.cat(outputs)
 
@@ -244,9 +244,9 @@ class FashionRetrievalPipeline(Pipeline):
         batch_size = batch_size or self._batch_size or DEFAULT_BATCH_SIZE
         if images is not None:
             images = check_candidates(images, "images", "image")
-            return self._run_batches({"images": images, "attributes": attributes}, "images", batch_size, "embedding images")
+            return self._run_batches({"images": images, "attributes": attributes}, batch_size, "embedding images")
         texts = check_candidates(texts, "texts", "text")
-        return self._run_batches({"texts": texts}, "texts", batch_size, "embedding texts")
+        return self._run_batches({"texts": texts}, batch_size, "embedding texts")
 
     def score_pairs(self, texts: Sequence[str], images: Sequence, batch_size: int | None = None) -> torch.Tensor:
         """MVLT ITM match probability of each (texts[i], images[i]) pair, (num_pairs,)."""
@@ -255,18 +255,7 @@ class FashionRetrievalPipeline(Pipeline):
         if len(texts) != len(images):
             raise ValueError(f"score_pairs needs one image per text, got {len(texts)} texts and {len(images)} images.")
         batch_size = batch_size or self._batch_size or DEFAULT_BATCH_SIZE
-        inputs = {"texts": list(texts), "images": list(images)}
-        return self._run_batches_pairs(inputs, batch_size)
-
-    def _run_batches_pairs(self, inputs: dict, batch_size: int, image_name: str = "images") -> torch.Tensor:
-        texts, images = inputs["texts"], inputs["images"]
-        scores = []
-        for start in range(0, len(texts), batch_size):
-            batch_images = [
-                load_image(item, f"{image_name}[{start + offset}]") for offset, item in enumerate(images[start : start + batch_size])
-            ]
-            scores.append(self.forward(self.preprocess({"texts": texts[start : start + batch_size], "images": batch_images})))
-        return torch.cat(scores)
+        return self._run_batches({"texts": list(texts), "images": list(images)}, batch_size, "scoring pairs")
 
     def _query_modality(self, candidate_modality: str) -> str:
         if self.model.config.model_type == "m2fashion":
@@ -307,7 +296,7 @@ class FashionRetrievalPipeline(Pipeline):
                     pair_texts, pair_images = [query] * len(candidates), candidates
                 else:
                     pair_texts, pair_images = candidates, [query] * len(candidates)
-                scores = self._run_batches_pairs({"texts": pair_texts, "images": pair_images}, batch_size)
+                scores = self._run_batches({"texts": pair_texts, "images": pair_images}, batch_size, "scoring pairs")
                 results.append(self.postprocess({"scores": scores, "candidates": candidates, "top_k": top_k}))
             return results
 
@@ -373,13 +362,14 @@ class FashionRetrievalPipeline(Pipeline):
         )
 
         def rerank(query_position: int, candidate_indices: torch.Tensor) -> torch.Tensor:
-            chosen = [candidates[i] for i in candidate_indices.tolist()]
-            query = checked[query_position]
-            if query_modality == "text":
+            positions, query = candidate_indices.tolist(), checked[query_position]
+            if query_modality == "text":  # gallery images, loaded here so that errors name the gallery position
+                chosen = [load_image(candidates[i], f"index.items[{i}]") for i in positions]
                 pair_texts, pair_images = [query] * len(chosen), chosen
             else:
+                chosen = [candidates[i] for i in positions]
                 pair_texts, pair_images = chosen, [query] * len(chosen)
-            return self._run_batches_pairs({"texts": pair_texts, "images": pair_images}, batch_size, image_name="index.items")
+            return self._run_batches({"texts": pair_texts, "images": pair_images}, batch_size, "re-ranking")
 
         first_stage_k = options.get("first_stage_k", 100)
         scores, indices = index.search_two_stage(query_embeds, rerank, first_stage_k=first_stage_k, top_k=top_k, backend=backend)
