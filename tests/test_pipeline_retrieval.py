@@ -129,10 +129,14 @@ def _mfsr_direct_similarity(model, processor, query_text, images):
     return torch.nn.functional.normalize(text_embeds, dim=-1) @ torch.nn.functional.normalize(image_embeds, dim=-1).T
 
 
-def test_pipeline_loads_an_mfsr_folder_with_its_processor(mfsr):
+def test_pipeline_loads_an_mfsr_folder_with_its_processor_as_the_saved_class(mfsr):
     _, _, retriever = mfsr
-    assert isinstance(retriever.model, fashionvl.MFSRModel)
+    assert isinstance(retriever.model, fashionvl.MFSRForRetrieval)  # no head weights dropped
     assert type(retriever.processor).__name__ == "MFSRProcessor"
+
+
+def test_pipeline_loads_a_base_m2fashion_checkpoint_as_the_base_model(m2fashion):
+    assert type(m2fashion[2].model) is fashionvl.M2FashionModel
 
 
 def test_mfsr_text_to_image_ranking_equals_direct_cosine_similarity(mfsr, images):

@@ -5,8 +5,8 @@
 Auto class ``pipeline("fashion-retrieval", model=folder)`` loads checkpoints with:
 
 - ``mvlt`` -> ``MVLTForImageTextRetrieval`` (ITM scores; pre-training checkpoints share the ITM head),
-- ``mfsr`` -> ``MFSRModel`` (the dual encoder; training heads of ``MFSRForRetrieval`` checkpoints are skipped),
-- ``m2fashion`` -> ``M2FashionModel`` (Z; the heads of ``M2FashionForAttributePrediction`` are skipped).
+- ``mfsr`` -> ``MFSRModel`` (the dual encoder; ``MFSRForRetrieval`` checkpoints load as themselves),
+- ``m2fashion`` -> ``M2FashionModel`` (Z; ``M2FashionForAttributePrediction`` checkpoints load as themselves).
 """
 
 from collections import OrderedDict
@@ -19,10 +19,37 @@ from .gallery_index import FashionGalleryIndex, is_faiss_available
 from .model_adapters import RETRIEVAL_ADAPTERS, get_retrieval_adapter
 
 
+# Training classes whose checkpoints the pipeline loads as they are: they expose the same retrieval interface as
+# their base model (mFSR: get_image_features / get_text_features; M2Fashion: attribute_aware_embeds), and loading
+# them into the base class would report every head weight as unexpected.
+CHECKPOINT_CLASSES_KEPT = ("MFSRForRetrieval", "M2FashionForAttributePrediction")
+HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "subfolder", "trust_remote_code")
+
+
 class AutoModelForFashionRetrieval(_BaseAutoModelClass):
-    """Auto class of the ``fashion-retrieval`` task: the retrieval model class of each fashionvl architecture."""
+    """Auto class of the ``fashion-retrieval`` task: the retrieval model class of each fashionvl architecture.
+
+    A checkpoint saved as ``MFSRForRetrieval`` or ``M2FashionForAttributePrediction`` is loaded as that class.
+    """
 
     _model_mapping = _LazyAutoMapping(CONFIG_MAPPING_NAMES, OrderedDict())
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        from transformers import AutoConfig, PreTrainedConfig
+
+        import fashionvl
+
+        config = kwargs.get("config")
+        if not isinstance(config, PreTrainedConfig):
+            hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
+            config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        architecture = (getattr(config, "architectures", None) or [None])[0]
+        if architecture in CHECKPOINT_CLASSES_KEPT:
+            model_class = getattr(fashionvl, architecture)
+            kwargs.pop("code_revision", None)  # only the Auto classes read it
+            return model_class.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
 
 def register_fashion_retrieval() -> None:
