@@ -10,13 +10,14 @@ weights):
 - ``MVLTForPreTraining`` (MIR + ITM + MLM losses, paper weights), MLM decoded on the masked tokens only
   (``mlm_sparse_prediction=True``) and on all 128 tokens (the default, Hugging Face-style logits).
 
-Each row runs in a fresh subprocess: time per step (median of ``repeats`` after ``warmup``) and peak memory of the
-step (CUDA: ``torch.cuda.max_memory_allocated`` above what the model and batch hold; CPU: peak resident memory
-above the resident memory before the first step, VmHWM - VmRSS from /proc, Linux). On CPU the rows run with one
-torch thread by default and the ratios use the process CPU time of a step, which other processes on a shared machine
-barely disturb (wall time is printed too).
+Peak memory of a step is measured for each row in a fresh subprocess (CUDA: ``torch.cuda.max_memory_allocated``
+above what the model and batch hold; CPU: peak resident memory above the resident memory before the first step,
+VmHWM - VmRSS from /proc, Linux). Time is measured in one subprocess holding every row, in ``repeats`` rounds that
+step each row once in turn, so that changing load on a shared machine affects all rows alike. On CPU the rows run
+with one torch thread by default and the ratios use the best process CPU time of a step, which other processes on a
+shared machine disturb much less than wall time (printed too).
 
-    python benchmarks/bench_mvlt_forward.py                                   # CPU: batch 2, 2 timed steps
+    python benchmarks/bench_mvlt_forward.py                                   # CPU: batch 2, 5 rounds (~3 min)
     python benchmarks/bench_mvlt_forward.py --device cuda --batch_size 8 --repeats 10 --warmup 3
 
 Prints a Markdown table and writes the raw numbers as JSON (``--output``).
@@ -45,7 +46,7 @@ class BenchmarkArguments:
     device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "cpu or cuda"})
     batch_size: int = field(default=0, metadata={"help": "images per step (0: 8 on CUDA, 2 on CPU)"})
     text_length: int = field(default=128, metadata={"help": "caption length L of the MVLT rows"})
-    repeats: int = field(default=0, metadata={"help": "timed steps (0: 10 on CUDA, 3 on CPU)"})
+    repeats: int = field(default=0, metadata={"help": "timed rounds (0: 10 on CUDA, 5 on CPU)"})
     warmup: int = field(default=0, metadata={"help": "untimed steps first (0: 3 on CUDA, 1 on CPU)"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads (0: torch default; 1 keeps CPU time clean)"})
     rows: list[str] = field(default_factory=list, metadata={"help": "only these rows (default: all)"})
@@ -139,63 +140,105 @@ def row_builders(args: BenchmarkArguments) -> dict:
     }
 
 
-def _measure_row(name: str, args: BenchmarkArguments, queue) -> None:
-    """Child process: build one row, run warm-up and timed steps, put a result dict on `queue`."""
+class _Row:
+    """One benchmark row ready to run: model in train mode on the device, its batch and its loss."""
+
+    def __init__(self, name: str, args: BenchmarkArguments):
+        self.name = name
+        self.device = torch.device(args.device)
+        model, inputs, self.loss_of = row_builders(args)[name][1](args.batch_size, args.device)
+        self.model = model.to(self.device).train()
+        self.inputs = {key: value.to(self.device) for key, value in inputs.items()}
+        self.parameters = sum(parameter.numel() for parameter in self.model.parameters())
+
+    def step(self) -> None:
+        self.model.zero_grad(set_to_none=True)
+        self.loss_of(self.model(**self.inputs)).backward()
+
+    def release_gradients(self) -> None:
+        self.model.zero_grad(set_to_none=True)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _measure_memory(name: str, args: BenchmarkArguments, queue) -> None:
+    """Child process: peak memory of the warm-up steps and one more step of one row, above what the model and its
+    batch hold (CUDA: allocated memory; CPU: resident memory)."""
     try:
         if args.threads:
             torch.set_num_threads(args.threads)
         torch.manual_seed(0)
-        device = torch.device(args.device)
-        model, inputs, loss_of = row_builders(args)[name][1](args.batch_size, args.device)
-        model.to(device).train()
-        inputs = {key: value.to(device) for key, value in inputs.items()}
-        synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-        def step():
-            model.zero_grad(set_to_none=True)
-            loss_of(model(**inputs)).backward()
-
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        row = _Row(name, args)
+        _synchronize(row.device)
+        if row.device.type == "cuda":
             held = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()
         else:
             held = _memory_mib("VmRSS")
-        for _ in range(args.warmup):
-            step()
-        times, cpu_times = [], []
-        for _ in range(args.repeats):
-            synchronize()
-            start, cpu_start = time.perf_counter(), time.process_time()
-            step()
-            synchronize()
-            times.append(time.perf_counter() - start)
-            cpu_times.append(time.process_time() - cpu_start)
-        if device.type == "cuda":
+        for _ in range(args.warmup + 1):
+            row.step()
+        _synchronize(row.device)
+        if row.device.type == "cuda":
             peak_mib = (torch.cuda.max_memory_allocated() - held) / 2**20
         else:
             peak_mib = _memory_mib("VmHWM") - held
-        queue.put(
-            {
-                "row": name,
-                "step_seconds": statistics.median(times),
-                "step_seconds_all": times,
-                # Best of the repeats: contention from other processes only ever adds CPU time (cache misses).
-                "step_cpu_seconds": min(cpu_times),
-                "step_cpu_seconds_all": cpu_times,
-                "peak_step_memory_mib": peak_mib,
-                "parameters": sum(parameter.numel() for parameter in model.parameters()),
-            }
-        )
+        queue.put({"row": name, "peak_step_memory_mib": peak_mib, "parameters": row.parameters})
     except Exception as error:  # reported in the table instead of killing the whole benchmark
         queue.put({"row": name, "error": f"{type(error).__name__}: {error}"})
 
 
+def _measure_times(names: list[str], args: BenchmarkArguments, queue) -> None:
+    """Child process: build every row, warm each up, then time `repeats` rounds that step every row once in turn
+    (round-robin), so that load from other processes affects all rows alike."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rows, results = {}, {}
+    for name in names:
+        try:
+            rows[name] = _Row(name, args)
+            for _ in range(args.warmup):
+                rows[name].step()
+            rows[name].release_gradients()
+            results[name] = {"step_seconds_all": [], "step_cpu_seconds_all": []}
+        except Exception as error:
+            results[name] = {"error": f"{type(error).__name__}: {error}"}
+    for round_index in range(args.repeats):
+        print(f"  timing round {round_index + 1}/{args.repeats}", file=sys.stderr, flush=True)
+        for name, row in rows.items():
+            _synchronize(row.device)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            row.step()
+            _synchronize(row.device)
+            results[name]["step_seconds_all"].append(time.perf_counter() - start)
+            results[name]["step_cpu_seconds_all"].append(time.process_time() - cpu_start)
+            row.release_gradients()
+    for result in results.values():
+        if "error" not in result:
+            result["step_seconds"] = statistics.median(result["step_seconds_all"])
+            # Best of the rounds: contention from other processes only ever adds CPU time (cache misses, SMT).
+            result["step_cpu_seconds"] = min(result["step_cpu_seconds_all"])
+    queue.put(results)
+
+
+def _run_in_subprocess(context, target, *args):
+    queue = context.Queue()
+    process = context.Process(target=target, args=(*args, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
 def run_benchmark(args: BenchmarkArguments) -> list[dict]:
-    """Measure every selected row, each in a fresh process, and return the results with ratios to PVT-256."""
+    """Measure every selected row (memory: one fresh process per row; time: one process, round-robin) and return
+    the results with ratios to PVT-256."""
     on_cuda = args.device.startswith("cuda")
     args.batch_size = args.batch_size or (8 if on_cuda else 2)
-    args.repeats = args.repeats or (10 if on_cuda else 3)
+    args.repeats = args.repeats or (10 if on_cuda else 5)
     args.warmup = args.warmup or (3 if on_cuda else 1)
     builders = row_builders(args)
     names = args.rows or list(builders)
@@ -205,14 +248,18 @@ def run_benchmark(args: BenchmarkArguments) -> list[dict]:
     context = multiprocessing.get_context("spawn")
     results = []
     for index, name in enumerate(names, start=1):
-        print(f"[{index}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
-        queue = context.Queue()
-        process = context.Process(target=_measure_row, args=(name, args, queue))
-        process.start()
-        result = queue.get()
-        process.join()
+        print(f"[memory {index}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
+        result = _run_in_subprocess(context, _measure_memory, name, args)
         result["inputs"] = builders[name][0]
         results.append(result)
+    print(f"[time] {len(names)} rows, {args.repeats} rounds ...", file=sys.stderr, flush=True)
+    times = _run_in_subprocess(context, _measure_times, names, args)
+    for result in results:
+        timing = times[result["row"]]
+        if "error" in timing:
+            result.setdefault("error", timing["error"])
+        elif "error" not in result:
+            result.update(timing)
     reference = next((r for r in results if r["row"] == REFERENCE_ROW and "error" not in r), None)
     # On CPU the ratio uses process CPU time, which other processes on a shared machine barely disturb.
     time_key = "step_seconds" if on_cuda else "step_cpu_seconds"
@@ -240,7 +287,8 @@ def format_table(results: list[dict], args: BenchmarkArguments) -> str:
             f"{result.get('memory_ratio', float('nan')):.2f} |"
         )
     lines.append(
-        f"\nForward + backward, batch {args.batch_size}, {args.repeats} timed steps after {args.warmup} warm-up, "
+        f"\nForward + backward, batch {args.batch_size}, {args.repeats} timed round-robin rounds after {args.warmup} "
+        f"warm-up step(s), "
         f"device {args.device}, {args.threads or torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs. Time ratios use "
         f"{'wall' if args.device.startswith('cuda') else 'process CPU'} time."

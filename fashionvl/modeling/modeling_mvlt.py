@@ -683,6 +683,8 @@ class MVLTModel(MVLTPreTrainedModel):
                 f"bool_masked_pos must have shape (batch, (height // mask_unit_size) * (width // mask_unit_size)) = "
                 f"{(batch_size, grid_height * grid_width)}, got {tuple(bool_masked_pos.shape)}."
             )
+        # Units -> pixels as in `fashionvl.processing.masking.expand_unit_mask`, which this file may not import
+        # (remote-code contract: modeling files import only their config and losses.py).
         unit_mask = bool_masked_pos.bool().reshape(batch_size, 1, grid_height, grid_width)
         pixel_mask = unit_mask.repeat_interleave(unit, dim=2).repeat_interleave(unit, dim=3)
         fill = torch.tensor(self.config.mask_fill_values, dtype=pixel_values.dtype, device=pixel_values.device)
