@@ -184,3 +184,15 @@ def test_export_rejects_models_that_are_not_fashionvl_models(tmp_path):
     model = BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8))
     with pytest.raises(ValueError, match="exports fashionvl models"):
         export_for_hub(model, None, tmp_path / "bert")
+
+
+def test_load_checkpoint_uses_the_saved_architecture_or_the_requested_class(tmp_path):
+    from fashionvl.hub import load_checkpoint
+
+    build_mfsr_checkpoint(tmp_path)
+    model, processor = load_checkpoint(tmp_path)
+    assert type(model).__name__ == "MFSRForRetrieval" and not model.training
+    assert type(processor).__name__ == "MFSRProcessor"
+    assert type(load_checkpoint(tmp_path, model_class="MFSRModel")[0]).__name__ == "MFSRModel"
+    with pytest.raises(ValueError, match="NoSuchModel"):
+        load_checkpoint(tmp_path, model_class="NoSuchModel")

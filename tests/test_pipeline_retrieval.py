@@ -205,6 +205,13 @@ def test_pipeline_runs_on_the_requested_device(mfsr, images):
     assert len(retriever("red floral dress", images=images, top_k=1)) == 1
 
 
+def test_call_options_given_to_pipeline_become_defaults(mfsr, images):
+    model, processor, _ = mfsr
+    retriever = pipeline("fashion-retrieval", model=model, processor=processor, top_k=2)
+    assert len(retriever("red floral dress", images=images)) == 2
+    assert len(retriever("red floral dress", images=images, top_k=3)) == 3
+
+
 # ------------------------------------------------------------------------------------------------ bad input
 
 
