@@ -6,24 +6,25 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import PvtConfig, PvtModel
+from transformers import PvtConfig, PvtForImageClassification, PvtModel
 
 from fashionvl import MVLTConfig, MVLTForPreTraining, MVLTModel
-from fashionvl.modeling.modeling_mvlt import convert_pvt_checkpoint, mvlt_config_from_pvt
+from fashionvl.modeling.modeling_mvlt import convert_pvt_checkpoint, convert_pvt_state_dict, mvlt_config_from_pvt
 
 
 PVT_SHAPES = {"hidden_sizes": [16, 32, 48, 64], "depths": [1, 2, 1, 1], "num_attention_heads": [1, 2, 3, 4]}
+
+
+def tiny_pvt_config() -> PvtConfig:
+    return PvtConfig(image_size=64, mlp_ratios=[2, 2, 2, 2], sequence_reduction_ratios=[4, 2, 2, 1], **PVT_SHAPES)
 
 
 @pytest.fixture(scope="module")
 def pvt_folder(tmp_path_factory) -> Path:
     """A randomly initialised tiny PvtModel (64px) saved as a local checkpoint."""
     torch.manual_seed(0)
-    config = PvtConfig(
-        image_size=64, mlp_ratios=[2, 2, 2, 2], sequence_reduction_ratios=[4, 2, 2, 1], **PVT_SHAPES
-    )
     folder = tmp_path_factory.mktemp("pvt-tiny")
-    PvtModel(config).save_pretrained(folder)
+    PvtModel(tiny_pvt_config()).save_pretrained(folder)
     return folder
 
 
@@ -91,6 +92,25 @@ def test_larger_image_size_interpolates_position_embeddings_and_runs(pvt_folder)
     with torch.no_grad():
         outputs = mvlt(torch.ones(1, 5, dtype=torch.long), torch.randn(1, 3, 128, 128))
     assert outputs.reconstruction.shape == (1, 3, 128, 128)
+
+
+def test_image_classification_checkpoints_load_too(tmp_path):
+    # ImageNet PVT checkpoints on the Hub (e.g. Zetatech/pvt-tiny-224) are PvtForImageClassification ("pvt." keys).
+    classifier = PvtForImageClassification(tiny_pvt_config())
+    classifier.save_pretrained(tmp_path)
+    mvlt = MVLTModel.from_pvt_pretrained(tmp_path, config=matching_config())
+    assert mvlt.pvt_loading_report["missing_vision_keys"] == []
+    assert torch.equal(mvlt.stages[2].layers[0].mlp.dense1.weight, classifier.pvt.encoder.block[2][0].mlp.dense1.weight)
+
+
+def test_state_dict_conversion_strips_the_classification_prefix_and_reports_the_head():
+    classifier = PvtForImageClassification(tiny_pvt_config())
+    target = MVLTModel(matching_config()).state_dict()
+    converted, report = convert_pvt_state_dict(classifier.state_dict(), target)
+    assert report["missing_vision_keys"] == []
+    assert {"classifier.weight", "classifier.bias", "pvt.encoder.layer_norm.weight"} <= set(report["unexpected_keys"])
+    source = classifier.state_dict()["pvt.encoder.patch_embeddings.0.projection.weight"]
+    assert torch.equal(converted["stages.0.patch_embeddings.projection.weight"], source)
 
 
 def test_stage_widths_that_do_not_fit_are_reported_by_key(pvt_folder):
