@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, PvtModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
@@ -619,8 +619,6 @@ class MVLTPreTrainedModel(PreTrainedModel):
             with the loaded, `missing_vision_keys` (MVLT vision parameters the checkpoint did not provide),
             `unexpected_keys` (PVT parameters that have no place in MVLT) and `interpolated_keys`.
         """
-        from transformers import PvtModel
-
         pvt = PvtModel.from_pretrained(pvt_name_or_path, dtype=torch.float32, **kwargs)
         if config is None:
             config = mvlt_config_from_pvt(pvt.config)
