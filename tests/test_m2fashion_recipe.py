@@ -106,9 +106,9 @@ def test_attention_figure_has_one_row_per_image_and_one_column_per_attribute(tmp
 def test_short_cpu_training_beats_majority_and_frequency_baselines(tmp_path):
     from fashionvl.training import FashionTrainingArguments
 
-    data_args = recipe.M2FashionDataArguments(num_products=300, image_size=64, known_fractions="0")
+    data_args = recipe.M2FashionDataArguments(num_products=300, image_size=32, known_fractions="0")
     training_args = FashionTrainingArguments(
-        output_dir=str(tmp_path), num_train_epochs=8, per_device_train_batch_size=32, learning_rate=3e-3,
+        output_dir=str(tmp_path), num_train_epochs=10, per_device_train_batch_size=32, learning_rate=3e-3,
         save_strategy="no", report_to=[], remove_unused_columns=False, use_cpu=True, seed=0, disable_tqdm=True,
         logging_steps=10,
     )
