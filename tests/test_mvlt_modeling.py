@@ -322,6 +322,30 @@ def test_output_attentions_has_text_and_reduced_vision_keys(base_model):
     assert torch.all(outputs.attentions[0][1, :, :, 6:10] == 0)
 
 
+def test_resizing_the_vocabulary_keeps_the_mlm_decoder_tied():
+    model = MVLTForPreTraining(tiny_config())
+    model.resize_token_embeddings(VOCAB + 10, mean_resizing=False)
+    assert model.config.vocab_size == VOCAB + 10
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    outputs = model(torch.randint(0, VOCAB + 10, (1, 5)), torch.randn(1, 3, 64, 64))
+    assert outputs.mlm_logits.shape == (1, 5, VOCAB + 10)
+
+
+def test_unmasked_padding_is_attended_like_the_authors_code(base_model):
+    # mask_padded_text=False reproduces the official code, where [PAD] keys are attended: padding then matters.
+    model = MVLTModel(tiny_config(mask_padded_text=False)).eval()
+    model.load_state_dict(base_model.state_dict())
+    input_ids = torch.tensor([[1, 17, 23, 42, 2, 0, 0, 0]])
+    attention_mask = (input_ids != 0).long()
+    pixel_values = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        masked = base_model(input_ids, pixel_values, attention_mask=attention_mask).pooler_output
+        attended = model(input_ids, pixel_values, attention_mask=attention_mask).pooler_output
+        short = base_model(input_ids[:, :5], pixel_values).pooler_output
+    assert torch.allclose(masked, short, atol=1e-5)
+    assert not torch.allclose(attended, short, atol=1e-4)
+
+
 def test_no_split_modules_name_classes_of_the_model(pretraining_model):
     model = pretraining_model
     class_names = {type(module).__name__ for module in model.modules()}
