@@ -23,8 +23,8 @@ def mvlt_mir_loss(reconstruction: torch.Tensor, pixel_values: torch.Tensor) -> t
             f"MIR loss needs the reconstruction and the image to have the same shape, got "
             f"{tuple(reconstruction.shape)} and {tuple(pixel_values.shape)}."
         )
-    # MVLT eq. 5: smooth-L1 (beta = 1) over all pixels, not only the masked ones
-    return F.smooth_l1_loss(reconstruction, pixel_values.to(reconstruction.dtype), beta=1.0)
+    # MVLT eq. 5: smooth-L1 (beta = 1) over all pixels, not only the masked ones (in float32 under bf16/fp16)
+    return F.smooth_l1_loss(reconstruction.float(), pixel_values.float(), beta=1.0)
 
 
 def mvlt_itm_loss(itm_logits: torch.Tensor, itm_labels: torch.Tensor) -> torch.Tensor:
