@@ -212,3 +212,10 @@ def test_paper_preset_is_resnet50_d512_gmp_lambda1_gamma05():
 def test_config_rejects_bad_values_naming_them(overrides, message):
     with pytest.raises(Exception, match=message):
         tiny_config(**overrides)
+
+
+def test_category_names_set_the_number_of_categories_and_must_agree_with_num_labels():
+    config = M2FashionConfig.from_preset("tiny", id2label={0: "dress", 1: "skirt"})
+    assert config.num_labels == 2 and config.id2label[1] == "skirt"
+    with pytest.raises(ValueError, match="num_labels=3"):
+        M2FashionConfig(num_labels=3, id2label={0: "dress"})

@@ -115,3 +115,22 @@ def test_collator_builds_labels_attribute_labels_and_valid_triplets(processor):
     assert batch["labels"].tolist() == [0, 1, 2]
     assert batch["attribute_labels"].shape == (3, 5)
     assert {tuple(row) for row in batch["triplet_indices"].tolist()} == {(0, 1, 2), (1, 0, 2)}
+
+
+def test_image_classification_pipeline_uses_the_category_head(processor):
+    from transformers import pipeline
+
+    from fashionvl import M2FashionConfig, M2FashionForAttributePrediction
+
+    config = M2FashionConfig.from_preset(
+        "tiny", num_attributes=len(NAMES), id2label={0: "dress", 1: "skirt", 2: "shirt"}
+    )
+    model = M2FashionForAttributePrediction(config).eval()
+    classify = pipeline("image-classification", model=model, image_processor=processor.image_processor)
+    image = Image.new("RGB", (32, 32), "red")
+    predictions = classify(image, top_k=3)
+    expected = model(processor(images=image)["pixel_values"]).logits.softmax(-1)[0]
+    assert {p["label"] for p in predictions} == {"dress", "skirt", "shirt"}
+    label_ids = {name: index for index, name in config.id2label.items()}
+    for prediction in predictions:
+        assert prediction["score"] == pytest.approx(expected[label_ids[prediction["label"]]].item(), abs=1e-5)

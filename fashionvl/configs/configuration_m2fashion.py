@@ -136,6 +136,10 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
             self.backbone_config = {**self.backbone_config, "model_type": "resnet"}
         if self.id2label is None and "num_labels" not in kwargs:
             kwargs["num_labels"] = 50
+        if self.id2label is not None and kwargs.get("num_labels", len(self.id2label)) != len(self.id2label):
+            raise ValueError(
+                f"num_labels={kwargs['num_labels']} disagrees with id2label, which names {len(self.id2label)} categories."
+            )
         super().__post_init__(**kwargs)
 
     def validate_sizes(self):

@@ -14,7 +14,7 @@ and Z = W V_c + b (eq. 9) is the attribute-aware image embedding shared by a cat
 and an attribute head (sigmoid BCE on the labels unknown in the input, label-mask training, eq. 11-12), trained
 with a cosine triplet loss (eq. 13-14) and the total of eq. 15.
 
-No official code was released; the layout follows ASEN (Ma et al., AAAI 2020, the paper's ref. [16]), which the
+The paper links no code; the layout follows ASEN (Ma et al., AAAI 2020, the paper's ref. [16]), which the
 paper adapts. Departures, each commented where it happens: eq. 13's denominator (a sum of norms) is read as the
 product (a true cosine); eq. 14's sign is fixed (SPEC §4); V_s of eq. 5 is max-pooled by default (Sec. 3.2,
 Table 2) with an h*w scale; the masked BCE is averaged rather than summed.
