@@ -23,9 +23,9 @@ from .modeling.modeling_mvlt import (
 AutoConfig.register("mvlt", MVLTConfig, exist_ok=True)
 AutoModel.register(MVLTConfig, MVLTModel, exist_ok=True)
 AutoModelForPreTraining.register(MVLTConfig, MVLTForPreTraining, exist_ok=True)
-# The task heads are not registered with an Auto class: no transformers Auto class fits them
-# (AutoModelForImageClassification / AutoModelForImageTextToText expect other inputs and outputs);
-# load them with MVLTForImageTextRetrieval.from_pretrained / MVLTForCategoryRecognition.from_pretrained.
+# The task heads have no fitting transformers Auto class (AutoModelForImageClassification /
+# AutoModelForImageTextToText expect other inputs and outputs): load them with their own from_pretrained.
+# MVLTForImageTextRetrieval is registered with fashionvl's AutoModelForFashionRetrieval (pipelines block).
 # No `register_for_auto_class` here: it makes every save_pretrained copy the model's source files, and
 # transformers' copier cannot follow `from ..configs...` (FileNotFoundError). The Hub exporter (issue 7) writes
 # the flat remote-code folder and its auto_map instead.
