@@ -219,3 +219,12 @@ def test_category_names_set_the_number_of_categories_and_must_agree_with_num_lab
     assert config.num_labels == 2 and config.id2label[1] == "skirt"
     with pytest.raises(ValueError, match="num_labels=3"):
         M2FashionConfig(num_labels=3, id2label={0: "dress"})
+
+
+def test_paper_preset_gives_a_7x7_attention_map_and_2048_d_z_at_224_pixels():
+    model = M2FashionForAttributePrediction(M2FashionConfig.from_preset("paper", num_labels=46)).eval()
+    with torch.no_grad():
+        outputs = model(torch.randn(1, 3, 224, 224), attribute_states=torch.zeros(1, 1000))
+    assert outputs.spatial_attention.shape == (1, 7, 7)
+    assert outputs.attribute_aware_embeds.shape == (1, 2048)
+    assert outputs.logits.shape == (1, 46) and outputs.attribute_logits.shape == (1, 1000)
