@@ -87,6 +87,23 @@ def test_darn_format_trains_on_dimension_values_and_evaluates_query_candidate_li
     assert all(0.0 < value <= 1.0 for value in retrieval["attribute_scores"].values())
 
 
+def test_deepfashion_format_gives_typed_attributes_and_its_categories(tmp_path):
+    from fashionvl.data.synthetic import generate_catalog, write_deepfashion
+
+    write_deepfashion(generate_catalog(40, seed=0, image_size=32, progress=False), tmp_path / "deepfashion")
+    data_args = recipe.M2FashionDataArguments(
+        data_format="deepfashion", data_root=str(tmp_path / "deepfashion"), image_size=32, known_fractions="0,0.5"
+    )
+    prepared = recipe.prepare_data(data_args)
+    assert prepared.num_labels == len(prepared.data.category_names) == 20  # DeepFashion's one level: sub-categories
+    assert set(prepared.processor.attribute_types) == {"texture", "fabric", "shape", "part", "style"}
+    model = recipe.build_model("tiny", prepared.num_labels, prepared.processor.num_attributes)
+    report = recipe.evaluate_m2fashion(model, prepared.processor, prepared.eval_rows, prepared.data, data_args)
+    assert set(report["deepfashion_c"]) == {"known=0", "known=0.5", "known=0.5, not input"}
+    assert set(report["deepfashion_c"]["known=0"]["category"]) == {"top1", "top3", "top5"}
+    assert "darn_retrieval" not in report  # DeepFashion has no categorical dimensions
+
+
 def test_attention_figure_has_one_row_per_image_and_one_column_per_attribute(tmp_path):
     data = recipe.load_attribute_data("synthetic", num_products=20, image_size=32, splits=("test",))
     processor = recipe.M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, 32)
