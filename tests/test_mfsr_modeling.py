@@ -22,7 +22,7 @@ def _batch(batch_size: int = 4) -> dict:
         input_ids[row, 1 : length - 1] = torch.randint(4, VOCAB_SIZE, (length - 2,))
         input_ids[row, length - 1] = 2
     return {
-        "pixel_values": torch.randn(batch_size, 3, 64, 64),
+        "pixel_values": torch.randn(batch_size, 3, 32, 32),
         "input_ids": input_ids,
         "attention_mask": (input_ids != 0).long(),
     }

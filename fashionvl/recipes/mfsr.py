@@ -109,6 +109,10 @@ class MFSRDataArguments:
     image_size: int = field(default=64, metadata={"help": "Processor image size (paper: 224)."})
     preset: str = field(default="tiny", metadata={"help": "MFSRConfig preset: 'tiny' or 'paper'."})
     ablation: str = field(default="mfsr", metadata={"help": f"Paper Table 3 row: one of {list(ABLATIONS)}."})
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "JSON object of MFSRConfig arguments applied last, e.g. '{\"margin\": 0.1}'."},
+    )
     min_count: int = field(default=4, metadata={"help": "Vocabulary: minimum count of a training word."})
     lr_decay_epochs: float = field(default=15, metadata={"help": "Epochs at the first learning rate (paper: 15)."})
     decayed_learning_rate: float = field(default=2e-5, metadata={"help": "Learning rate after lr_decay_epochs."})
@@ -190,11 +194,14 @@ class MFSRDataCollator:
 
 def build_model(data_args: MFSRDataArguments, vocab_size: int) -> MFSRForRetrieval:
     """`MFSRForRetrieval` of the preset and ablation, optionally with pre-trained backbone weights."""
+    overrides = ablation_overrides(data_args.ablation)
+    if data_args.config_overrides:
+        try:
+            overrides.update(json.loads(data_args.config_overrides))
+        except (json.JSONDecodeError, TypeError, ValueError) as error:
+            raise ValueError(f"--config_overrides must be a JSON object, got {data_args.config_overrides!r}: {error}") from None
     config = MFSRConfig.from_preset(
-        data_args.preset,
-        vocab_size=vocab_size,
-        freeze_image_backbone=data_args.freeze_backbone,
-        **ablation_overrides(data_args.ablation),
+        data_args.preset, vocab_size=vocab_size, freeze_image_backbone=data_args.freeze_backbone, **overrides
     )
     model = MFSRForRetrieval(config)
     if data_args.pretrained_backbone:
