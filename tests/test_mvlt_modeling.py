@@ -4,6 +4,7 @@ import inspect
 
 import pytest
 import torch
+import torch.nn.functional as F
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
 
 from fashionvl import (
@@ -14,6 +15,7 @@ from fashionvl import (
     MVLTModel,
 )
 from fashionvl.modeling.losses import mvlt_mir_loss
+from fashionvl.modeling.modeling_mvlt import MVLTSpatialReductionAttention
 
 
 ALL_MODEL_CLASSES = (MVLTModel, MVLTForPreTraining, MVLTForImageTextRetrieval, MVLTForCategoryRecognition)
@@ -269,6 +271,81 @@ def test_eager_and_sdpa_attention_agree(base_model):
         eager = base_model(**batch).last_hidden_state
         base_model.set_attn_implementation("sdpa")
     assert torch.allclose(sdpa, eager, atol=1e-5)
+
+
+def test_joint_attention_matches_a_hand_computation_with_unreduced_text_and_reduced_vision_keys():
+    # SPEC §2: queries are all tokens; keys/values are the text tokens (not reduced) followed by the vision tokens
+    # reduced by a conv (kernel = stride = sr) + LayerNorm; padded text keys get no attention.
+    config = tiny_config()
+    torch.manual_seed(0)
+    attention = MVLTSpatialReductionAttention(config, stage=1).eval()  # width 64, 2 heads, sr 4
+    text_length, height, width, heads, head_dim = 3, 8, 8, 2, 32
+    hidden_states = torch.randn(2, text_length + height * width, 64)
+    text_mask = torch.tensor([[1, 1, 1], [1, 1, 0]])  # the second caption's last token is padding
+    key_bias = torch.zeros(2, 1, 1, text_length + (height // 4) * (width // 4))
+    key_bias[:, 0, 0, :text_length] = torch.where(text_mask == 1, 0.0, torch.finfo(torch.float32).min)
+
+    text, vision = hidden_states[:, :text_length], hidden_states[:, text_length:]
+    vision_map = vision.transpose(1, 2).reshape(2, 64, height, width)
+    reduction = attention.spatial_reduction
+    reduced = F.conv2d(vision_map, reduction.weight, reduction.bias, stride=4).flatten(2).transpose(1, 2)
+    norm = attention.spatial_reduction_norm
+    reduced = F.layer_norm(reduced, (64,), norm.weight, norm.bias, norm.eps)
+    keys_and_values = torch.cat([text, reduced], dim=1)  # (2, 3 + 4, 64)
+
+    def heads_of(states, linear):
+        return F.linear(states, linear.weight, linear.bias).view(2, -1, heads, head_dim).transpose(1, 2)
+
+    query, key, value = (
+        heads_of(hidden_states, attention.query),
+        heads_of(keys_and_values, attention.key),
+        heads_of(keys_and_values, attention.value),
+    )
+    scores = query @ key.transpose(-1, -2) / head_dim**0.5
+    scores[1, :, :, text_length - 1] = float("-inf")  # the padded text key
+    context = (scores.softmax(-1) @ value).transpose(1, 2).reshape(2, -1, 64)
+    expected = F.linear(context, attention.output.weight, attention.output.bias)
+
+    with torch.no_grad():
+        got, probabilities = attention(hidden_states, key_bias, text_length, height, width, output_attentions=True)
+    assert probabilities.shape == (2, heads, text_length + height * width, text_length + 4)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_each_stage_projects_the_previous_stages_text_output(base_model):
+    # MVLT eq. 1 with the chained text stream (SPEC §2): stage k's text input is T^{k-1}, stage 1's the embeddings.
+    batch = inputs_for(MVLTModel, make_batch(base_model.config))
+    text_inputs = []
+    hooks = [
+        stage.text_projection.register_forward_pre_hook(lambda module, args: text_inputs.append(args[0]))
+        for stage in base_model.stages
+    ]
+    try:
+        with torch.no_grad():
+            outputs = base_model(**batch)
+            embeddings = base_model.embeddings(batch["input_ids"], batch["token_type_ids"])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert torch.equal(text_inputs[0], embeddings)
+    for stage in range(1, 4):
+        assert torch.equal(text_inputs[stage], outputs.text_hidden_states[stage - 1]), f"stage {stage + 1}"
+
+
+def test_text_projection_is_linear_layer_norm_plus_the_stages_own_position_embedding(base_model):
+    # MVLT eq. 1: m^k = T^k W_t^k + P_t^k (LayerNorm after the projection, as in the authors' code).
+    projection = base_model.stages[2].text_projection
+    text_states = torch.randn(2, 7, 64)
+    expected = F.layer_norm(
+        F.linear(text_states, projection.dense.weight, projection.dense.bias),
+        (128,),
+        projection.layer_norm.weight,
+        projection.layer_norm.bias,
+        projection.layer_norm.eps,
+    ) + projection.position_embeddings[:, :7]
+    with torch.no_grad():
+        assert torch.allclose(projection(text_states), expected, atol=1e-6)
+    assert base_model.stages[1].text_projection.position_embeddings is not projection.position_embeddings
 
 
 def test_larger_images_than_configured_interpolate_position_embeddings(base_model):
