@@ -51,7 +51,7 @@ def release_file(tmp_path):
     return path, images
 
 
-def test_official_category_lists_have_48_main_and_120_sub_categories():
+def test_official_category_lists_have_48_main_and_121_sub_categories():
     main, sub = fashiongen_category_names()
     assert len(main) == 48 and main[4] == "TOPS" and len(sub) == 121 and sub[10] == "T-SHIRTS"
 

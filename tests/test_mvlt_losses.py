@@ -54,8 +54,14 @@ def test_mlm_loss_without_masked_tokens_is_zero_not_nan():
 
 def test_pretraining_loss_is_the_weighted_sum_of_eq_8():
     mir, itm, mlm = torch.tensor(0.2), torch.tensor(0.7), torch.tensor(3.0)
-    total = mvlt_pretraining_loss(mir, itm, mlm, mir_weight=10.0, itm_weight=1.0, mlm_weight=1.0)
-    assert total.item() == pytest.approx(10 * 0.2 + 0.7 + 3.0)
+    # Three different weights, so a weight applied to the wrong component changes the total.
+    total = mvlt_pretraining_loss(mir, itm, mlm, mir_weight=10.0, itm_weight=2.0, mlm_weight=0.5)
+    assert total.item() == pytest.approx(10 * 0.2 + 2 * 0.7 + 0.5 * 3.0)
+
+
+def test_pretraining_loss_defaults_are_the_paper_weights_10_1_1():
+    mir, itm, mlm = torch.tensor(0.2), torch.tensor(0.7), torch.tensor(3.0)
+    assert mvlt_pretraining_loss(mir, itm, mlm).item() == pytest.approx(10 * 0.2 + 0.7 + 3.0)
 
 
 def test_pretraining_loss_leaves_out_missing_parts_and_is_none_without_parts():
