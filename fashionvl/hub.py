@@ -320,6 +320,8 @@ def export_for_hub(
     model_class, config_class = type(model), type(model.config)
     if not _is_fashionvl_class(model_class):
         raise ValueError(f"export_for_hub exports fashionvl models, got {model_class.__module__}.{model_class.__name__}.")
+    if processor is None or not hasattr(processor, "save_pretrained"):
+        raise ValueError(f"export_for_hub needs the model's processor (a checkpoint is unusable without it), got {processor!r}.")
 
     start_files = [Path(inspect.getsourcefile(model_class)), Path(inspect.getsourcefile(config_class))]
     start_files += [Path(inspect.getsourcefile(type(component))) for component in _processor_components(processor)]

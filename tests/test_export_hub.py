@@ -196,3 +196,9 @@ def test_load_checkpoint_uses_the_saved_architecture_or_the_requested_class(tmp_
     assert type(load_checkpoint(tmp_path, model_class="MFSRModel")[0]).__name__ == "MFSRModel"
     with pytest.raises(ValueError, match="NoSuchModel"):
         load_checkpoint(tmp_path, model_class="NoSuchModel")
+
+
+def test_export_requires_the_processor(tmp_path):
+    model = build_m2fashion_checkpoint(tmp_path / "source")[0]
+    with pytest.raises(ValueError, match="needs the model's processor"):
+        export_for_hub(model, None, tmp_path / "export")
