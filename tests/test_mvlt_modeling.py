@@ -224,6 +224,24 @@ def test_bool_masked_pos_of_the_wrong_length_is_rejected(base_model):
         base_model(batch["input_ids"], batch["pixel_values"], bool_masked_pos=torch.zeros(2, 15, dtype=torch.bool))
 
 
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [((2, 64, 64), r"pixel_values must have shape.*num_channels=3.*\(2, 64, 64\)"),
+     ((2, 1, 64, 64), r"pixel_values must have shape.*num_channels=3.*\(2, 1, 64, 64\)")],
+)
+def test_pixel_values_without_the_configured_channels_are_rejected(base_model, shape, message):
+    with pytest.raises(ValueError, match=message):
+        base_model(torch.ones(2, 4, dtype=torch.long), torch.randn(*shape))
+
+
+def test_labels_of_the_wrong_shape_are_rejected_naming_the_shapes(pretraining_model):
+    batch = make_batch(pretraining_model.config)
+    with pytest.raises(ValueError, match=r"mlm_labels must have the shape of input_ids \(2, 10\), got \(2, 9\)"):
+        pretraining_model(**{**batch, "mlm_labels": batch["mlm_labels"][:, :9]})
+    with pytest.raises(ValueError, match=r"itm_labels must hold one label per pair, shape \(2,\), got \(3,\)"):
+        pretraining_model(**{**batch, "itm_labels": torch.tensor([1, 0, 1])})
+
+
 def test_captions_longer_than_max_position_embeddings_are_rejected(base_model):
     with pytest.raises(ValueError, match="41 tokens.*max_position_embeddings=40"):
         base_model(torch.ones(1, 41, dtype=torch.long), torch.randn(1, 3, 64, 64))

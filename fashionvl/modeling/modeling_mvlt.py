@@ -736,6 +736,11 @@ class MVLTModel(MVLTPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
+        if pixel_values.dim() != 4 or pixel_values.shape[1] != self.config.num_channels:
+            raise ValueError(
+                f"pixel_values must have shape (batch_size, num_channels={self.config.num_channels}, height, width), "
+                f"got {tuple(pixel_values.shape)}."
+            )
         if input_ids.dim() != 2 or input_ids.shape[0] != pixel_values.shape[0]:
             raise ValueError(
                 f"input_ids must have shape (batch_size, text_length) with the batch size of pixel_values "
@@ -848,6 +853,14 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
                 1 for a matching image-text pair, 0 for a negative pair.
         """
         config = self.config
+        if mlm_labels is not None and mlm_labels.shape != input_ids.shape:
+            raise ValueError(
+                f"mlm_labels must have the shape of input_ids {tuple(input_ids.shape)}, got {tuple(mlm_labels.shape)}."
+            )
+        if itm_labels is not None and itm_labels.reshape(-1).shape[0] != input_ids.shape[0]:
+            raise ValueError(
+                f"itm_labels must hold one label per pair, shape ({input_ids.shape[0]},), got {tuple(itm_labels.shape)}."
+            )
         outputs = self._encode_with_cls(
             input_ids,
             pixel_values,
