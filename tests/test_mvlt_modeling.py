@@ -16,6 +16,7 @@ from fashionvl import (
 )
 from fashionvl.modeling.losses import mvlt_mir_loss
 from fashionvl.modeling.modeling_mvlt import MVLTSpatialReductionAttention
+from fashionvl.processing.masking import MaskGenerator, expand_unit_mask
 
 
 ALL_MODEL_CLASSES = (MVLTModel, MVLTForPreTraining, MVLTForImageTextRetrieval, MVLTForCategoryRecognition)
@@ -216,6 +217,15 @@ def test_masked_units_are_filled_with_zero_value_row_major(base_model):
     untouched = torch.ones(64, 64, dtype=torch.bool)
     untouched[:16, 16:32] = False
     assert torch.equal(masked[0][:, untouched], pixel_values[0][:, untouched])
+
+
+def test_model_masks_exactly_the_pixels_of_the_processing_modules_unit_layout(base_model):
+    # The model expands units to pixels itself (remote-code contract); it must agree with masking.expand_unit_mask.
+    config = base_model.config
+    pixel_values = torch.randn(3, 3, 64, 64)
+    bool_masked_pos = MaskGenerator(64, config.mask_unit_size, 0.5)(3, generator=torch.Generator().manual_seed(0))
+    changed = base_model.mask_pixel_values(pixel_values, bool_masked_pos) != pixel_values
+    assert torch.equal(changed.all(dim=1), expand_unit_mask(bool_masked_pos, 64, config.mask_unit_size))
 
 
 def test_bool_masked_pos_of_the_wrong_length_is_rejected(base_model):
