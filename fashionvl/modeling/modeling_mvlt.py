@@ -1116,6 +1116,7 @@ def convert_pvt_checkpoint(
         json.dump(model.pvt_loading_report, handle, indent=2)
     return model.pvt_loading_report
 
+
 def interpolate_position_embeddings(position_embeddings: torch.Tensor, num_target: int) -> torch.Tensor:
     """Resize square-grid position embeddings `(1, n, D)` to `(1, num_target, D)` by bilinear interpolation."""
     source_side, target_side = math.isqrt(position_embeddings.shape[1]), math.isqrt(num_target)
