@@ -177,7 +177,14 @@ def test_negatives_captions_are_masked_for_mlm_too(tokenizer, image_processor):
     )
     batch = collator(ROWS[:8])
     assert (batch["itm_labels"] == 0).all()
-    assert ((batch["mlm_labels"] != -100).sum(dim=1) >= 1).all()
+    labelled = batch["mlm_labels"] != -100
+    assert (labelled.sum(dim=1) >= 1).all()
+    # The labels are the negative caption's own tokens: putting them back restores another product's caption.
+    restored = torch.where(labelled, batch["mlm_labels"], batch["input_ids"])
+    for row, ids in zip(ROWS[:8], restored):
+        assert product_of(ids, tokenizer) != row["product_id"]
+        caption = tokenizer.decode(ids, skip_special_tokens=True)
+        assert caption in {pool_caption.lower() for pool_caption in POOL["caption"]}, caption
 
 
 def test_content_word_masking_never_chooses_function_words(tokenizer, image_processor):
