@@ -36,12 +36,22 @@ def test_tiny_preset_is_small_and_accepts_overrides():
     assert config.num_mask_units == 16
 
 
-def test_both_presets_are_shipped():
-    assert {"paper", "tiny"} <= set(available_presets("mvlt"))
+def test_paper_tiny_and_the_pvt_small_medium_large_presets_are_shipped():
+    assert {"paper", "tiny", "small", "medium", "large"} <= set(available_presets("mvlt"))
+
+
+@pytest.mark.parametrize(
+    ("name", "depths"), [("small", [3, 4, 6, 3]), ("medium", [3, 4, 18, 3]), ("large", [3, 8, 27, 3])]
+)
+def test_small_medium_large_presets_differ_from_the_paper_preset_only_in_depths(name, depths):
+    # SPEC §2: the PVT-v1 Small/Medium/Large shapes keep Tiny's widths, heads and ratios; only M_k changes.
+    paper, variant = MVLTConfig.from_preset("paper").to_dict(), MVLTConfig.from_preset(name).to_dict()
+    assert variant["depths"] == depths
+    assert {key for key in paper if paper[key] != variant[key]} == {"depths"}
 
 
 def test_unknown_preset_names_the_preset_and_the_choices():
-    with pytest.raises(ValueError, match=r"'huge'.*\['paper', 'tiny'\]"):
+    with pytest.raises(ValueError, match=r"'huge'.*\['large', 'medium', 'paper', 'small', 'tiny'\]"):
         MVLTConfig.from_preset("huge")
 
 
@@ -82,5 +92,5 @@ def test_config_round_trips_through_json(tmp_path):
 
 def test_preset_files_only_use_known_config_arguments():
     known = set(MVLTConfig().to_dict())
-    for name in ("paper", "tiny"):
+    for name in available_presets("mvlt"):
         assert set(load_preset("mvlt", name)) <= known, name

@@ -27,7 +27,8 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
     Configuration of an MVLT model ([`MVLTModel`], [`MVLTForPreTraining`], [`MVLTForImageTextRetrieval`],
     [`MVLTForCategoryRecognition`]). The default values reproduce the paper's pre-training setting (Table 1:
     PVT-Tiny-shaped stages, 256x256 images, L = 128 text tokens, loss weights w1 = 10, w2 = 1, w3 = 1).
-    Named recipes: `MVLTConfig.from_preset("paper")` and `MVLTConfig.from_preset("tiny")` (tests, CPU demo).
+    Named recipes: `MVLTConfig.from_preset("paper")` and `MVLTConfig.from_preset("tiny")` (tests, CPU demo);
+    `"small"`, `"medium"` and `"large"` are the paper preset with the depths of PVT-v1 Small/Medium/Large.
 
     Vision arguments (one list entry per pyramid stage k = 1..4; all stage lists must have the same length):
 

@@ -35,7 +35,7 @@ PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
 def available_presets(model_type: str) -> list[str]:
-    """Names of the presets shipped for ``model_type`` (``["paper", "tiny"]`` for ``"mvlt"``)."""
+    """Names of the presets shipped for ``model_type`` (e.g. ``["large", "medium", "paper", "small", "tiny"]`` for ``"mvlt"``)."""
     prefix = f"{model_type}_"
     return sorted(path.stem[len(prefix) :] for path in PRESETS_DIR.glob(f"{prefix}*.json"))
 
