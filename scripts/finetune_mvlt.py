@@ -42,7 +42,8 @@ def main(argv=None):
         args=sys.argv[1:] if argv is None else argv
     )
     result = finetune_mvlt(model_args, data_args, finetuning_args, training_args)
-    print(f"Fine-tuned MVLT ({finetuning_args.task}, {result.trainer.state.global_step} steps) saved to {result.output_dir}")
+    if training_args.process_index == 0:
+        print(f"Fine-tuned MVLT ({finetuning_args.task}, {result.trainer.state.global_step} steps) saved to {result.output_dir}")
 
 
 if __name__ == "__main__":

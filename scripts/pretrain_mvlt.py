@@ -49,7 +49,8 @@ def main(argv=None):
         args=sys.argv[1:] if argv is None else argv
     )
     result = pretrain_mvlt(model_args, data_args, pretraining_args, training_args)
-    print(f"Pre-trained MVLT ({result.trainer.state.global_step} steps) saved to {result.output_dir}")
+    if training_args.process_index == 0:
+        print(f"Pre-trained MVLT ({result.trainer.state.global_step} steps) saved to {result.output_dir}")
 
 
 if __name__ == "__main__":
