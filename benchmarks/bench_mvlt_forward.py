@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from transformers import HfArgumentParser
 
+from _process_memory import process_memory_mib
+
 
 REFERENCE_ROW = "PvtModel tiny 256"
 
@@ -51,18 +53,6 @@ class BenchmarkArguments:
     threads: int = field(default=1, metadata={"help": "torch CPU threads (0: torch default; 1 keeps CPU time clean)"})
     rows: list[str] = field(default_factory=list, metadata={"help": "only these rows (default: all)"})
     output: str = field(default="benchmarks/results/bench_mvlt_forward.json", metadata={"help": "JSON output path"})
-
-
-def _memory_mib(field_name: str) -> float:
-    """VmRSS / VmHWM of this process in MiB (Linux /proc), NaN elsewhere."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 def _pvt_case(image_size: int, batch_size: int, device: str):
@@ -177,14 +167,14 @@ def _measure_memory(name: str, args: BenchmarkArguments, queue) -> None:
             held = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()
         else:
-            held = _memory_mib("VmRSS")
+            held = process_memory_mib("VmRSS")
         for _ in range(args.warmup + 1):
             row.step()
         _synchronize(row.device)
         if row.device.type == "cuda":
             peak_mib = (torch.cuda.max_memory_allocated() - held) / 2**20
         else:
-            peak_mib = _memory_mib("VmHWM") - held
+            peak_mib = process_memory_mib("VmHWM") - held
         queue.put({"row": name, "peak_step_memory_mib": peak_mib, "parameters": row.parameters})
     except Exception as error:  # reported in the table instead of killing the whole benchmark
         queue.put({"row": name, "error": f"{type(error).__name__}: {error}"})

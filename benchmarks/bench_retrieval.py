@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import HfArgumentParser
 
+from _process_memory import process_memory_mib, reset_peak_memory
+
 
 @dataclass
 class BenchmarkArguments:
@@ -40,27 +42,6 @@ class BenchmarkArguments:
     rerank_batch_size: int = field(default=50, metadata={"help": "ITM pairs per forward pass"})
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch default)"})
     output: str = field(default="benchmarks/results/bench_retrieval.json", metadata={"help": "JSON output path"})
-
-
-def _memory_mb(field_name: str) -> float:
-    """VmRSS / VmHWM of this process in MB (Linux /proc), NaN elsewhere."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def _reset_peak_memory() -> None:
-    """Reset VmHWM to the current VmRSS (Linux >= 4.0: write 5 to /proc/self/clear_refs); no-op elsewhere."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        pass
 
 
 def _random_unit_vectors(count: int, dim: int, seed: int) -> torch.Tensor:
@@ -110,8 +91,8 @@ def _measure(task: dict) -> dict:
     # the torch embeddings, plus FAISS's own copy of them
     index_mb = index.embeddings.numel() * 4 / 2**20 * (2 if backend == "faiss" else 1)
     # search memory only: what the process needs above its resident size once the index exists
-    _reset_peak_memory()
-    baseline_mb = _memory_mb("VmRSS")
+    reset_peak_memory()
+    baseline_mb = process_memory_mib("VmRSS")
 
     if backend == "two-stage":
         rerank, num_parameters = _build_mvlt_reranker(task["mvlt_preset"], task["rerank_batch_size"])
@@ -143,7 +124,7 @@ def _measure(task: dict) -> dict:
         "queries_per_second": len(queries) / best,
         "index_build_seconds": build_seconds,
         "index_memory_mb": index_mb,
-        "search_peak_memory_mb": _memory_mb("VmHWM") - baseline_mb,
+        "search_peak_memory_mb": process_memory_mib("VmHWM") - baseline_mb,
         **extra,
     }
 
