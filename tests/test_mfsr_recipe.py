@@ -110,3 +110,27 @@ def test_recall_table_has_one_row_per_model():
     metrics = {"i2t": {"R@1": 10.0, "R@5": 20.0, "R@10": 30.0}, "t2i": {"R@1": 1.0, "R@5": 2.0, "R@10": 3.0}, "rsum": 66.0}
     table = format_recall_table({"mfsr": metrics})
     assert table.splitlines()[-1] == "| mfsr | 10.0 | 20.0 | 30.0 | 1.0 | 2.0 | 3.0 | 66.0 |"
+
+
+def test_evaluate_script_scores_a_saved_model_on_the_synthetic_test_split(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from fashionvl import MFSRProcessor
+
+    processor = MFSRProcessor.from_captions(["a red dress"] * 4, image_size=32)
+    MFSRForRetrieval(MFSRConfig.from_preset("tiny", vocab_size=len(processor.tokenizer))).save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_mfsr.py"
+    spec = importlib.util.spec_from_file_location("evaluate_mfsr", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main([
+        "--model_path", str(tmp_path / "model"), "--num_products", "40", "--image_size", "32",
+        "--cache_dir", str(tmp_path / "data"), "--output_file", str(tmp_path / "metrics.json"),
+    ])
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert result["num_eval_images"] == saved["num_eval_images"] == 4
+    assert set(saved["metrics"]) == {"i2t", "t2i", "rsum"}
+    assert saved["chance"]["t2i"]["R@1"] == pytest.approx(25.0)
