@@ -134,3 +134,39 @@ def test_evaluate_script_scores_a_saved_model_on_the_synthetic_test_split(tmp_pa
     assert result["num_eval_images"] == saved["num_eval_images"] == 4
     assert set(saved["metrics"]) == {"i2t", "t2i", "rsum"}
     assert saved["chance"]["t2i"]["R@1"] == pytest.approx(25.0)
+
+
+def _colour_split(num_images=8):
+    colours = [(255, 0, 0), (0, 0, 255), (0, 160, 0), (250, 200, 0)]
+    names = ["red", "blue", "green", "yellow"]
+    images = [Image.new("RGB", (32, 32), colours[index % 4]) for index in range(num_images)]
+    captions = [[f"a {names[index % 4]} shirt"] * 5 for index in range(num_images)]
+    return RetrievalSplit(images, captions)
+
+
+def test_frozen_backbone_phase_then_fine_tuning_phase_with_the_step_schedule(tmp_path):
+    from fashionvl import MFSRProcessor
+    from fashionvl.recipes.mfsr import _run_phase
+    from fashionvl.training import FashionTrainingArguments
+
+    split = _colour_split()
+    processor = MFSRProcessor.from_captions(split.flat_captions(), image_size=32)
+    config = MFSRConfig.from_preset(
+        "tiny", vocab_size=len(processor.tokenizer), reconstruction_image_size=8, freeze_image_backbone=True
+    )
+    model = MFSRForRetrieval(config)
+    backbone = model.mfsr.image_encoder.backbone
+    initial = {name: tensor.clone() for name, tensor in backbone.state_dict().items()}
+    args = FashionTrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=10, learning_rate=1e-3, report_to=[],
+        save_strategy="no", disable_tqdm=True, use_cpu=True, logging_steps=1,
+    )
+    # 40 pairs / batch 10 = 4 steps per epoch; 2 epochs with the drop after the first
+    trainer = _run_phase(model, processor, split, args, 2, 1e-3, 1, 1e-4)
+    rates = [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
+    assert rates[:4] == [1e-3] * 4 and rates[4:] == pytest.approx([1e-4] * 4)
+    assert all(torch.equal(tensor, initial[name]) for name, tensor in backbone.state_dict().items())
+
+    model.mfsr.set_image_backbone_trainable(True)
+    _run_phase(model, processor, split, args, 1, 1e-4, 1, 1e-4)
+    assert not all(torch.equal(tensor, initial[name]) for name, tensor in backbone.state_dict().items())
