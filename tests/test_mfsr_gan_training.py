@@ -10,6 +10,15 @@ from fashionvl.training import FashionTrainer, FashionTrainingArguments
 VOCAB_SIZE = 30
 
 
+@pytest.fixture
+def single_thread():
+    """Trainer runs: one thread per process is many times faster than oversubscribed threads on a loaded CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class _SnapshottingMFSR(MFSRForRetrieval):
     """Records a copy of every parameter at the start of each forward, tagged with `discriminator_step`."""
 
@@ -37,7 +46,7 @@ def _changed(before: dict, after: dict) -> set[str]:
 
 
 @pytest.mark.slow
-def test_fashion_trainer_updates_discriminators_only_in_their_step_and_encoders_only_in_theirs(tmp_path):
+def test_fashion_trainer_updates_discriminators_only_in_their_step_and_encoders_only_in_theirs(tmp_path, single_thread):
     model = _SnapshottingMFSR(MFSRConfig.from_preset("tiny", vocab_size=VOCAB_SIZE, reconstruction_image_size=16))
     args = FashionTrainingArguments(
         output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, learning_rate=1e-3,
@@ -60,7 +69,7 @@ def test_fashion_trainer_updates_discriminators_only_in_their_step_and_encoders_
 
 
 @pytest.mark.slow
-def test_fashion_trainer_logs_every_mfsr_loss_component(tmp_path):
+def test_fashion_trainer_logs_every_mfsr_loss_component(tmp_path, single_thread):
     model = MFSRForRetrieval(MFSRConfig.from_preset("tiny", vocab_size=VOCAB_SIZE, reconstruction_image_size=16))
     args = FashionTrainingArguments(
         output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=2, learning_rate=1e-3,

@@ -18,7 +18,16 @@ from fashionvl.recipes.mfsr import (
 )
 
 
-def test_every_table3_row_builds_a_model_with_exactly_its_losses():
+@pytest.fixture
+def single_thread():
+    """Trainer runs: one thread per process is many times faster than oversubscribed threads on a loaded CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_every_table3_row_builds_a_model_with_exactly_its_losses(single_thread):
     expected = {
         "vse++": {"semantic_loss"},
         "mo": {"semantic_loss", "modal_loss"},
@@ -144,7 +153,7 @@ def _colour_split(num_images=8):
     return RetrievalSplit(images, captions)
 
 
-def test_frozen_backbone_phase_then_fine_tuning_phase_with_the_step_schedule(tmp_path):
+def test_frozen_backbone_phase_then_fine_tuning_phase_with_the_step_schedule(tmp_path, single_thread):
     from fashionvl import MFSRProcessor
     from fashionvl.recipes.mfsr import _run_phase
     from fashionvl.training import FashionTrainingArguments
