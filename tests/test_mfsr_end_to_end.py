@@ -9,7 +9,7 @@ from fashionvl.training import FashionTrainingArguments
 
 @pytest.fixture
 def single_thread():
-    """On a loaded shared CPU, one thread per process is many times faster than oversubscribed threads."""
+    """Trainer runs: one thread per process is many times faster than oversubscribed threads on a loaded CPU."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -6,17 +6,9 @@ from transformers import default_data_collator
 
 from fashionvl import MFSRConfig, MFSRForRetrieval
 from fashionvl.training import FashionTrainer, FashionTrainingArguments
+from test_mfsr_end_to_end import single_thread  # noqa: F401  (fixture shared by the mFSR trainer tests)
 
 VOCAB_SIZE = 30
-
-
-@pytest.fixture
-def single_thread():
-    """Trainer runs: one thread per process is many times faster than oversubscribed threads on a loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class _SnapshottingMFSR(MFSRForRetrieval):

@@ -16,15 +16,7 @@ from fashionvl.recipes.mfsr import (
     format_recall_table,
     step_decay_lambda,
 )
-
-
-@pytest.fixture
-def single_thread():
-    """Trainer runs: one thread per process is many times faster than oversubscribed threads on a loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from test_mfsr_end_to_end import single_thread  # noqa: F401  (fixture shared by the mFSR trainer tests)
 
 
 def test_every_table3_row_builds_a_model_with_exactly_its_losses(single_thread):
