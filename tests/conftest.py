@@ -5,6 +5,16 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_intra_op_thread():
+    """Tiny models: one torch thread per process. On 2 cores, torch's default thread pool makes small ops several
+    times slower (measured: the MVLT modeling + collator tests took 64 s with the default pool, 10 s with one thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     """Every test starts from the same random state, so failures reproduce."""

@@ -18,15 +18,6 @@ def random_states(batch: int = BATCH) -> torch.Tensor:
     return torch.randint(-1, 2, (batch, NUM_ATTRIBUTES))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """One intra-op thread: tiny convolutions run ~50x faster than with threads contending on a loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def pixel_values():
     return torch.randn(BATCH, 3, IMAGE_SIZE, IMAGE_SIZE)

@@ -8,7 +8,6 @@ from fashionvl import M2FashionConfig, M2FashionForAttributePrediction
 from fashionvl.recipes import m2fashion as recipe
 
 
-from test_m2fashion_modeling import _single_thread  # noqa: F401  (autouse fixture: one intra-op thread)
 
 
 def test_reveal_attributes_knows_nothing_everything_or_a_fraction():

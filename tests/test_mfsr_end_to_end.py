@@ -1,23 +1,13 @@
 """A short CPU training run of the whole mFSR recipe on the synthetic catalog beats a random ranking."""
 
 import pytest
-import torch
 
 from fashionvl.recipes.mfsr import MFSRDataArguments, train_mfsr
 from fashionvl.training import FashionTrainingArguments
 
 
-@pytest.fixture
-def single_thread():
-    """Trainer runs: one thread per process is many times faster than oversubscribed threads on a loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
-def test_short_training_on_the_synthetic_catalog_retrieves_far_above_chance(tmp_path, single_thread):
+def test_short_training_on_the_synthetic_catalog_retrieves_far_above_chance(tmp_path):
     data_args = MFSRDataArguments(
         num_products=200,
         image_size=32,

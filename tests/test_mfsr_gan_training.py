@@ -6,7 +6,6 @@ from transformers import default_data_collator
 
 from fashionvl import MFSRConfig, MFSRForRetrieval
 from fashionvl.training import FashionTrainer, FashionTrainingArguments
-from test_mfsr_end_to_end import single_thread  # noqa: F401  (fixture shared by the mFSR trainer tests)
 
 VOCAB_SIZE = 30
 
@@ -38,7 +37,7 @@ def _changed(before: dict, after: dict) -> set[str]:
 
 
 @pytest.mark.slow
-def test_fashion_trainer_updates_discriminators_only_in_their_step_and_encoders_only_in_theirs(tmp_path, single_thread):
+def test_fashion_trainer_updates_discriminators_only_in_their_step_and_encoders_only_in_theirs(tmp_path):
     model = _SnapshottingMFSR(MFSRConfig.from_preset("tiny", vocab_size=VOCAB_SIZE, reconstruction_image_size=16))
     args = FashionTrainingArguments(
         output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, learning_rate=1e-3,
@@ -61,7 +60,7 @@ def test_fashion_trainer_updates_discriminators_only_in_their_step_and_encoders_
 
 
 @pytest.mark.slow
-def test_fashion_trainer_logs_every_mfsr_loss_component(tmp_path, single_thread):
+def test_fashion_trainer_logs_every_mfsr_loss_component(tmp_path):
     model = MFSRForRetrieval(MFSRConfig.from_preset("tiny", vocab_size=VOCAB_SIZE, reconstruction_image_size=16))
     args = FashionTrainingArguments(
         output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=2, learning_rate=1e-3,

@@ -16,10 +16,9 @@ from fashionvl.recipes.mfsr import (
     format_recall_table,
     step_decay_lambda,
 )
-from test_mfsr_end_to_end import single_thread  # noqa: F401  (fixture shared by the mFSR trainer tests)
 
 
-def test_every_table3_row_builds_a_model_with_exactly_its_losses(single_thread):
+def test_every_table3_row_builds_a_model_with_exactly_its_losses():
     expected = {
         "vse++": {"semantic_loss"},
         "mo": {"semantic_loss", "modal_loss"},
@@ -145,7 +144,7 @@ def _colour_split(num_images=8):
     return RetrievalSplit(images, captions)
 
 
-def test_frozen_backbone_phase_then_fine_tuning_phase_with_the_step_schedule(tmp_path, single_thread):
+def test_frozen_backbone_phase_then_fine_tuning_phase_with_the_step_schedule(tmp_path):
     from fashionvl import MFSRProcessor
     from fashionvl.recipes.mfsr import _run_phase
     from fashionvl.training import FashionTrainingArguments
