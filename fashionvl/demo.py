@@ -40,7 +40,10 @@ class DemoArguments:
     image_size: int = field(default=64, metadata={"help": "Image side in pixels."})
     max_text_length: int = field(default=32, metadata={"help": "Caption length in tokens."})
     tokenizer_vocab_size: int = field(default=600, metadata={"help": "WordPiece vocabulary size."})
-    pretrain_steps: int = field(default=400, metadata={"help": "Pre-training optimizer steps."})
+    pretrain_steps: int = field(
+        default=1500, metadata={"help": "Pre-training optimizer steps at most (cosine schedule over them); the time budget "
+                                "usually stops pre-training earlier (339 steps in the README run)."}
+    )
     finetune_steps: int = field(default=120, metadata={"help": "Category-recognition fine-tuning steps."})
     batch_size: int = field(default=32, metadata={"help": "Training batch size."})
     pretrain_learning_rate: float = field(default=2e-3, metadata={"help": "Peak pre-training learning rate (cosine)."})
