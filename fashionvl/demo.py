@@ -46,7 +46,7 @@ class DemoArguments:
     )
     finetune_steps: int = field(default=120, metadata={"help": "Category-recognition fine-tuning steps."})
     batch_size: int = field(default=32, metadata={"help": "Training batch size."})
-    pretrain_learning_rate: float = field(default=2e-3, metadata={"help": "Peak pre-training learning rate (cosine)."})
+    pretrain_learning_rate: float = field(default=5e-4, metadata={"help": "Peak pre-training learning rate (cosine)."})
     finetune_learning_rate: float = field(default=1e-3, metadata={"help": "Fine-tuning learning rate (cosine)."})
     mir_loss_weight: float = field(default=1.0, metadata={"help": "MIR weight w1 (paper: 10; 1 lets ITM learn faster here)."})
     mlm_probability: float = field(
