@@ -69,11 +69,63 @@ def test_modal_loss_equals_hand_computation():
     assert modal_loss(image_modal, text_modal).item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_specific_loss_equals_mean_exponential_of_dot_products():
+def test_specific_loss_paper_form_equals_mean_exponential_of_dot_products():
     semantic = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
     specific = torch.tensor([[0.0, 1.0], [0.0, 1.0], [-0.6, -0.8]])
     expected = (math.exp(0.0) + math.exp(1.0) + math.exp(-1.0)) / 3
-    assert specific_loss(semantic, specific).item() == pytest.approx(expected, rel=1e-6)
+    assert specific_loss(semantic, specific, form="exp").item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("form", ["squared_cosine", "abs_cosine"])
+def test_orthogonality_form_of_eq10_is_symmetric_in_the_cosine_sign_and_zero_for_orthogonal_parts(form):
+    semantic = F.normalize(torch.randn(8, 6, dtype=torch.float64), dim=1)
+    specific = F.normalize(torch.randn(8, 6, dtype=torch.float64), dim=1)
+    assert specific_loss(semantic, specific, form=form).item() == pytest.approx(
+        specific_loss(semantic, -specific, form=form).item(), rel=1e-12
+    )
+    orthogonal = F.normalize(specific - (specific * semantic).sum(1, keepdim=True) * semantic, dim=1)
+    assert specific_loss(semantic, orthogonal, form=form).item() == pytest.approx(0.0, abs=1e-12)
+    assert specific_loss(semantic, semantic, form=form).item() == pytest.approx(1.0)
+    assert specific_loss(semantic, -semantic, form=form).item() == pytest.approx(1.0)
+
+
+def test_paper_form_of_eq10_is_lowest_for_opposite_not_orthogonal_parts():
+    semantic = torch.tensor([[1.0, 0.0]])
+    opposite, orthogonal = torch.tensor([[-1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    assert specific_loss(semantic, opposite, form="exp") < specific_loss(semantic, orthogonal, form="exp")
+
+
+def test_specific_loss_rejects_an_unknown_form():
+    with pytest.raises(ValueError, match="'cosine'"):
+        specific_loss(torch.ones(1, 2), torch.ones(1, 2), form="cosine")
+
+
+def test_hinge_never_counts_a_caption_of_the_same_image_as_a_negative():
+    # rows 0 and 1 are two captions of image 7; caption 1 scores higher with image 0 than caption 0 does
+    images = F.normalize(torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), dim=1)
+    texts = F.normalize(torch.tensor([[0.8, 0.6, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), dim=1)
+    image_ids = torch.tensor([7, 7, 3])
+    unmasked = vse_hinge_loss(images, texts, margin=0.2)
+    masked = vse_hinge_loss(images, texts, margin=0.2, image_ids=image_ids)
+    assert unmasked.item() > 0.3  # image 0's hardest "negative" is its own second caption
+    assert masked.item() == pytest.approx(0.0, abs=1e-6)  # image 2 / caption 2 are far from the rest
+
+
+@pytest.mark.parametrize("max_violation", [True, False])
+def test_masked_hinge_equals_a_loop_that_skips_same_image_rows(max_violation):
+    generator = torch.Generator().manual_seed(0)
+    images = F.normalize(torch.randn(8, 5, dtype=torch.float64, generator=generator), dim=1)
+    texts = F.normalize(torch.randn(8, 5, dtype=torch.float64, generator=generator), dim=1)
+    image_ids = torch.tensor([0, 0, 1, 2, 2, 2, 3, 4])
+    expected = 0.0
+    for j in range(8):
+        negatives = [k for k in range(8) if image_ids[k] != image_ids[j]]
+        caption_costs = [max(0.2 - images[j] @ texts[j] + images[j] @ texts[k], 0.0) for k in negatives]
+        image_costs = [max(0.2 - texts[j] @ images[j] + texts[j] @ images[k], 0.0) for k in negatives]
+        reduce = max if max_violation else sum
+        expected += float(reduce(caption_costs) + reduce(image_costs))
+    loss = vse_hinge_loss(images, texts, margin=0.2, max_violation=max_violation, image_ids=image_ids)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
 
 
 def test_gan_discriminator_loss_equals_binary_cross_entropy_by_hand():
@@ -95,11 +147,19 @@ def test_gan_generator_loss_is_half_the_sum_of_the_three_terms():
     assert gan_generator_loss(generated, matched, mismatched).item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_caption_reconstruction_loss_sums_token_nll_per_caption_and_ignores_padding():
-    logits = torch.log(torch.tensor([
-        [[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]],
-        [[0.2, 0.2, 0.6], [0.3, 0.3, 0.4]],
-    ]))
-    labels = torch.tensor([[0, 1], [2, -100]])
+_CAPTION_LOGITS = torch.log(torch.tensor([
+    [[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]],
+    [[0.2, 0.2, 0.6], [0.3, 0.3, 0.4]],
+]))
+_CAPTION_LABELS = torch.tensor([[0, 1], [2, -100]])
+
+
+def test_caption_reconstruction_loss_paper_form_sums_token_nll_per_caption_and_ignores_padding():
     expected = (-math.log(0.5) - math.log(0.8) - math.log(0.6)) / 2
-    assert caption_reconstruction_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+    loss = caption_reconstruction_loss(_CAPTION_LOGITS, _CAPTION_LABELS, reduction="caption_sum")
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_caption_reconstruction_loss_default_is_the_mean_over_words_ignoring_padding():
+    expected = (-math.log(0.5) - math.log(0.8) - math.log(0.6)) / 3
+    assert caption_reconstruction_loss(_CAPTION_LOGITS, _CAPTION_LABELS).item() == pytest.approx(expected, rel=1e-6)

@@ -21,6 +21,7 @@ from fashionvl.recipes.mfsr import (
 def test_every_table3_row_builds_a_model_with_exactly_its_losses():
     expected = {
         "vse++": {"semantic_loss"},
+        "separation only": {"semantic_loss"},
         "mo": {"semantic_loss", "modal_loss"},
         "sp": {"semantic_loss", "specific_loss"},
         "mo+sp": {"semantic_loss", "modal_loss", "specific_loss"},
@@ -39,6 +40,51 @@ def test_every_table3_row_builds_a_model_with_exactly_its_losses():
         output = MFSRForRetrieval(config)(**batch)
         present = {key for key, value in output.items() if key.endswith("_loss") and value is not None}
         assert present == losses, name
+
+
+def test_rows_that_differ_only_in_losses_share_architecture_and_embedding_size():
+    shapes = {}
+    for name in ABLATIONS:
+        if name == "vse++":
+            continue
+        config = MFSRConfig.from_preset("tiny", vocab_size=12, reconstruction_image_size=8, **ablation_overrides(name))
+        model = MFSRForRetrieval(config)
+        shapes[name] = {key: tuple(value.shape) for key, value in model.mfsr.state_dict().items()}
+        assert model.get_image_features(torch.randn(2, 3, 32, 32)).shape == (2, config.embed_dim)
+    assert all(value == shapes["separation only"] for value in shapes.values())
+
+
+def test_loss_gradient_norms_reports_every_computed_term_on_the_encoders():
+    from fashionvl.recipes.mfsr import loss_gradient_norms
+
+    config = MFSRConfig.from_preset("tiny", vocab_size=12, reconstruction_image_size=8)
+    model = MFSRForRetrieval(config)
+    batch = {
+        "pixel_values": torch.randn(3, 3, 32, 32),
+        "input_ids": torch.tensor([[1, 5, 6, 2], [1, 7, 8, 2], [1, 8, 9, 2]]),
+        "image_ids": torch.tensor([0, 0, 1]),
+    }
+    report = loss_gradient_norms(model, batch)
+    assert set(report) == {"semantic_loss", "modal_loss", "specific_loss", "image_reconstruction_loss", "caption_reconstruction_loss"}
+    assert report["semantic_loss"]["text_encoder"] > 0 and report["image_reconstruction_loss"]["text_encoder"] == 0
+    assert report["caption_reconstruction_loss"]["image_encoder"] == 0
+    assert all(parameter.grad is None for parameter in model.parameters())
+
+
+def test_training_collator_passes_the_image_id_of_every_pair():
+    from fashionvl.processing.processing_mfsr import MFSRProcessor
+    from fashionvl.recipes.mfsr import MFSRDataCollator, MFSRPairDataset
+
+    split = RetrievalSplit(
+        [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue")],
+        [[f"{colour} shirt number {k}" for k in range(5)] for colour in ("red", "blue")],
+    )
+    processor = MFSRProcessor.from_captions(split.flat_captions(), image_size=32, min_count=1)
+    dataset = MFSRPairDataset(split)
+    batch = MFSRDataCollator(processor)([dataset[0], dataset[6], dataset[3]])
+    assert batch["image_ids"].tolist() == [0, 1, 0]
+    assert torch.equal(batch["pixel_values"][0], batch["pixel_values"][2])
+    assert not torch.equal(batch["pixel_values"][0], batch["pixel_values"][1])
 
 
 def test_unknown_ablation_names_are_rejected():

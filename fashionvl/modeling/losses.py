@@ -92,7 +92,11 @@ def mvlt_category_loss(category_logits: torch.Tensor, category_labels: torch.Ten
 
 # >>> mFSR losses
 def vse_hinge_loss(
-    image_embeds: torch.Tensor, text_embeds: torch.Tensor, margin: float = 0.2, max_violation: bool = True
+    image_embeds: torch.Tensor,
+    text_embeds: torch.Tensor,
+    margin: float = 0.2,
+    max_violation: bool = True,
+    image_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """mFSR eq. 8-9 (VSE++ semantic loss): bidirectional hinge on inner-product similarities.
 
@@ -102,6 +106,9 @@ def vse_hinge_loss(
         margin: alpha of eq. 9.
         max_violation: `True` keeps only the hardest negative of each query (VSE++ / eq. 8); `False` sums the
             hinge over every negative (VSE0).
+        image_ids: optional `(batch,)` id of the image of each row. Rows with the same id (two captions of one
+            image in the batch) are positives of each other and never count as negatives. `None`: only the
+            diagonal is positive (eq. 8-9 as printed, which assumes one caption per image in the batch).
 
     Returns:
         Scalar: the hinge terms of both directions summed over the batch. VSE++'s code sums, and so do we;
@@ -118,7 +125,13 @@ def vse_hinge_loss(
     cost_caption = (margin + scores - positives).clamp(min=0)
     # the symmetric term [l_j, v_j, v_k]_+: caption j queries images k (column j of `scores`)
     cost_image = (margin + scores - positives.t()).clamp(min=0)
-    is_positive = torch.eye(scores.size(0), dtype=torch.bool, device=scores.device)
+    if image_ids is None:
+        is_positive = torch.eye(scores.size(0), dtype=torch.bool, device=scores.device)
+    else:
+        if image_ids.shape != (scores.size(0),):
+            raise ValueError(f"image_ids must have shape ({scores.size(0)},), got {tuple(image_ids.shape)}.")
+        # Departure from eq. 8 (B \ j): another caption of image j is not a negative of image j (and vice versa).
+        is_positive = image_ids.view(-1, 1) == image_ids.view(1, -1)
     cost_caption = cost_caption.masked_fill(is_positive, 0)
     cost_image = cost_image.masked_fill(is_positive, 0)
     if max_violation:
@@ -150,14 +163,26 @@ def modal_loss(image_modal: torch.Tensor, text_modal: torch.Tensor) -> torch.Ten
     return spread.mean() + separation
 
 
-def specific_loss(semantic: torch.Tensor, specific: torch.Tensor) -> torch.Tensor:
-    """mFSR eq. 10 (one modality): 1/N sum_i exp(sp_i^T se_i), decorrelating specific and semantic parts.
+SPECIFIC_LOSS_FORMS = ("squared_cosine", "abs_cosine", "exp")
+
+
+def specific_loss(semantic: torch.Tensor, specific: torch.Tensor, form: str = "squared_cosine") -> torch.Tensor:
+    """mFSR eq. 10 (one modality): decorrelate the specific part from the semantic part of each sample.
 
     The full L_sp of eq. 10 is `specific_loss(v_se, v_sp) + specific_loss(l_se, l_sp)`.
 
+    Forms (the parts are unit vectors, so sp_i^T se_i is their cosine c_i):
+
+    - `"exp"`: 1/N sum_i exp(c_i), eq. 10 as printed. It is minimised at c_i = -1, i.e. sp = -se: the specific
+      part becomes a copy of the semantic part (measured cos = -0.9996) instead of being uncorrelated with it.
+    - `"squared_cosine"` (default): 1/N sum_i c_i^2, zero exactly when the parts are orthogonal and symmetric in
+      the sign of c_i: the paper's stated aim ("the correlation ... as small as possible", Sec. 3.3). A departure.
+    - `"abs_cosine"`: 1/N sum_i |c_i|, the same minimum with a constant pull (a subgradient at 0).
+
     Args:
-        semantic: `(batch, dim)` semantic parts (v^se or l^se).
-        specific: `(batch, dim)` specific parts of the same samples (v^sp or l^sp).
+        semantic: `(batch, dim)` semantic parts (v^se or l^se), unit norm.
+        specific: `(batch, dim)` specific parts of the same samples (v^sp or l^sp), unit norm.
+        form: one of `SPECIFIC_LOSS_FORMS`.
 
     Returns:
         Scalar loss.
@@ -167,7 +192,14 @@ def specific_loss(semantic: torch.Tensor, specific: torch.Tensor) -> torch.Tenso
             f"specific_loss needs semantic and specific parts of the same shape, got {tuple(semantic.shape)} "
             f"and {tuple(specific.shape)}."
         )
-    return torch.exp((semantic * specific).sum(dim=1)).mean()
+    cosine = (semantic * specific).sum(dim=1)
+    if form == "squared_cosine":
+        return cosine.pow(2).mean()
+    if form == "abs_cosine":
+        return cosine.abs().mean()
+    if form == "exp":
+        return torch.exp(cosine).mean()  # mFSR eq. 10 as printed
+    raise ValueError(f"specific_loss form must be one of {SPECIFIC_LOSS_FORMS}, got {form!r}.")
 
 
 def gan_discriminator_loss(positive_logits: torch.Tensor, negative_logits: torch.Tensor) -> torch.Tensor:
@@ -217,21 +249,36 @@ def gan_generator_loss(
     return 0.5 * (fooled_d1 + matched + mismatched)
 
 
-def caption_reconstruction_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
-    """mFSR eq. 14: -sum_t log p(w_t | w_0:t-1) per caption (teacher forcing), averaged over the captions.
+CAPTION_LOSS_REDUCTIONS = ("token_mean", "caption_sum")
+
+
+def caption_reconstruction_loss(
+    logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100, reduction: str = "token_mean"
+) -> torch.Tensor:
+    """mFSR eq. 14: teacher-forced negative log-likelihood -log p(w_t | w_0:t-1) of the caption words.
 
     Args:
         logits: `(batch, length, vocab_size)` decoder outputs; position t predicts `labels[:, t]`.
         labels: `(batch, length)` target word ids, `ignore_index` at padding.
         ignore_index: label value that contributes nothing.
+        reduction: `"token_mean"` (default): the mean over every counted word of the batch, a loss of the same
+            scale as the other terms whatever the caption length. `"caption_sum"`: eq. 14 as printed, the sum over
+            the words of each caption, averaged over the captions (about 16x larger on 16-word captions, which
+            made its weight in eq. 6 mean something else for every data set).
 
     Returns:
-        Scalar: the summed token negative log-likelihood of eq. 14, divided by the number of captions.
+        Scalar loss.
     """
+    if reduction not in CAPTION_LOSS_REDUCTIONS:
+        raise ValueError(f"caption_reconstruction_loss reduction must be one of {CAPTION_LOSS_REDUCTIONS}, got {reduction!r}.")
     token_nll = F.cross_entropy(
         logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=ignore_index, reduction="sum"
     )
-    return token_nll / labels.size(0)
+    if reduction == "caption_sum":
+        return token_nll / labels.size(0)  # mFSR eq. 14 as printed
+    return token_nll / (labels != ignore_index).sum().clamp(min=1)
+
+
 # <<< mFSR losses
 
 # >>> M2Fashion losses
@@ -265,6 +312,28 @@ def m2fashion_sample_unknown_label_mask(
     scores = torch.rand(batch_size, num_labels, generator=generator)
     ranks = scores.argsort(dim=1).argsort(dim=1)  # a uniformly random permutation of 0..K-1 per row
     return (ranks < num_unknown).to(device)
+
+
+def m2fashion_sample_single_attribute_states(
+    attribute_labels: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The state of a single-attribute query per sample: one of its positive labels known (1), the rest 0.
+
+    Args:
+        attribute_labels: `(batch, K)` ground truth in {-1, 0, 1}.
+        generator: optional torch generator (on the CPU) for reproducible draws.
+
+    Returns:
+        `(batch, K)` float states with exactly one 1 per sample that has a positive label (chosen uniformly among
+        its positives) and all zeros for a sample without one.
+    """
+    positive = attribute_labels == 1
+    scores = torch.rand(attribute_labels.shape, generator=generator).to(attribute_labels.device)
+    scores = scores.masked_fill(~positive, -1.0)
+    chosen = scores.argmax(dim=1)
+    states = torch.zeros(attribute_labels.shape, dtype=torch.float, device=attribute_labels.device)
+    states[torch.arange(len(states), device=states.device), chosen] = 1.0
+    return states * positive.any(dim=1, keepdim=True)
 
 
 def m2fashion_masked_attribute_loss(

@@ -14,6 +14,16 @@ Retrieval uses the semantic parts only (`get_image_features` / `get_text_feature
 `losses.py` (`# >>> mFSR losses`). Training alternates encoder/generator steps and discriminator steps: see
 `MFSRForRetrieval.forward(..., discriminator_step=...)` and `get_discriminator_parameters`.
 
+Departures from the paper (SPEC-style notes in the README, "mFSR: departures"), all switchable in `MFSRConfig`:
+
+- separation head: one linear layer by default (`separation_num_layers=1`); the 2-layer ReLU MLP collapsed under
+  the hardest-negative hinge on the synthetic catalog;
+- eq. 10: an orthogonality penalty cos^2(sp, se) by default (`specific_loss_form`); exp(sp . se) as printed is
+  minimised at sp = -se;
+- eq. 8: captions of the same image (`image_ids`) are never negatives (`mask_same_image_negatives`);
+- eq. 14: per-word mean (`caption_loss_reduction="token_mean"`) instead of the per-caption sum;
+- eq. 7 follows the text, eq. 13's D2 term its stated purpose (see `losses.py`).
+
 Remote-code contract: this file imports from fashionvl only `..configs.configuration_mfsr` and `.losses`.
 """
 
@@ -477,6 +487,7 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
         pixel_values: torch.Tensor,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
+        image_ids: torch.Tensor | None = None,
         discriminator_step: bool = False,
         **kwargs,
     ) -> MFSRForRetrievalOutput:
@@ -484,6 +495,8 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
         pixel_values (`(batch_size, 3, height, width)`): normalised images; row i matches caption i.
         input_ids (`(batch_size, length)`): word ids `<start> ... <end>`, right-padded with `<pad>`.
         attention_mask (`(batch_size, length)`, *optional*): 1 for words, 0 for padding.
+        image_ids (`(batch_size,)`, *optional*): id of each row's image; rows of one image are positives of each
+            other in the semantic hinge (`config.mask_same_image_negatives`). None: only row i matches caption i.
         discriminator_step (`bool`, defaults to `False`): return the discriminator loss (eq. 11-12) instead of
             the encoder/generator loss (eq. 6).
         """
@@ -497,17 +510,22 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
         output = MFSRForRetrievalOutput(
             logits_per_image=encoded.logits_per_image, image_embeds=encoded.image_embeds, text_embeds=encoded.text_embeds
         )
-        # mFSR eq. 8-9: VSE++ hinge with the hardest negative, on the semantic parts
+        # mFSR eq. 8-9: VSE++ hinge with the hardest negative, on the semantic parts (same-image captions masked)
         output.semantic_loss = vse_hinge_loss(
-            encoded.image_embeds, encoded.text_embeds, margin=config.margin, max_violation=config.max_violation
+            encoded.image_embeds,
+            encoded.text_embeds,
+            margin=config.margin,
+            max_violation=config.max_violation,
+            image_ids=image_ids if config.mask_same_image_negatives else None,
         )
         if config.use_feature_separation and config.modal_loss_weight > 0:
             output.modal_loss = modal_loss(encoded.image_modal_embeds, encoded.text_modal_embeds)  # eq. 7
         if config.use_feature_separation and config.specific_loss_weight > 0:
-            # mFSR eq. 10: both modalities
-            output.specific_loss = specific_loss(encoded.image_embeds, encoded.image_specific_embeds) + specific_loss(
-                encoded.text_embeds, encoded.text_specific_embeds
-            )
+            # mFSR eq. 10: both modalities; cos^2 by default (see `specific_loss` for why not exp as printed)
+            form = config.specific_loss_form
+            output.specific_loss = specific_loss(
+                encoded.image_embeds, encoded.image_specific_embeds, form=form
+            ) + specific_loss(encoded.text_embeds, encoded.text_specific_embeds, form=form)
         if config.use_image_reconstruction:
             # mFSR eq. 4: x' = G([v^mo; v^se; v^sp]); eq. 13: generator loss through D1 and D2
             image_code = torch.cat([encoded.image_modal_embeds, encoded.image_embeds, encoded.image_specific_embeds], dim=-1)
@@ -521,7 +539,9 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
             text_code = torch.cat([encoded.text_modal_embeds, encoded.text_embeds, encoded.text_specific_embeds], dim=-1)
             output.caption_logits = self._caption_logits(input_ids, text_code)
             labels = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
-            output.caption_reconstruction_loss = caption_reconstruction_loss(output.caption_logits, labels)  # eq. 14
+            output.caption_reconstruction_loss = caption_reconstruction_loss(  # eq. 14 (per-word mean by default)
+                output.caption_logits, labels, reduction=config.caption_loss_reduction
+            )
 
         # mFSR eq. 6 with configurable weights
         weighted_terms = [

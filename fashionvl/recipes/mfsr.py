@@ -19,8 +19,10 @@ Evaluation (`evaluate_retrieval`, SPEC §6): i2t rank = best rank of the 5 capti
 rsum (`fashionvl.evaluation.vse_recall`); protocols `1k` (COCO 1K: mean over 5 folds of 1,000 images), `5k`
 (COCO 5K), `all` (every test image at once, Flickr30K 1K and the synthetic catalog).
 
-Ablations (`ABLATIONS`, paper Table 3): `vse++` (no separation, semantic loss only), `mo`, `sp`, `mo+sp`,
-`mo+sp+img-re`, `mo+sp+cap-re`, `mfsr` (all five losses).
+Ablations (`ABLATIONS`, paper Table 3): `vse++` (no separation, semantic loss only), `separation only` (the
+separation head, semantic loss only: the equal-architecture control), `mo`, `sp`, `mo+sp`, `mo+sp+img-re`,
+`mo+sp+cap-re`, `mfsr` (all five losses). `loss_gradient_norms` measures how strongly each term pulls on the
+encoders (the balance of eq. 6's weights).
 """
 
 from __future__ import annotations
@@ -43,8 +45,11 @@ CAPTIONS_PER_IMAGE = 5
 
 _NO_RECONSTRUCTION = {"image_reconstruction_loss_weight": 0.0, "caption_reconstruction_loss_weight": 0.0}
 # Paper Table 3 rows -> MFSRConfig overrides (every other weight keeps its value, 1 by default).
+# "vse++" is the paper's baseline (no separation head, a `hidden_size` embedding); "separation only" is its control
+# at equal architecture and embedding size: the separation head of the other rows trained by the semantic loss alone.
 ABLATIONS: dict[str, dict[str, Any]] = {
     "vse++": {"use_feature_separation": False, "modal_loss_weight": 0.0, "specific_loss_weight": 0.0, **_NO_RECONSTRUCTION},
+    "separation only": {"modal_loss_weight": 0.0, "specific_loss_weight": 0.0, **_NO_RECONSTRUCTION},
     "mo": {"specific_loss_weight": 0.0, **_NO_RECONSTRUCTION},
     "sp": {"modal_loss_weight": 0.0, **_NO_RECONSTRUCTION},
     "mo+sp": dict(_NO_RECONSTRUCTION),
@@ -175,18 +180,31 @@ class MFSRPairDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, item: int) -> dict:
         image_index, caption = self.index[item]
-        return {"image": self.split.images[image_index], "caption": caption}
+        return {"image": self.split.images[image_index], "caption": caption, "image_id": image_index}
 
 
 class MFSRDataCollator:
-    """Rows `{"image", "caption"}` -> `pixel_values`, `input_ids`, `attention_mask` through an `MFSRProcessor`."""
+    """Rows `{"image", "caption"[, "image_id"]}` -> `pixel_values`, `input_ids`, `attention_mask` (through an
+    `MFSRProcessor`) and `image_ids` `(batch,)` when the rows carry them (the semantic hinge then never takes
+    another caption of the same image as a negative)."""
 
     def __init__(self, processor: MFSRProcessor):
         self.processor = processor
+        self._pixel_cache: dict[int, torch.Tensor] = {}
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
-        batch = self.processor(images=[row["image"] for row in rows], text=[row["caption"] for row in rows])
-        return dict(batch)
+        batch = dict(self.processor(text=[row["caption"] for row in rows]))
+        if all("image_id" in row for row in rows):
+            # Each training image is pre-processed once (5 captions per image: 5 visits per epoch).
+            missing = [row for row in rows if row["image_id"] not in self._pixel_cache]
+            if missing:
+                pixels = self.processor(images=[row["image"] for row in missing])["pixel_values"]
+                self._pixel_cache.update({row["image_id"]: value for row, value in zip(missing, pixels)})
+            batch["pixel_values"] = torch.stack([self._pixel_cache[row["image_id"]] for row in rows])
+            batch["image_ids"] = torch.tensor([row["image_id"] for row in rows], dtype=torch.long)
+        else:
+            batch["pixel_values"] = self.processor(images=[row["image"] for row in rows])["pixel_values"]
+        return batch
 
 
 # ---- model and schedule -----------------------------------------------------------------------------------
@@ -207,6 +225,47 @@ def build_model(data_args: MFSRDataArguments, vocab_size: int) -> MFSRForRetriev
     if data_args.pretrained_backbone:
         model.mfsr.load_pretrained_backbone(data_args.pretrained_backbone)
     return model
+
+
+LOSS_TERMS = ("semantic_loss", "modal_loss", "specific_loss", "image_reconstruction_loss", "caption_reconstruction_loss")
+
+
+def loss_gradient_norms(model: MFSRForRetrieval, batch: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """Gradient norm of each *weighted* eq. 6 term on the shared encoders, one backward pass per term.
+
+    Diagnostic of the loss balance: a term whose gradient is 100x smaller than the semantic one barely acts.
+    The model's gradients are left as they were (zeroed before and after).
+
+    Args:
+        model: an `MFSRForRetrieval` (its train/eval mode is kept).
+        batch: a training batch (`pixel_values`, `input_ids`, `attention_mask`, optional `image_ids`).
+
+    Returns:
+        `{term: {"value": unweighted loss, "image_encoder": norm, "text_encoder": norm, "separation": norm}}`
+        for every computed term (`separation` is 0 without a separation head).
+    """
+    groups = {
+        "image_encoder": [p for p in model.mfsr.image_encoder.parameters() if p.requires_grad],
+        "text_encoder": [p for p in model.mfsr.text_encoder.parameters() if p.requires_grad],
+        "separation": [
+            p for name in ("image_separation", "text_separation") if hasattr(model.mfsr, name)
+            for p in getattr(model.mfsr, name).parameters()
+        ],
+    }
+    report = {}
+    for term in LOSS_TERMS:
+        model.zero_grad(set_to_none=True)
+        output = model(**batch)
+        value = getattr(output, term)
+        if value is None:
+            continue
+        (getattr(model.config, f"{term}_weight") * value).backward()
+        report[term] = {"value": value.item()}
+        for group, parameters in groups.items():
+            squares = [p.grad.pow(2).sum() for p in parameters if p.grad is not None]
+            report[term][group] = torch.stack(squares).sum().sqrt().item() if squares else 0.0
+    model.zero_grad(set_to_none=True)
+    return report
 
 
 def step_decay_lambda(decay_step: int, factor: float):
@@ -339,7 +398,7 @@ def run_ablations(data_args: MFSRDataArguments, training_args) -> dict[str, dict
         return {names[0]: train_mfsr(dataclasses.replace(data_args, ablation=names[0]), training_args)}
     results = {}
     for name in names:
-        row_args = dataclasses.replace(training_args, output_dir=os.path.join(training_args.output_dir, name.replace("+", "_")))
+        row_args = dataclasses.replace(training_args, output_dir=os.path.join(training_args.output_dir, name.replace("+", "_").replace(" ", "_")))
         figure = data_args.reconstruction_figure if name == "mfsr" else None
         results[name] = train_mfsr(dataclasses.replace(data_args, ablation=name, reconstruction_figure=figure), row_args)
     return results
@@ -414,6 +473,130 @@ def format_recall_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+# ---- ablation study over seeds (paper Table 3) ---------------------------------------------------------------
+
+
+@torch.no_grad()
+def separation_diagnostics(model, processor: MFSRProcessor, split: RetrievalSplit, num_examples: int = 64) -> dict:
+    """What the separated parts and the reconstructions of a trained model do, on the first images of `split`.
+
+    Returns:
+        `cos_image_semantic_specific` / `cos_text_semantic_specific`: mean cosine <se, sp> (eq. 10 pushes it to
+        -1 in its printed form, to 0 as an orthogonality penalty); `image_modal_spread` / `text_modal_spread`:
+        mean distance of the modal parts to their mean (eq. 7); `reconstruction_pixel_spread`: mean distance of
+        the generated images to their mean divided by the same for the real images (0 = one image for every
+        input); `distinct_caption_fraction`: distinct greedy caption reconstructions / inputs (1 / inputs = the
+        same caption for every input). Keys of parts the model does not have are left out.
+    """
+    if not model.config.use_feature_separation:
+        return {}
+    model.eval()
+    device = next(model.parameters()).device
+    images = split.images[:num_examples]
+    captions = [captions[0] for captions in split.captions[:num_examples]]
+    batch = {key: value.to(device) for key, value in processor(images=images, text=captions).items()}
+    _, v_mo, v_se, v_sp = model.mfsr.encode_image(batch["pixel_values"])
+    _, l_mo, l_se, l_sp = model.mfsr.encode_text(batch["input_ids"], batch["attention_mask"])
+    spread = lambda values: (values - values.mean(dim=0)).norm(dim=-1).mean().item()  # noqa: E731
+    report = {
+        "cos_image_semantic_specific": (v_se * v_sp).sum(-1).mean().item(),
+        "cos_text_semantic_specific": (l_se * l_sp).sum(-1).mean().item(),
+        "image_modal_spread": spread(v_mo),
+        "text_modal_spread": spread(l_mo),
+    }
+    generated, words = model.reconstruct(batch["pixel_values"], batch["input_ids"], batch["attention_mask"])
+    if generated is not None:
+        real = (model.reconstruction_target(batch["pixel_values"]) + 1) / 2
+        report["reconstruction_pixel_spread"] = spread(generated.flatten(1)) / spread(real.flatten(1))
+        report["reconstruction_l1_to_input"] = (generated - real).abs().mean().item()
+    if words is not None:
+        decoded = processor.batch_decode(words)
+        report["distinct_caption_fraction"] = len(set(decoded)) / len(decoded)
+    return report
+
+
+def ablation_study(
+    data_args: MFSRDataArguments, training_args, rows: list[str], seeds: list[int], output_file: str | None = None
+) -> dict[str, list[dict]]:
+    """Train every row of `rows` (names of `ABLATIONS`) once per seed on the same data; evaluate each run.
+
+    Each run: `train_mfsr` into `<output_dir>/<row>/seed<k>`, then `separation_diagnostics` on the evaluation
+    split and `loss_gradient_norms` on one fixed training batch at initialisation and after training.
+
+    Returns:
+        `{row: [run report per seed]}` (also written to `output_file` as JSON after every run), each report
+        `{"seed", "metrics", "chance", "num_eval_images", "diagnostics", "gradient_norms": {"init", "trained"}}`.
+    """
+    import dataclasses
+
+    for name in rows:
+        ablation_overrides(name)
+    splits = load_retrieval_splits(data_args, splits=("train", data_args.eval_split), cache_dir=training_args.output_dir)
+    processor = MFSRProcessor.from_captions(
+        splits["train"].flat_captions(), image_size=data_args.image_size, min_count=data_args.min_count
+    )
+    dataset = MFSRPairDataset(splits["train"])
+    generator = torch.Generator().manual_seed(0)
+    probe = [dataset[index] for index in torch.randperm(len(dataset), generator=generator)[:32].tolist()]
+    probe_batch = MFSRDataCollator(processor)(probe)
+    results: dict[str, list[dict]] = {}
+    for name in rows:
+        for seed in seeds:
+            row_dir = os.path.join(training_args.output_dir, name.replace("+", "_").replace(" ", "_"), f"seed{seed}")
+            run_args = dataclasses.replace(training_args, output_dir=row_dir, seed=seed)
+            torch.manual_seed(seed)
+            initial = build_model(dataclasses.replace(data_args, ablation=name), vocab_size=len(processor.tokenizer))
+            initial.train()
+            init_norms = loss_gradient_norms(initial, probe_batch)
+            result = train_mfsr(dataclasses.replace(data_args, ablation=name, reconstruction_figure=None), run_args)
+            model = MFSRForRetrieval.from_pretrained(row_dir, dtype=torch.float32)
+            model.train()
+            trained_norms = loss_gradient_norms(model, probe_batch)
+            results.setdefault(name, []).append({
+                "seed": seed,
+                "metrics": result["metrics"],
+                "chance": result["chance"],
+                "num_eval_images": result["num_eval_images"],
+                "diagnostics": separation_diagnostics(model, processor, splits[data_args.eval_split]),
+                "gradient_norms": {"init": init_norms, "trained": trained_norms},
+            })
+            if output_file:
+                with open(output_file, "w", encoding="utf-8") as handle:
+                    json.dump(results, handle, indent=2)
+    return results
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((value - mean) ** 2 for value in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return mean, sd
+
+
+def format_ablation_table(results: dict[str, list[dict]]) -> str:
+    """Markdown table of `ablation_study` results: mean +- sd over seeds of R@1/5/10 (both directions), rsum, and
+    the chance row of a random ranking on the same number of images."""
+    lines = [
+        "| row | seeds | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 | rsum |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    keys = [("i2t", f"R@{k}") for k in (1, 5, 10)] + [("t2i", f"R@{k}") for k in (1, 5, 10)]
+    for name, runs in results.items():
+        cells = []
+        for direction, key in keys:
+            mean, sd = _mean_sd([run["metrics"][direction][key] for run in runs])
+            cells.append(f"{mean:.1f} ± {sd:.1f}")
+        mean, sd = _mean_sd([run["metrics"]["rsum"] for run in runs])
+        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + f" | **{mean:.1f} ± {sd:.1f}** |")
+    first = next(iter(results.values()))[0]
+    chance = first["chance"]
+    values = [chance[direction][key] for direction, key in keys]
+    lines.append(
+        f"| chance ({first['num_eval_images']} images) | - | " + " | ".join(f"{value:.1f}" for value in values)
+        + f" | {chance['rsum']:.1f} |"
+    )
+    return "\n".join(lines)
+
+
 # ---- paper Fig. 5 -----------------------------------------------------------------------------------------
 
 
@@ -440,15 +623,19 @@ __all__ = [
     "MFSRPairDataset",
     "RetrievalSplit",
     "ablation_overrides",
+    "ablation_study",
     "build_model",
     "chance_recall",
     "encode_split",
     "evaluate_retrieval",
     "evaluate_saved_model",
+    "format_ablation_table",
     "format_recall_table",
     "load_retrieval_splits",
+    "loss_gradient_norms",
     "run_ablations",
     "save_reconstruction_figure",
+    "separation_diagnostics",
     "step_decay_lambda",
     "train_mfsr",
 ]
