@@ -27,6 +27,7 @@ units per micro-batch (MVLT's MLM: cross-entropy averaged over the *masked token
 averaged per micro-batch instead, a slightly different weighting of the tokens than one big batch.
 """
 
+import atexit
 import contextlib
 import logging
 import os
@@ -53,6 +54,30 @@ _DISCRIMINATOR_DEFAULTS = {
     "discriminator_weight_decay": 0.0,
     "discriminator_steps": 1,
 }
+
+
+_EXIT_HANDLER_REGISTERED = False
+
+
+def _destroy_process_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def destroy_process_group_at_exit() -> None:
+    """Destroy the default process group at interpreter exit, while Python is still fully alive (idempotent).
+
+    Without it, a gloo process group outlives `main` and is torn down during interpreter finalisation: its
+    worker threads may still hold work objects whose tensors need the GIL then, and the process aborts with
+    "terminate called without an active exception" (SIGABRT) after a successful run, at random (pytorch/pytorch
+    PR 179291 describes the mechanism). The Trainer (accelerate) creates the group and never destroys it, so every
+    `FashionTrainer` registers this `atexit` handler once a group exists; a script that destroys the group itself
+    is unaffected (the handler then does nothing).
+    """
+    global _EXIT_HANDLER_REGISTERED
+    if not _EXIT_HANDLER_REGISTERED and dist.is_available() and dist.is_initialized():
+        atexit.register(_destroy_process_group)
+        _EXIT_HANDLER_REGISTERED = True
 
 
 def loss_components(outputs: Any) -> dict[str, torch.Tensor]:
@@ -186,6 +211,7 @@ class FashionTrainer(Trainer):
             )
             args.ddp_find_unused_parameters = True
         super().__init__(model, args, *positional, **kwargs)
+        destroy_process_group_at_exit()
         # fashionvl models return per-micro-batch means and ignore `num_items_in_batch`: let the Trainer
         # divide by the accumulation steps (and never rescale by the number of processes).
         self.model_accepts_loss_kwargs = False
