@@ -61,7 +61,8 @@ def test_pretraining_batch_matches_the_mvlt_batch_contract(tokenizer, image_proc
     collator = DataCollatorForMVLTPretraining(tokenizer=tokenizer, image_processor=image_processor, caption_pool=POOL, seed=0)
     batch = collator(ROWS[:6])
     assert list(batch) == [
-        "input_ids", "attention_mask", "token_type_ids", "pixel_values", "bool_masked_pos", "mlm_labels", "itm_labels"
+        "input_ids", "attention_mask", "token_type_ids", "pixel_values", "bool_masked_pos", "mlm_labels", "itm_labels",
+        "product_ids",
     ]
     length = batch["input_ids"].shape[1]
     for key in ("input_ids", "attention_mask", "token_type_ids", "mlm_labels"):
@@ -70,6 +71,7 @@ def test_pretraining_batch_matches_the_mvlt_batch_contract(tokenizer, image_proc
     assert batch["bool_masked_pos"].shape == (6, 16) and batch["bool_masked_pos"].dtype == torch.bool
     assert (batch["bool_masked_pos"].sum(dim=1) == 8).all()
     assert batch["itm_labels"].shape == (6,) and set(batch["itm_labels"].tolist()) <= {0, 1}
+    assert batch["product_ids"].tolist() == [int(row["product_id"]) for row in ROWS[:6]]
 
 
 def test_tiny_mvlt_pretraining_model_accepts_the_batch(tokenizer, image_processor):

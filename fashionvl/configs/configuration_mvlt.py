@@ -19,6 +19,8 @@ from .presets import PresetMixin
 
 STAGE_LIST_FIELDS = ("hidden_sizes", "depths", "num_attention_heads", "mlp_ratios", "sr_ratios", "patch_sizes")
 MIR_DECODERS = ("unet", "partial")
+ITC_TEXT_POOLINGS = ("mean", "cls")
+ITM_NEGATIVE_MININGS = ("collator", "itc")
 
 
 @strict
@@ -125,6 +127,35 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
     tie_word_embeddings (`bool`, *optional*, defaults to `True`):
         Tie the MLM decoder to the word embeddings.
 
+    Image-text contrastive (ITC) arguments. **Departure from the paper** (ALBEF / BLIP practice, SPEC §2): the
+    paper ranks with ITM alone, which does not learn fine-grained matching on our catalog (README, "MVLT
+    retrieval"). With `itc_loss_weight > 0` the same encoder also runs a vision-only and a text-only pass, and a
+    symmetric InfoNCE aligns their projections; the total loss is eq. 8 + `itc_loss_weight` * ITC. Off (0) in the
+    `paper` preset so that the paper's ablations stay reproducible.
+
+    itc_loss_weight (`float`, *optional*, defaults to 0.0):
+        Weight of the ITC loss added to eq. 8. 0 switches it off (the paper).
+    projection_dim (`int`, *optional*, defaults to 256):
+        Width of the ITC embeddings (`get_image_features` / `get_text_features`).
+    logit_scale_init_value (`float`, *optional*, defaults to 2.6592):
+        Initial value of the learned log inverse temperature of ITC (CLIP: log(1 / 0.07)); the scale exp(.) is
+        clamped at 100 as in CLIP.
+    itc_text_pooling (`str`, *optional*, defaults to `"mean"`):
+        How the text-only pass is pooled into the ITC text embedding: `"mean"` over the real tokens or `"cls"`
+        (the [CLS] token).
+    itm_negative_mining (`str`, *optional*, defaults to `"collator"`):
+        Where ITM's negatives come from. `"collator"` (the paper): the collator swaps captions (`itm_labels`) and
+        ITM is read on the joint pass of the masked image and the masked caption. `"itc"` (departure, ALBEF): ITM
+        runs on its own joint pass over the unmasked image and the clean caption, with one negative caption per
+        image and one negative image per caption drawn from softmax(ITC similarity) over the other products of the
+        batch (needs `itc_loss_weight > 0`).
+    itm_random_negative_share (`float`, *optional*, defaults to 0.5):
+        With `itm_negative_mining="itc"`, the share of negatives drawn uniformly from the other products of the
+        batch instead of from the ITC similarities (0 = all mined, as ALBEF).
+    itm_fusion_weight (`float`, *optional*, defaults to 1.0):
+        Weight of the ITM log-odds in the fused retrieval score `logit_scale * cos(image, text) + itm_fusion_weight *
+        (itm_logit_match - itm_logit_no_match)` (BLIP ranks with ITC + ITM). Recipes calibrate it on held-out data.
+
     Example:
 
     ```python
@@ -182,6 +213,14 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
     num_sub_categories: int = 122
     mlm_sparse_prediction: bool = False
     tie_word_embeddings: bool = True
+    # Image-text contrastive alignment (departure from the paper, ALBEF / BLIP)
+    itc_loss_weight: float | int = 0.0
+    projection_dim: int = 256
+    logit_scale_init_value: float | int = 2.6592
+    itc_text_pooling: str = "mean"
+    itm_negative_mining: str = "collator"
+    itm_random_negative_share: float | int = 0.5
+    itm_fusion_weight: float | int = 1.0
 
     def __post_init__(self, **kwargs):
         # Stage lists are stored as lists so that config.json round-trips exactly.
@@ -268,12 +307,27 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
             )
         if self.decoder_hidden_size <= 0:
             raise ValueError(f"`decoder_hidden_size` must be positive, got {self.decoder_hidden_size}.")
-        for name in ("mir_loss_weight", "itm_loss_weight", "mlm_loss_weight"):
+        for name in ("mir_loss_weight", "itm_loss_weight", "mlm_loss_weight", "itc_loss_weight", "itm_fusion_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be non-negative (0 switches the loss off), got {getattr(self, name)}.")
         for name in ("num_main_categories", "num_sub_categories"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}.")
+        if self.projection_dim <= 0:
+            raise ValueError(f"`projection_dim` must be positive, got {self.projection_dim}.")
+        if self.itc_text_pooling not in ITC_TEXT_POOLINGS:
+            raise ValueError(f"itc_text_pooling={self.itc_text_pooling!r} is not supported: expected one of {ITC_TEXT_POOLINGS}.")
+        if self.itm_negative_mining not in ITM_NEGATIVE_MININGS:
+            raise ValueError(
+                f"itm_negative_mining={self.itm_negative_mining!r} is not supported: expected one of {ITM_NEGATIVE_MININGS}."
+            )
+        if self.itm_negative_mining == "itc" and self.itc_loss_weight == 0:
+            raise ValueError(
+                "itm_negative_mining='itc' mines ITM negatives from ITC similarities, which are trained only with "
+                "itc_loss_weight > 0; got itc_loss_weight=0."
+            )
+        if not 0 <= self.itm_random_negative_share <= 1:
+            raise ValueError(f"`itm_random_negative_share` must be in [0, 1], got {self.itm_random_negative_share}.")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}.")

@@ -67,13 +67,17 @@ def mvlt_pretraining_loss(
     mir_weight: float = 10.0,
     itm_weight: float = 1.0,
     mlm_weight: float = 1.0,
+    itc_loss: torch.Tensor | None = None,
+    itc_weight: float = 0.0,
 ) -> torch.Tensor | None:
-    """Total pre-training loss of MVLT (eq. 8): w1 * MIR + w2 * ITM + w3 * MLM over the parts that are given.
+    """Total pre-training loss of MVLT (eq. 8): w1 * MIR + w2 * ITM + w3 * MLM over the parts that are given, plus
+    `itc_weight` * ITC (not in the paper; see `mvlt_itc_loss`).
 
-    Parts that are None (not computed) are left out; returns None when no part is given. Paper weights: 10, 1, 1.
+    Parts that are None (not computed) are left out; returns None when no part is given. Paper weights: 10, 1, 1
+    (ITC 0).
     """
-    # MVLT eq. 8: L_total = w1 * L_MIR + w2 * L_ITM + w3 * L_MLM
-    parts = ((mir_loss, mir_weight), (itm_loss, itm_weight), (mlm_loss, mlm_weight))
+    # MVLT eq. 8: L_total = w1 * L_MIR + w2 * L_ITM + w3 * L_MLM (+ w_itc * L_ITC, our departure)
+    parts = ((mir_loss, mir_weight), (itm_loss, itm_weight), (mlm_loss, mlm_weight), (itc_loss, itc_weight))
     weighted = [weight * loss for loss, weight in parts if loss is not None]
     if not weighted:
         return None
@@ -88,6 +92,93 @@ def mvlt_category_loss(category_logits: torch.Tensor, category_labels: torch.Ten
         category_labels: `(batch,)` long category ids.
     """
     return F.cross_entropy(category_logits.float(), category_labels.long().view(-1))
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate `tensor` `(local_batch, ...)` over all ranks along dim 0, keeping the gradient path to every
+    rank's slice (open_clip's `gather_with_grad`): the loss over the gathered batch then gives each rank the same
+    gradients as one process with the whole batch. Without a process group (or with one rank), `tensor` itself.
+    All ranks must pass the same local batch size (the Trainer's distributed sampler pads to it)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensor
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(tensor.contiguous()), dim=0)
+
+
+def gather_without_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """`gather_with_grad` for tensors that need no gradient (labels, ids)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def mvlt_itc_loss(
+    image_embeds: torch.Tensor,
+    text_embeds: torch.Tensor,
+    logit_scale: torch.Tensor,
+    product_ids: torch.Tensor | None = None,
+    valid_rows: torch.Tensor | None = None,
+    gather: bool = True,
+) -> torch.Tensor:
+    """Image-text contrastive loss (departure from MVLT, as CLIP / ALBEF): symmetric InfoNCE over the batch.
+
+    Row j's image and row j's caption are the positive pair; every other caption (image) of the batch is a
+    negative of image (caption) j, except those of the same product, which are left out of the softmax (two
+    views or two captions of one product are not negatives of each other). Under DDP the embeddings of all ranks
+    are gathered with gradients (`gather_with_grad`), so the loss and the gradients equal those of one process
+    that holds the whole batch.
+
+    Args:
+        image_embeds: `(batch, dim)` L2-normalised image embeddings.
+        text_embeds: `(batch, dim)` L2-normalised caption embeddings; row j belongs to image j.
+        logit_scale: scalar log inverse temperature t; the logits are exp(t) * cos, exp(t) clamped at 100 (CLIP).
+        product_ids: `(batch,)` product id of each row; None = every row is its own product.
+        valid_rows: `(batch,)` bool, rows whose image and caption really belong together (e.g. `itm_labels == 1`
+            when the collator swapped some captions); the other rows are neither anchors nor candidates.
+        gather: gather the negatives from all ranks when a process group is initialised.
+
+    Returns:
+        Scalar: (CE(image -> captions) + CE(caption -> images)) / 2, each averaged over the (gathered) batch.
+    """
+    if image_embeds.shape != text_embeds.shape or image_embeds.dim() != 2:
+        raise ValueError(
+            f"mvlt_itc_loss expects two (batch, dim) tensors of the same shape, got {tuple(image_embeds.shape)} and "
+            f"{tuple(text_embeds.shape)}."
+        )
+    if product_ids is None:
+        product_ids = torch.arange(image_embeds.shape[0], device=image_embeds.device)
+        if gather:  # distinct ids across ranks
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                product_ids = product_ids + dist.get_rank() * image_embeds.shape[0]
+    if product_ids.shape != (image_embeds.shape[0],):
+        raise ValueError(f"product_ids must have shape ({image_embeds.shape[0]},), got {tuple(product_ids.shape)}.")
+    if valid_rows is None:
+        valid_rows = torch.ones(image_embeds.shape[0], dtype=torch.bool, device=image_embeds.device)
+    if gather:
+        image_embeds, text_embeds = gather_with_grad(image_embeds), gather_with_grad(text_embeds)
+        product_ids, valid_rows = gather_without_grad(product_ids), gather_without_grad(valid_rows.bool())
+    valid_rows = valid_rows.bool()
+    scale = logit_scale.float().exp().clamp(max=100.0)
+    logits = scale * image_embeds.float() @ text_embeds.float().t()  # logits[i, j] = s * cos(image i, caption j)
+    excluded = product_ids[:, None] == product_ids[None, :]
+    excluded.fill_diagonal_(False)  # same-product pairs other than the positive are neither positive nor negative
+    excluded |= ~valid_rows[None, :] | ~valid_rows[:, None]
+    excluded &= ~torch.eye(len(logits), dtype=torch.bool, device=logits.device)
+    logits = logits.masked_fill(excluded, float("-inf"))
+    targets = torch.arange(logits.shape[0], device=logits.device).masked_fill(~valid_rows, -100)
+    if not bool(valid_rows.any()):
+        return logits.diagonal().sum() * 0.0
+    # symmetric InfoNCE: image -> captions (rows) and caption -> images (columns)
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
 # <<< MVLT losses
 
 # >>> mFSR losses

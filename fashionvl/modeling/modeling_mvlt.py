@@ -30,7 +30,14 @@ from transformers.utils import ModelOutput, logging
 from transformers.utils.generic import can_return_tuple
 
 from ..configs.configuration_mvlt import MVLTConfig
-from .losses import mvlt_category_loss, mvlt_itm_loss, mvlt_mir_loss, mvlt_mlm_loss, mvlt_pretraining_loss
+from .losses import (
+    mvlt_category_loss,
+    mvlt_itc_loss,
+    mvlt_itm_loss,
+    mvlt_mir_loss,
+    mvlt_mlm_loss,
+    mvlt_pretraining_loss,
+)
 
 
 logger = logging.get_logger(__name__)
@@ -85,8 +92,16 @@ class MVLTForPreTrainingOutput(ModelOutput):
         Image-text matching loss (eq. 6), computed when `itm_labels` is given and `itm_loss_weight > 0`.
     mlm_loss (`torch.FloatTensor` of shape `()`, *optional*):
         Masked language modelling loss (eq. 7), computed when `mlm_labels` is given and `mlm_loss_weight > 0`.
-    itm_logits (`torch.FloatTensor` of shape `(batch_size, 2)`):
-        Image-text matching logits (not matching, matching).
+    itc_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Image-text contrastive loss (`mvlt_itc_loss`; not in the paper), computed when `itc_loss_weight > 0`.
+    itm_logits (`torch.FloatTensor` of shape `(num_itm_pairs, 2)`):
+        Image-text matching logits (not matching, matching). With `itm_negative_mining="collator"` one pair per row
+        (`num_itm_pairs = batch_size`); with `"itc"` the pairs of the ITM pass: the batch's matching pairs, then one
+        mined negative caption per image, then one mined negative image per caption (see `itm_labels`).
+    itm_labels (`torch.LongTensor` of shape `(num_itm_pairs,)`, *optional*):
+        The labels of `itm_logits` (1 = matching): the given `itm_labels`, or those of the mined pairs.
+    image_embeds, text_embeds (`torch.FloatTensor` of shape `(batch_size, projection_dim)`, *optional*):
+        L2-normalised ITC embeddings of the unmasked images and the clean captions, when ITC is on.
     mlm_logits (`torch.FloatTensor` of shape `(batch_size, text_length, vocab_size)`, *optional*):
         Token logits of the MLM head; None when `mlm_loss_weight == 0`. With `config.mlm_sparse_prediction` and
         `mlm_labels` given, only the masked tokens are decoded: shape `(num_masked_tokens, vocab_size)`, in the
@@ -101,7 +116,11 @@ class MVLTForPreTrainingOutput(ModelOutput):
     mir_loss: torch.FloatTensor | None = None
     itm_loss: torch.FloatTensor | None = None
     mlm_loss: torch.FloatTensor | None = None
+    itc_loss: torch.FloatTensor | None = None
     itm_logits: torch.FloatTensor | None = None
+    itm_labels: torch.LongTensor | None = None
+    image_embeds: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
     mlm_logits: torch.FloatTensor | None = None
     reconstruction: torch.FloatTensor | None = None
     vision_hidden_states: tuple[torch.FloatTensor, ...] | None = None
@@ -120,7 +139,14 @@ class MVLTImageTextRetrievalOutput(ModelOutput):
     logits (`torch.FloatTensor` of shape `(batch_size, 2)`):
         Image-text matching logits (not matching, matching).
     scores (`torch.FloatTensor` of shape `(batch_size,)`):
-        Probability that the image and the caption match: `softmax(logits)[:, 1]`, the retrieval score.
+        Probability that the image and the caption match: `softmax(logits)[:, 1]`, the paper's retrieval score
+        (the same tensor as `itm_scores`).
+    itm_scores (`torch.FloatTensor` of shape `(batch_size,)`):
+        The ITM match probability (paper).
+    itc_scores (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+        Cosine similarity of the pair's ITC embeddings (`return_itc_scores=True`; not in the paper).
+    fused_scores (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+        `logit_scale * itc_scores + itm_fusion_weight * (logits[:, 1] - logits[:, 0])` (`return_itc_scores=True`).
     hidden_states, attentions:
         As in [`MVLTModelOutput`].
     """
@@ -128,6 +154,9 @@ class MVLTImageTextRetrievalOutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     scores: torch.FloatTensor | None = None
+    itm_scores: torch.FloatTensor | None = None
+    itc_scores: torch.FloatTensor | None = None
+    fused_scores: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
@@ -316,7 +345,7 @@ class MVLTSpatialReductionAttention(nn.Module):
         to `(batch, heads, queries, keys)` or None."""
         batch_size, sequence_length, _ = hidden_states.shape
         key_value_states = hidden_states
-        if self.sr_ratio > 1:
+        if self.sr_ratio > 1 and height * width > 0:
             text_states, vision_states = hidden_states.split([text_length, height * width], dim=1)
             vision_map = vision_states.transpose(1, 2).reshape(batch_size, self.hidden_size, height, width)
             reduced = self.spatial_reduction(vision_map).flatten(2).transpose(1, 2)
@@ -412,7 +441,11 @@ class MVLTLayer(GradientCheckpointingLayer):
 
 
 class MVLTStage(nn.Module):
-    """Stage k: text projection (eq. 1), patch embedding (eq. 2), M_k joint blocks, split back into text and map."""
+    """Stage k: text projection (eq. 1), patch embedding (eq. 2), M_k joint blocks, split back into text and map.
+
+    Either stream may be absent: a text-only pass (`feature_map=None`) runs the text projection and the blocks over
+    the text tokens alone; a vision-only pass (text of length 0) is PVT's stage.
+    """
 
     def __init__(self, config: MVLTConfig, stage: int, drop_paths: list[float]):
         super().__init__()
@@ -423,17 +456,21 @@ class MVLTStage(nn.Module):
     def forward(
         self,
         text_states: torch.Tensor,
-        feature_map: torch.Tensor,
+        feature_map: torch.Tensor | None,
         attention_mask: torch.Tensor | None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
-        """text_states `(batch, L, D_prev)`, feature_map `(batch, C_prev, H, W)` -> text `(batch, L, D_k)`,
-        map `(batch, D_k, H_k, W_k)`, per-block hidden states and attentions (empty unless requested)."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """text_states `(batch, L, D_prev)`, feature_map `(batch, C_prev, H, W)` or None (text only) -> text
+        `(batch, L, D_k)`, map `(batch, D_k, H_k, W_k)` or None, per-block hidden states and attentions (empty unless
+        requested)."""
         text_tokens = self.text_projection(text_states)
-        vision_tokens, height, width = self.patch_embeddings(feature_map)
         text_length = text_tokens.shape[1]
-        hidden_states = torch.cat([text_tokens, vision_tokens], dim=1)
+        if feature_map is None:
+            hidden_states, height, width = text_tokens, 0, 0
+        else:
+            vision_tokens, height, width = self.patch_embeddings(feature_map)
+            hidden_states = torch.cat([text_tokens, vision_tokens], dim=1) if text_length else vision_tokens
         all_hidden_states, all_attentions = (), ()
         for layer in self.layers:
             hidden_states, probabilities = layer(
@@ -443,6 +480,8 @@ class MVLTStage(nn.Module):
                 all_hidden_states += (hidden_states,)
             if output_attentions:
                 all_attentions += (probabilities,)
+        if feature_map is None:
+            return hidden_states, None, all_hidden_states, all_attentions
         text_tokens, vision_tokens = hidden_states.split([text_length, height * width], dim=1)
         feature_map = vision_tokens.transpose(1, 2).reshape(vision_tokens.shape[0], -1, height, width)
         return text_tokens, feature_map.contiguous(), all_hidden_states, all_attentions
@@ -595,6 +634,29 @@ class MVLTPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         elif isinstance(module, (MVLTPatchEmbeddings, MVLTTextProjection)):
             init.trunc_normal_(module.position_embeddings, mean=0.0, std=std)
+        elif isinstance(module, MVLTModel) and module.logit_scale is not None:
+            init.constant_(module.logit_scale, self.config.logit_scale_init_value)
+
+    @property
+    def _mvlt(self) -> "MVLTModel":
+        return getattr(self, self.base_model_prefix, self)
+
+    def get_image_features(self, pixel_values: torch.FloatTensor) -> torch.Tensor:
+        """L2-normalised ITC image embeddings `(batch, projection_dim)` (vision-only pass, see `MVLTModel`).
+
+        As CLIP's / BLIP's `get_image_features`: rank a gallery by `text_features @ image_features.T`. They are
+        trained only when `config.itc_loss_weight > 0` (our retrieval recipe; the paper has no ITC).
+        """
+        return F.normalize(self._mvlt.image_embeds(pixel_values).float(), dim=-1)
+
+    def get_text_features(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+    ) -> torch.Tensor:
+        """L2-normalised ITC text embeddings `(batch, projection_dim)` (text-only pass, see `MVLTModel`)."""
+        return F.normalize(self._mvlt.text_embeds(input_ids, attention_mask, token_type_ids).float(), dim=-1)
 
     def _encode_with_cls(self, input_ids: torch.LongTensor, pixel_values: torch.FloatTensor, **encoder_kwargs):
         """Run the base model (as a dataclass) for a head that reads the [CLS] token; refuse empty captions."""
@@ -645,7 +707,14 @@ class MVLTPreTrainedModel(PreTrainedModel):
 
 
 class MVLTModel(MVLTPreTrainedModel):
-    """The MVLT encoder: caption embeddings and four joint vision-language pyramid stages (no task head)."""
+    """The MVLT encoder: caption embeddings and four joint vision-language pyramid stages (no task head).
+
+    Besides the joint pass (image and caption together, the paper's encoder) the same weights run two unimodal
+    passes: vision only (`input_ids=None` or of length 0: PVT over the image) and text only (`pixel_values=None`:
+    every stage's text projection and blocks over the caption tokens alone). The unimodal passes feed the
+    image-text contrastive (ITC) embeddings of `get_image_features` / `get_text_features` (a departure from the
+    paper, see `MVLTConfig.itc_loss_weight`).
+    """
 
     def __init__(self, config: MVLTConfig):
         super().__init__(config)
@@ -656,6 +725,13 @@ class MVLTModel(MVLTPreTrainedModel):
         for stage, depth in enumerate(config.depths):
             start = sum(config.depths[:stage])
             self.stages.append(MVLTStage(config, stage, drop_paths[start : start + depth]))
+        # ITC (departure, ALBEF / CLIP): linear projections of the pooled unimodal outputs and a learned temperature.
+        # Built only when ITC is trained, so a paper-configured model has no parameter without a gradient (DDP).
+        self.itc_image_projection = self.itc_text_projection = self.logit_scale = None
+        if config.itc_loss_weight > 0:
+            self.itc_image_projection = nn.Linear(config.hidden_sizes[-1], config.projection_dim, bias=False)
+            self.itc_text_projection = nn.Linear(config.hidden_sizes[-1], config.projection_dim, bias=False)
+            self.logit_scale = nn.Parameter(torch.empty(()))  # set by _init_weights to logit_scale_init_value
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -703,11 +779,37 @@ class MVLTModel(MVLTPreTrainedModel):
         bias = bias.masked_fill(~attention_mask.bool(), torch.finfo(dtype).min)
         return bias[:, None, None, :]
 
+    def _check_inputs(self, input_ids, pixel_values, attention_mask) -> None:
+        """Shapes of the inputs of `forward` (errors name the argument, its shape and what was expected)."""
+        if input_ids is None and pixel_values is None:
+            raise ValueError("MVLTModel needs input_ids (captions), pixel_values (images), or both; got neither.")
+        if pixel_values is not None and (pixel_values.dim() != 4 or pixel_values.shape[1] != self.config.num_channels):
+            raise ValueError(
+                f"pixel_values must have shape (batch_size, num_channels={self.config.num_channels}, height, width), "
+                f"got {tuple(pixel_values.shape)}."
+            )
+        if input_ids is None:
+            return
+        if input_ids.dim() != 2 or (pixel_values is not None and input_ids.shape[0] != pixel_values.shape[0]):
+            expected = "" if pixel_values is None else f" with the batch size of pixel_values {pixel_values.shape[0]}"
+            raise ValueError(f"input_ids must have shape (batch_size, text_length){expected}, got {tuple(input_ids.shape)}.")
+        if pixel_values is None and input_ids.shape[1] == 0:
+            raise ValueError("A text-only pass (pixel_values=None) needs at least one text token, got text_length 0.")
+        if input_ids.shape[1] > self.config.max_position_embeddings:
+            raise ValueError(
+                f"Captions of {input_ids.shape[1]} tokens are longer than max_position_embeddings="
+                f"{self.config.max_position_embeddings}; truncate them in the processor."
+            )
+        if attention_mask is not None and attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}."
+            )
+
     @can_return_tuple
     def forward(
         self,
-        input_ids: torch.LongTensor,
-        pixel_values: torch.FloatTensor,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
         attention_mask: torch.LongTensor | None = None,
         token_type_ids: torch.LongTensor | None = None,
         bool_masked_pos: torch.BoolTensor | None = None,
@@ -717,11 +819,13 @@ class MVLTModel(MVLTPreTrainedModel):
     ) -> MVLTModelOutput:
         r"""
         Args:
-            input_ids (`torch.LongTensor` of shape `(batch_size, text_length)`):
-                Caption token ids ([CLS] first); `text_length` may be 0 (vision only) and at most
-                `max_position_embeddings`.
-            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`):
-                Normalised image (see the MVLT image processor).
+            input_ids (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
+                Caption token ids ([CLS] first), at most `max_position_embeddings` long. None or `text_length` 0:
+                vision-only pass (PVT over the image; `last_hidden_state` has length 0, `pooler_output` is None).
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`, *optional*):
+                Normalised image (see the MVLT image processor). None: text-only pass, where every stage runs its
+                text projection (eq. 1) and its blocks over the text tokens alone (keys are the text tokens);
+                `vision_hidden_states` is then None.
             attention_mask (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
                 1 for real tokens, 0 for padding; padded text keys are masked when `config.mask_padded_text`.
             token_type_ids (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
@@ -736,30 +840,16 @@ class MVLTModel(MVLTPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        if pixel_values.dim() != 4 or pixel_values.shape[1] != self.config.num_channels:
-            raise ValueError(
-                f"pixel_values must have shape (batch_size, num_channels={self.config.num_channels}, height, width), "
-                f"got {tuple(pixel_values.shape)}."
-            )
-        if input_ids.dim() != 2 or input_ids.shape[0] != pixel_values.shape[0]:
-            raise ValueError(
-                f"input_ids must have shape (batch_size, text_length) with the batch size of pixel_values "
-                f"{pixel_values.shape[0]}, got {tuple(input_ids.shape)}."
-            )
-        text_length = input_ids.shape[1]
-        if text_length > self.config.max_position_embeddings:
-            raise ValueError(
-                f"Captions of {text_length} tokens are longer than max_position_embeddings="
-                f"{self.config.max_position_embeddings}; truncate them in the processor."
-            )
-        if attention_mask is not None and attention_mask.shape != input_ids.shape:
-            raise ValueError(
-                f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}."
-            )
+        self._check_inputs(input_ids, pixel_values, attention_mask)
         expected_dtype = self.stages[0].patch_embeddings.projection.weight.dtype
-        pixel_values = pixel_values.to(expected_dtype)
-        if bool_masked_pos is not None:
-            pixel_values = self.mask_pixel_values(pixel_values, bool_masked_pos)
+        if input_ids is None:  # vision only: a caption of length 0
+            input_ids = torch.zeros(pixel_values.shape[0], 0, dtype=torch.long, device=pixel_values.device)
+            attention_mask = token_type_ids = None
+        text_length = input_ids.shape[1]
+        if pixel_values is not None:
+            pixel_values = pixel_values.to(expected_dtype)
+            if bool_masked_pos is not None:
+                pixel_values = self.mask_pixel_values(pixel_values, bool_masked_pos)
 
         text_states = self.embeddings(input_ids, token_type_ids)
         text_bias = self._attention_bias(attention_mask, text_length, expected_dtype)
@@ -773,7 +863,7 @@ class MVLTModel(MVLTPreTrainedModel):
             if text_bias is not None:
                 # Keys are [text; reduced vision]: pad the text bias with zeros for the vision keys.
                 num_vision_keys = self._num_vision_keys(stage, feature_map)
-                stage_bias = F.pad(text_bias, (0, num_vision_keys))
+                stage_bias = F.pad(text_bias, (0, num_vision_keys)) if num_vision_keys else text_bias
             text_states, feature_map, stage_hidden, stage_attentions = stage(
                 text_states, feature_map, stage_bias, output_attentions, output_hidden_states
             )
@@ -787,21 +877,113 @@ class MVLTModel(MVLTPreTrainedModel):
         return MVLTModelOutput(
             last_hidden_state=text_states,
             pooler_output=text_states[:, 0] if text_length > 0 else None,
-            vision_hidden_states=vision_hidden_states,
+            vision_hidden_states=vision_hidden_states if pixel_values is not None else None,
             text_hidden_states=text_hidden_states,
             hidden_states=all_hidden_states,
             attentions=all_attentions,
         )
 
     @staticmethod
-    def _num_vision_keys(stage: MVLTStage, feature_map: torch.Tensor) -> int:
-        """Number of (reduced) vision keys of `stage` for an input map `feature_map`."""
+    def _num_vision_keys(stage: MVLTStage, feature_map: torch.Tensor | None) -> int:
+        """Number of (reduced) vision keys of `stage` for an input map `feature_map` (0 in a text-only pass)."""
+        if feature_map is None:
+            return 0
         patch_size = stage.patch_embeddings.patch_size
         height, width = feature_map.shape[-2] // patch_size, feature_map.shape[-1] // patch_size
         sr_ratio = stage.layers[0].attention.sr_ratio if len(stage.layers) else 1
         if sr_ratio > 1:
             return (height // sr_ratio) * (width // sr_ratio)
         return height * width
+
+    # ------------------------------------------------------------------------------------------ ITC embeddings
+
+    def _check_itc(self) -> None:
+        if self.logit_scale is None:
+            raise ValueError(
+                "This MVLT has no ITC embeddings: it was configured with itc_loss_weight=0 (the paper's recipe, which "
+                "ranks image-text pairs with ITM only). Score pairs with MVLTForImageTextRetrieval, or train with "
+                "itc_loss_weight > 0 (the retrieval recipe) to get get_image_features / get_text_features."
+            )
+
+    def image_embeds(self, pixel_values: torch.FloatTensor) -> torch.Tensor:
+        """Unnormalised ITC image embeddings `(batch, projection_dim)`: the vision-only pass, the last pyramid map
+        mean-pooled over its positions, linearly projected."""
+        self._check_itc()
+        feature_map = self(pixel_values=pixel_values, return_dict=True).vision_hidden_states[-1]
+        return self.itc_image_projection(feature_map.flatten(2).mean(dim=2))
+
+    def text_embeds(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+    ) -> torch.Tensor:
+        """Unnormalised ITC text embeddings `(batch, projection_dim)`: the text-only pass, pooled as
+        `config.itc_text_pooling` says ("mean": over the real tokens; "cls": the [CLS] token), linearly projected."""
+        self._check_itc()
+        text_states = self(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
+        ).last_hidden_state
+        if self.config.itc_text_pooling == "cls":
+            pooled = text_states[:, 0]
+        else:
+            weights = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+            weights = weights.to(text_states.dtype).unsqueeze(-1)
+            pooled = (text_states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return self.itc_text_projection(pooled)
+
+
+def fuse_retrieval_scores(
+    itc_scores: torch.Tensor, itm_logits: torch.Tensor, logit_scale: torch.Tensor | float, itm_fusion_weight: float
+) -> torch.Tensor:
+    """Fused retrieval score of image-text pairs (BLIP ranks with ITC + ITM; departure from the paper's ITM alone):
+    `exp(logit_scale) * cos + itm_fusion_weight * (itm_logits[:, 1] - itm_logits[:, 0])`, both terms log-odds-like.
+
+    Args:
+        itc_scores: `(num_pairs,)` cosine similarities of the ITC embeddings.
+        itm_logits: `(num_pairs, 2)` ITM logits (not matching, matching).
+        logit_scale: the model's log inverse temperature (`MVLTModel.logit_scale`).
+        itm_fusion_weight: weight of the ITM log-odds (0 = ITC alone).
+    """
+    scale = torch.as_tensor(logit_scale, dtype=torch.float32).exp().clamp(max=100.0)
+    itm_log_odds = itm_logits[..., 1].float() - itm_logits[..., 0].float()
+    return scale.to(itc_scores.device) * itc_scores.float() + itm_fusion_weight * itm_log_odds
+
+
+def sample_itm_negatives(
+    similarity: torch.Tensor,
+    product_ids: torch.Tensor,
+    random_share: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ITM hard negatives mined from ITC similarities (ALBEF): one caption per image, one image per caption.
+
+    For image i, a caption j is drawn with probability softmax_j(similarity[i]) over the rows j of *other*
+    products (never the positive, never a caption of the same product); for caption j likewise over the images.
+    With probability `random_share` a row's negative is drawn uniformly from the other products instead.
+
+    Args:
+        similarity: `(batch, batch)` ITC logits, `similarity[i, j]` = image i vs caption j.
+        product_ids: `(batch,)` product of each row.
+        random_share: share of uniformly drawn (easy) negatives.
+        generator: optional torch generator (the global RNG otherwise).
+
+    Returns:
+        `(negative_captions, negative_images)`, each `(batch,)` long: the row of the negative caption of image i and
+        of the negative image of caption j; -1 where the batch holds no other product.
+    """
+    others = product_ids.reshape(-1, 1) != product_ids.reshape(1, -1)
+    has_other = others.any(dim=1)
+
+    def draw(logits: torch.Tensor) -> torch.Tensor:
+        weights = logits.float().masked_fill(~others, float("-inf")).softmax(dim=1)
+        uniform = torch.rand(len(logits), generator=generator, device=logits.device) < random_share
+        weights = torch.where(uniform[:, None], others.float(), weights)
+        weights = torch.where(has_other[:, None], weights.nan_to_num(0.0), torch.ones_like(weights))
+        choice = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+        return choice.masked_fill(~has_other, -1)
+
+    return draw(similarity), draw(similarity.t())
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -838,6 +1020,7 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
         bool_masked_pos: torch.BoolTensor | None = None,
         mlm_labels: torch.LongTensor | None = None,
         itm_labels: torch.LongTensor | None = None,
+        product_ids: torch.LongTensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         **kwargs,
@@ -848,9 +1031,14 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
                 As in [`MVLTModel.forward`]; `pixel_values` is the UNMASKED image: it is masked inside the model from
                 `bool_masked_pos` and is the MIR target.
             mlm_labels (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
-                Original token ids at masked text positions, -100 elsewhere.
+                Original token ids at masked text positions, -100 elsewhere. The clean caption of the ITC / mined
+                ITM passes is `input_ids` with these restored.
             itm_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-                1 for a matching image-text pair, 0 for a negative pair.
+                1 for a matching image-text pair, 0 for a negative pair (the collator's caption swaps). With ITC on,
+                only the matching rows take part in ITC and in the mined ITM pairs.
+            product_ids (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+                Product of each row: rows of one product are never negatives of each other in ITC or in mined ITM
+                pairs. None: every row is its own product.
         """
         config = self.config
         if mlm_labels is not None and mlm_labels.shape != input_ids.shape:
@@ -861,6 +1049,11 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
             raise ValueError(
                 f"itm_labels must hold one label per pair, shape ({input_ids.shape[0]},), got {tuple(itm_labels.shape)}."
             )
+        if product_ids is not None and product_ids.reshape(-1).shape[0] != input_ids.shape[0]:
+            raise ValueError(
+                f"product_ids must hold one id per row, shape ({input_ids.shape[0]},), got {tuple(product_ids.shape)}."
+            )
+        clean_input_ids = input_ids if mlm_labels is None else torch.where(mlm_labels != -100, mlm_labels, input_ids)
         outputs = self._encode_with_cls(
             input_ids,
             pixel_values,
@@ -877,7 +1070,24 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
             if bool_masked_pos is not None:
                 mir_loss = mvlt_mir_loss(reconstruction, pixel_values)
 
-        itm_logits = self.itm_head(outputs.pooler_output)
+        itc_loss = image_embeds = text_embeds = None
+        matching = None if itm_labels is None else itm_labels.reshape(-1) == 1
+        if config.itc_loss_weight > 0:
+            image_embeds = self.get_image_features(pixel_values)
+            text_embeds = self.get_text_features(clean_input_ids, attention_mask, token_type_ids)
+            itc_loss = mvlt_itc_loss(
+                image_embeds, text_embeds, self.mvlt.logit_scale,
+                product_ids=None if product_ids is None else product_ids.reshape(-1), valid_rows=matching,
+            )
+
+        if config.itm_negative_mining == "itc":
+            # Departure (ALBEF): ITM on its own pass over unmasked images and clean captions, negatives mined from ITC
+            itm_logits, itm_labels = self._itm_on_mined_pairs(
+                pixel_values, clean_input_ids, attention_mask, token_type_ids, image_embeds, text_embeds,
+                product_ids, matching,
+            )
+        else:
+            itm_logits = self.itm_head(outputs.pooler_output)
         itm_loss = None
         if itm_labels is not None and config.itm_loss_weight > 0:
             itm_loss = mvlt_itm_loss(itm_logits, itm_labels)
@@ -901,13 +1111,19 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
             mir_weight=config.mir_loss_weight,
             itm_weight=config.itm_loss_weight,
             mlm_weight=config.mlm_loss_weight,
+            itc_loss=itc_loss,
+            itc_weight=config.itc_loss_weight,
         )
         return MVLTForPreTrainingOutput(
             loss=loss,
             mir_loss=mir_loss,
             itm_loss=itm_loss,
             mlm_loss=mlm_loss,
+            itc_loss=itc_loss,
             itm_logits=itm_logits,
+            itm_labels=itm_labels,
+            image_embeds=image_embeds,
+            text_embeds=text_embeds,
             mlm_logits=mlm_logits,
             reconstruction=reconstruction,
             vision_hidden_states=outputs.vision_hidden_states,
@@ -915,6 +1131,44 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
+
+    def _itm_on_mined_pairs(
+        self, pixel_values, input_ids, attention_mask, token_type_ids, image_embeds, text_embeds, product_ids, matching
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """ITM logits and labels of the matching pairs of the batch plus ITC-mined negatives (ALBEF), one joint pass.
+
+        Pairs: every matching row (image i, caption i); for each of those images one negative caption, and for each
+        caption one negative image, drawn by `sample_itm_negatives` from the rows of other products.
+        """
+        batch_size = input_ids.shape[0]
+        rows = torch.arange(batch_size, device=input_ids.device)
+        if matching is not None:
+            rows = rows[matching]
+        if product_ids is None:
+            product_ids = torch.arange(batch_size, device=input_ids.device)
+        product_ids = product_ids.reshape(-1)[rows]
+        with torch.no_grad():
+            similarity = self.mvlt.logit_scale.exp().clamp(max=100.0) * image_embeds[rows] @ text_embeds[rows].t()
+        negative_captions, negative_images = sample_itm_negatives(
+            similarity, product_ids, random_share=self.config.itm_random_negative_share
+        )
+        has_caption, has_image = negative_captions >= 0, negative_images >= 0
+        local = torch.arange(len(rows), device=input_ids.device)
+        image_rows = torch.cat([local, local[has_caption], negative_images[has_image]])
+        text_rows = torch.cat([local, negative_captions[has_caption], local[has_image]])
+        labels = torch.cat([
+            torch.ones(len(rows), dtype=torch.long, device=input_ids.device),
+            torch.zeros(int(has_caption.sum()) + int(has_image.sum()), dtype=torch.long, device=input_ids.device),
+        ])
+        image_rows, text_rows = rows[image_rows], rows[text_rows]
+        outputs = self.mvlt(
+            input_ids[text_rows],
+            pixel_values[image_rows],
+            attention_mask=None if attention_mask is None else attention_mask[text_rows],
+            token_type_ids=None if token_type_ids is None else token_type_ids[text_rows],
+            return_dict=True,
+        )
+        return self.itm_head(outputs.pooler_output), labels
 
 
 class MVLTForImageTextRetrieval(MVLTPreTrainedModel):
@@ -938,6 +1192,7 @@ class MVLTForImageTextRetrieval(MVLTPreTrainedModel):
         attention_mask: torch.LongTensor | None = None,
         token_type_ids: torch.LongTensor | None = None,
         labels: torch.LongTensor | None = None,
+        return_itc_scores: bool = False,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         **kwargs,
@@ -946,6 +1201,8 @@ class MVLTForImageTextRetrieval(MVLTPreTrainedModel):
         Args:
             input_ids, pixel_values, attention_mask, token_type_ids: as in [`MVLTModel.forward`].
             labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): 1 = matching pair, 0 = not matching.
+            return_itc_scores (`bool`, defaults to False): also run the two unimodal passes and return `itc_scores`
+                and `fused_scores` of each pair.
         """
         outputs = self._encode_with_cls(
             input_ids,
@@ -957,10 +1214,20 @@ class MVLTForImageTextRetrieval(MVLTPreTrainedModel):
         )
         logits = self.itm_head(outputs.pooler_output)
         loss = mvlt_itm_loss(logits, labels) if labels is not None else None
+        itm_scores = logits.float().softmax(dim=-1)[:, 1]
+        itc_scores = fused_scores = None
+        if return_itc_scores:
+            image_features = self.get_image_features(pixel_values)
+            text_features = self.get_text_features(input_ids, attention_mask, token_type_ids)
+            itc_scores = (image_features * text_features).sum(dim=-1)
+            fused_scores = fuse_retrieval_scores(itc_scores, logits, self.mvlt.logit_scale, self.config.itm_fusion_weight)
         return MVLTImageTextRetrievalOutput(
             loss=loss,
             logits=logits,
-            scores=logits.float().softmax(dim=-1)[:, 1],
+            scores=itm_scores,
+            itm_scores=itm_scores,
+            itc_scores=itc_scores,
+            fused_scores=fused_scores,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
@@ -1198,5 +1465,7 @@ __all__ = [
     "MVLTPreTrainedModel",
     "convert_pvt_checkpoint",
     "convert_pvt_state_dict",
+    "fuse_retrieval_scores",
     "mvlt_config_from_pvt",
+    "sample_itm_negatives",
 ]

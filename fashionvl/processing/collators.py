@@ -40,6 +40,7 @@ Trainer's per-worker seeding apply).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -129,6 +130,20 @@ def _column(source: Any, name: str) -> list | None:
     if name not in names:
         return None
     return list(source[name])
+
+
+def product_id_tensor(rows: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+    """`(batch,)` long ids of the rows' products, so the model keeps rows of one product from being each other's
+    contrastive or ITM negatives (also across DDP ranks: integer ids are kept, other ids become a stable CRC-32 of
+    their text, the same on every rank)."""
+    ids = []
+    for row in rows:
+        product_id = row["product_id"]
+        if isinstance(product_id, (int, np.integer)) and not isinstance(product_id, bool):
+            ids.append(int(product_id))
+        else:
+            ids.append(zlib.crc32(str(product_id).encode("utf-8")))
+    return torch.tensor(ids, dtype=torch.long)
 
 
 class NegativeCaptionSampler:
@@ -295,7 +310,8 @@ class DataCollatorForMVLTPretraining(_MVLTCollatorBase):
 
     Returns (from `__call__(rows)`): dict of tensors `input_ids, attention_mask, token_type_ids`
     `(batch, L)` long, `pixel_values` `(batch, 3, H, W)` float, `bool_masked_pos` `(batch, num_units)`
-    bool, `mlm_labels` `(batch, L)` long (-100 where not masked), `itm_labels` `(batch,)` long (1 match).
+    bool, `mlm_labels` `(batch, L)` long (-100 where not masked), `itm_labels` `(batch,)` long (1 match),
+    `product_ids` `(batch,)` long (rows of one product share an id; numbered within the batch).
     """
 
     required_columns = ("image", "caption", "product_id")
@@ -418,6 +434,7 @@ class DataCollatorForMVLTPretraining(_MVLTCollatorBase):
             batch["bool_masked_pos"] = images["bool_masked_pos"]
         batch["mlm_labels"] = mlm_labels
         batch["itm_labels"] = itm_labels
+        batch["product_ids"] = product_id_tensor(rows)
         return batch
 
 
