@@ -30,7 +30,7 @@ def test_model_output_shapes(pixel_values):
     assert outputs.logits.shape == (BATCH, NUM_LABELS)
     assert outputs.attribute_logits.shape == (BATCH, NUM_ATTRIBUTES)
     assert outputs.attribute_aware_embeds.shape == (BATCH, channels)  # Z is c-dimensional (eq. 9: W is c x c)
-    assert outputs.spatial_attention.shape == (BATCH, 4, 4)  # 64px / 16 with the tiny three-stage ResNet
+    assert outputs.spatial_attention.shape == (BATCH, 8, 8)  # 64px / 8 with the tiny two-stage ResNet (>= 7x7)
     assert outputs.channel_attention.shape == (BATCH, channels)
 
 
@@ -87,7 +87,7 @@ def test_max_pooling_of_uniform_attention_is_global_max_pooling(pixel_values):
         outputs = model(pixel_values)
         expected = model.projection(reduce(outputs.feature_map))
         assert torch.allclose(outputs.attribute_aware_embeds, expected, atol=1e-5)
-        assert torch.allclose(outputs.spatial_attention, torch.full_like(outputs.spatial_attention, 1 / 16))
+        assert torch.allclose(outputs.spatial_attention, torch.full_like(outputs.spatial_attention, 1 / 64))  # 8x8 map
 
 
 def test_without_channel_attention_there_are_no_aca_layers_and_no_aca_output(pixel_values):

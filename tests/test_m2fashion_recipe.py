@@ -1,5 +1,7 @@
 """M2Fashion recipe: inference with known attributes, DeepFashion-C metrics, baselines, backbone weights, training."""
 
+import json
+
 import pytest
 import torch
 from transformers import ResNetModel
@@ -144,3 +146,67 @@ def test_attention_sensitivity_is_zero_between_attributes_without_spatial_attent
     assert stats["mean_max_weight"] == pytest.approx(stats["uniform_weight"])
     attended = recipe.attention_sensitivity(recipe.build_model("tiny", 2, 4), rows)
     assert 0.0 < attended["tv_between_images"] <= 1.0
+
+
+def test_exclusive_attribute_groups_of_the_synthetic_catalog_map_each_value_to_one_attribute():
+    data = recipe.load_attribute_data("synthetic", num_products=20, image_size=32, splits=("test",))
+    groups = recipe.exclusive_attribute_groups(data.attribute_names, data.dimensions)
+    assert set(groups) == {"pattern", "fabric", "sleeve length", "neckline", "length", "fit", "style"}
+    names = lambda group: [data.attribute_names[k] for k in groups[group]]  # noqa: E731
+    assert names("neckline") == ["crew neck", "v-neck", "collar", "turtleneck"]
+    assert names("length") == ["short length", "long length"] and "polka dot" in names("pattern")
+    for row in data.splits["test"]:
+        for group in groups.values():
+            assert sum(row["attributes"][k] == 1 for k in group) <= 1  # at most one value per product
+
+
+def test_attention_figure_by_group_has_one_column_per_queried_attribute_group(tmp_path):
+    data = recipe.load_attribute_data("synthetic", num_products=100, image_size=64, splits=("test",))
+    processor = recipe.M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, 64)
+    model = recipe.build_model("tiny", 10, processor.num_attributes)
+    groups = recipe.exclusive_attribute_groups(data.attribute_names, data.dimensions)
+    columns = ["neckline", "sleeve length", "length"]
+    examples = recipe.attention_examples_by_group(data.splits["test"], data.attribute_names, groups, columns, num_images=3)
+    assert len(examples) == 3
+    for _, names in examples:
+        assert len(names) == 3
+        for name, column in zip(names, columns):
+            assert name is None or data.attribute_names.index(name) in groups[column]
+    figure = recipe.plot_attribute_attention(model, processor, examples, path=tmp_path / "attention.png")
+    one_row = recipe.plot_attribute_attention(model, processor, examples[:1])
+    assert figure.height / one_row.height == pytest.approx(3, rel=0.02)
+
+
+def test_conditioned_retrieval_and_attention_analyses_report_their_measurements():
+    data = recipe.load_attribute_data("synthetic", num_products=40, image_size=64, splits=("test",))
+    processor = recipe.M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, 64)
+    rows = recipe.encode_rows(data.splits["test"], processor)
+    model = recipe.build_model("tiny", 10, processor.num_attributes)
+    groups = recipe.exclusive_attribute_groups(data.attribute_names, data.dimensions)
+    queries, candidates = recipe.retrieval_queries_and_candidates(rows, data, processor)
+    retrieval = recipe.conditioned_retrieval_map(model, queries, candidates, groups)
+    assert set(retrieval) == {"z | query attribute", "z (all unknown)", "random"}
+    assert all(0.0 <= retrieval[name]["mAP"] <= 1.0 for name in retrieval)
+    analysis = recipe.attention_analysis(model, rows, data, data.attribute_names)
+    assert analysis["saturation"]["saturated_fraction"] < 0.01  # the initialisation of issue 12
+    assert 0.0 < analysis["localisation"]["centroid_y"]["neckline"] < 1.0
+    assert set(analysis["localisation"]["pairs"]) == {"neckline<length", "neckline<sleeve length"}
+    assert analysis["counterfactual"]["attribute_loss"] > 0
+
+
+def test_triplet_training_batches_come_from_the_sampler_with_valid_triplets(tmp_path):
+    from fashionvl.training import FashionTrainingArguments
+
+    data_args = recipe.M2FashionDataArguments(num_products=40, image_size=32, known_fractions="0")
+    training_args = FashionTrainingArguments(
+        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=9, learning_rate=1e-3, save_strategy="no",
+        report_to=[], remove_unused_columns=False, use_cpu=True, seed=0, disable_tqdm=True, logging_steps=1,
+    )
+    prepared = recipe.prepare_data(data_args)
+    sampler = recipe.triplet_batch_sampler(prepared.train_rows, batch_size=9)
+    batch = next(iter(sampler))
+    assert len(batch) == 9
+    report = recipe.train_m2fashion(data_args, training_args, prepared=prepared)
+    assert "conditioned_retrieval" in report
+    logged = json.loads((tmp_path / "eval_results.json").read_text())
+    assert logged["conditioned_retrieval"]["z | query attribute"]["mAP"] == report["conditioned_retrieval"]["z | query attribute"]["mAP"]

@@ -67,6 +67,12 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
     initializer_range (`float`, *optional*, defaults to 0.02):
         Standard deviation of the normal initialiser of the attention and head layers (the backbone keeps
         ResNet's own initialisation).
+    attention_init (`str`, *optional*, defaults to `"small_scores"`):
+        `"small_scores"`: the score convolution of eq. 3 starts Xavier-normal (std sqrt(2 / (hidden_size + 1)):
+        eq. 3's tanh starts in its linear range) and the attribute embeddings W_a1, W_a2 Xavier-uniform (T1, T2 respond to a one-hot
+        state from the start). `"resnet"`: every convolution kaiming fan-out (the 1-output score conv gets std
+        ~1.4 and saturates tanh), embeddings N(0, initializer_range): the previous behaviour. The paper gives no
+        initialisation.
 
     Tasks and losses (eq. 10-15):
 
@@ -84,6 +90,14 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         gamma of eq. 15 (L_tri, eq. 13-14). 0 switches the triplet term off.
     triplet_margin (`float`, *optional*, defaults to 0.2):
         Margin m of the cosine triplet hinge max(0, m - s(a,p) + s(a,n)) (the paper gives no value; 0.2 as ASEN).
+    triplet_conditioning (`str`, *optional*, defaults to `"query_attribute"`):
+        `"query_attribute"`: given `triplet_attribute_states`, anchor, positive and negative are all attended
+        under the triplet's query attribute (ASEN, Ma et al. 2020, which the paper adapts). `"own_state"`: each
+        image's Z under its own (label-masked) state, the earlier reading.
+    single_attribute_state_probability (`float`, *optional*, defaults to 0.5):
+        In label-mask training, the probability that a sample's input state is a single known positive attribute
+        (the state of an attribute query) instead of the random [min_unknown_fraction K, K] mask. 0 = the paper's
+        label-mask training only.
     label_mask_training (`bool`, *optional*, defaults to `True`):
         In training mode, when the forward gets ground-truth `attribute_labels` but no `attribute_states`, hide a
         random number in [min_unknown_fraction * K, K] of each sample's labels (state 0) and take the attribute
@@ -129,6 +143,9 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
     triplet_margin: float | int = 0.2
     label_mask_training: bool = True
     min_unknown_fraction: float | int = 0.25
+    attention_init: str = "small_scores"
+    triplet_conditioning: str = "query_attribute"
+    single_attribute_state_probability: float | int = 0.5
 
     def __post_init__(self, **kwargs):
         if isinstance(self.backbone_config, dict) and "model_type" not in self.backbone_config:
@@ -158,6 +175,16 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         """Pooling and activation are among the supported names."""
         if self.pooling not in POOLING_TYPES:
             raise ValueError(f"`pooling` must be one of {POOLING_TYPES}, got {self.pooling!r}.")
+        if self.attention_init not in ("small_scores", "resnet"):
+            raise ValueError(f"`attention_init` must be 'small_scores' or 'resnet', got {self.attention_init!r}.")
+        if self.triplet_conditioning not in ("query_attribute", "own_state"):
+            raise ValueError(
+                f"`triplet_conditioning` must be 'query_attribute' or 'own_state', got {self.triplet_conditioning!r}."
+            )
+        if not 0 <= self.single_attribute_state_probability <= 1:
+            raise ValueError(
+                f"`single_attribute_state_probability` must be in [0, 1], got {self.single_attribute_state_probability}."
+            )
         if self.channel_attention_activation not in CHANNEL_ATTENTION_ACTIVATIONS:
             raise ValueError(
                 f"`channel_attention_activation` must be one of {CHANNEL_ATTENTION_ACTIVATIONS}, "

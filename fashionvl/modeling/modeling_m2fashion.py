@@ -17,7 +17,16 @@ with a cosine triplet loss (eq. 13-14) and the total of eq. 15.
 The paper links no code; the layout follows ASEN (Ma et al., AAAI 2020, the paper's ref. [16]), which the
 paper adapts. Departures, each commented where it happens: eq. 13's denominator (a sum of norms) is read as the
 product (a true cosine); eq. 14's sign is fixed (SPEC §4); V_s of eq. 5 is max-pooled by default (Sec. 3.2,
-Table 2) with an h*w scale; the masked BCE is averaged rather than summed.
+Table 2) with an h*w scale; the masked BCE is averaged rather than summed. Issue 12 (README "M2Fashion:
+departures"), each switchable in `M2FashionConfig`:
+
+- triplets as in ASEN: anchor, positive and negative are all conditioned on the shared *query attribute*
+  (`triplet_attribute_states`, `triplet_conditioning="query_attribute"`), not each on its own masked state;
+- the score convolution W_v2 of eq. 3 starts Xavier-normal and the attribute embeddings W_a1, W_a2
+  Xavier-uniform (`attention_init="small_scores"`): the ResNet (kaiming fan-out) init of a 1-output conv has std
+  1.4 and saturates eq. 3's tanh, where changes of T1 are squashed; N(0, 0.02) embeddings start T1 at ~0;
+- label-mask training also draws single-attribute states (`single_attribute_state_probability`), the states of
+  an attribute query at inference.
 
 Remote code: this file imports from fashionvl only ``..configs.configuration_m2fashion`` and ``.losses``.
 """
@@ -35,6 +44,7 @@ from transformers.utils.generic import can_return_tuple
 from ..configs.configuration_m2fashion import M2FashionConfig
 from .losses import (
     m2fashion_masked_attribute_loss,
+    m2fashion_sample_single_attribute_states,
     m2fashion_sample_unknown_label_mask,
     m2fashion_triplet_cosine_loss,
 )
@@ -138,6 +148,12 @@ class M2FashionSpatialAttention(nn.Module):
         # M2Fashion eq. 3: f_s = tanh(W_v2 (f2(I) * T1)), one 1x1 kernel -> one score per position
         self.score = nn.Conv2d(config.hidden_size, 1, kernel_size=1)
 
+    def score_logits(self, feature_map: torch.Tensor, attribute_embeds: torch.Tensor) -> torch.Tensor:
+        """W_v2 (f2(I) * T1), eq. 3 before its tanh: `(batch, h*w)` (saturated where |value| >> 1)."""
+        projected = torch.tanh(self.feature_projection(feature_map))  # eq. 2
+        fused = projected * attribute_embeds[:, :, None, None]  # T1 broadcast over h and w (after eq. 1)
+        return self.score(fused).flatten(1)
+
     def forward(self, feature_map: torch.Tensor, attribute_embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
@@ -149,9 +165,7 @@ class M2FashionSpatialAttention(nn.Module):
         """
         batch_size, _, height, width = feature_map.shape
         if self.use_attention:
-            projected = torch.tanh(self.feature_projection(feature_map))  # eq. 2
-            fused = projected * attribute_embeds[:, :, None, None]  # T1 broadcast over h and w (after eq. 1)
-            scores = torch.tanh(self.score(fused)).flatten(1)  # eq. 3, (batch, h*w)
+            scores = torch.tanh(self.score_logits(feature_map, attribute_embeds))  # eq. 3, (batch, h*w)
             attention = scores.softmax(dim=-1)  # eq. 4
         else:
             # Ablation "w/o ASA" (Table 1): global pooling of I, i.e. uniform attention.
@@ -206,8 +220,21 @@ class M2FashionPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module):
         super()._init_weights(module)
         if isinstance(module, nn.Conv2d):
-            # As ResNet (He et al.): keeps the backbone trainable from scratch and the 1x1 attention convs lively.
+            # As ResNet (He et al.): keeps the backbone trainable from scratch.
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        if self.config.attention_init != "small_scores":
+            return
+        # Children are initialised before their parent, so these override the generic rules above.
+        if isinstance(module, M2FashionSpatialAttention):
+            # Departure (issue 12): kaiming fan-out gives the 1-output score conv std ~1.4, and 65 % of eq. 3's
+            # pre-tanh values ended beyond |2| after training, where T1 no longer moves the attention.
+            # Xavier-normal (std sqrt(2 / (d + 1)) = 0.25 at d = 32) keeps the pre-tanh scores at std ~0.1-0.3.
+            init.xavier_normal_(module.score.weight)
+            init.zeros_(module.score.bias)
+        elif isinstance(module, M2FashionAttributeEmbedding):
+            # N(0, 0.02) would start T1 = tanh(W_a1 A) at ~0 for a one-hot A: no attribute signal in eq. 3 / eq. 7.
+            init.xavier_uniform_(module.projection.weight)
+            init.zeros_(module.projection.bias)
 
 
 class M2FashionModel(M2FashionPreTrainedModel):
@@ -246,11 +273,40 @@ class M2FashionModel(M2FashionPreTrainedModel):
             )
         return attribute_states.to(pixel_values.dtype)
 
+    def attend(
+        self,
+        feature_map: torch.Tensor,
+        attribute_states: torch.Tensor,
+        spatial_attribute_states: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Eq. 1-9 on a backbone feature map: the same image can be attended under several attribute states
+        without running the backbone again (attribute-conditioned triplets and retrieval).
+
+        Args:
+            feature_map: I, `(batch, C, h, w)`.
+            attribute_states: A, `(batch, K)` float in {-1, 0, 1}.
+            spatial_attribute_states: optional `(batch, K)` states for the spatial branch only (T1 of eq. 1); the
+                channel branch keeps `attribute_states`. A probe of how much ASA uses its attribute input.
+
+        Returns:
+            Z `(batch, embedding_size)`, alpha^s `(batch, h, w)`, alpha^c `(batch, C)` or None.
+        """
+        spatial_states = attribute_states if spatial_attribute_states is None else spatial_attribute_states
+        spatial_embeds = self.spatial_attribute_embedding(spatial_states)  # eq. 1: T1
+        pooled_features, spatial_attention = self.spatial_attention(feature_map, spatial_embeds)  # eq. 2-5: V_s
+        channel_attention = None
+        if self.config.use_channel_attention:
+            channel_embeds = self.channel_attribute_embedding(attribute_states)  # eq. 6: T2
+            pooled_features, channel_attention = self.channel_attention(pooled_features, channel_embeds)  # eq. 7-8
+        # else: ablation "w/o ACA" (Table 1), Z is computed from V_s directly.
+        return self.projection(pooled_features), spatial_attention, channel_attention  # eq. 9: Z = W V_c + b
+
     @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         attribute_states: torch.Tensor | None = None,
+        spatial_attribute_states: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
@@ -262,6 +318,8 @@ class M2FashionModel(M2FashionPreTrainedModel):
             attribute_states (`torch.Tensor` of shape `(batch_size, num_attributes)`, *optional*):
                 A of the paper: 1 = known positive, -1 = known negative, 0 = unknown. None = all unknown
                 (inference from the image alone).
+            spatial_attribute_states (`torch.Tensor` of shape `(batch_size, num_attributes)`, *optional*):
+                States given to the spatial branch only (counterfactual probe); None = `attribute_states`.
             output_hidden_states (`bool`, *optional*):
                 Return the backbone's hidden states.
         """
@@ -269,17 +327,13 @@ class M2FashionModel(M2FashionPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         attribute_states = self.check_attribute_states(attribute_states, pixel_values)
+        if spatial_attribute_states is not None:
+            spatial_attribute_states = self.check_attribute_states(spatial_attribute_states, pixel_values)
         backbone_outputs = self.backbone(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         feature_map = backbone_outputs.feature_maps[-1]  # I, (batch, C, h, w)
-
-        spatial_embeds = self.spatial_attribute_embedding(attribute_states)  # eq. 1: T1
-        pooled_features, spatial_attention = self.spatial_attention(feature_map, spatial_embeds)  # eq. 2-5: V_s
-        channel_attention = None
-        if self.config.use_channel_attention:
-            channel_embeds = self.channel_attribute_embedding(attribute_states)  # eq. 6: T2
-            pooled_features, channel_attention = self.channel_attention(pooled_features, channel_embeds)  # eq. 7-8
-        # else: ablation "w/o ACA" (Table 1), Z is computed from V_s directly.
-        attribute_aware_embeds = self.projection(pooled_features)  # eq. 9: Z = W V_c + b
+        attribute_aware_embeds, spatial_attention, channel_attention = self.attend(
+            feature_map, attribute_states, spatial_attribute_states
+        )
 
         return M2FashionModelOutput(
             attribute_aware_embeds=attribute_aware_embeds,
@@ -322,7 +376,14 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         unknown = m2fashion_sample_unknown_label_mask(
             batch_size, num_attributes, self.config.min_unknown_fraction, device=attribute_labels.device
         )
-        return attribute_labels.masked_fill(unknown, 0)
+        states = attribute_labels.masked_fill(unknown, 0)
+        if self.config.single_attribute_state_probability > 0:
+            # Departure (issue 12): some samples get the state of an attribute query, one known positive.
+            single = m2fashion_sample_single_attribute_states(attribute_labels)
+            chosen = torch.rand(batch_size, device=attribute_labels.device) < self.config.single_attribute_state_probability
+            chosen &= single.abs().sum(dim=1) > 0
+            states = torch.where(chosen[:, None], single, states)
+        return states
 
     @can_return_tuple
     def forward(
@@ -332,6 +393,8 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         labels: torch.Tensor | None = None,
         attribute_labels: torch.Tensor | None = None,
         triplet_indices: torch.Tensor | None = None,
+        triplet_attribute_states: torch.Tensor | None = None,
+        spatial_attribute_states: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
@@ -351,11 +414,21 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
                 (anchor, positive, negative) rows of the batch, e.g. from [`M2FashionDataCollator`]; the positive
                 shares at least one positive attribute with the anchor, the negative none. Empty or None: no
                 triplet term.
+            triplet_attribute_states (`torch.Tensor` of shape `(num_triplets, num_attributes)`, *optional*):
+                The query attribute state of each triplet (e.g. one-hot, from [`M2FashionTripletBatchSampler`]
+                batches). With `config.triplet_conditioning="query_attribute"` anchor, positive and negative are
+                all attended under it (ASEN); otherwise, or when None, each uses its row's Z of this forward.
+            spatial_attribute_states (`torch.Tensor` of shape `(batch_size, num_attributes)`, *optional*):
+                States for the spatial branch only (counterfactual probe, see [`M2FashionModel.attend`]).
         """
         if attribute_states is None and attribute_labels is not None and self.training and self.config.label_mask_training:
             attribute_states = self.mask_attribute_labels(attribute_labels)
         outputs = self.m2fashion(
-            pixel_values, attribute_states=attribute_states, output_hidden_states=output_hidden_states, return_dict=True
+            pixel_values,
+            attribute_states=attribute_states,
+            spatial_attribute_states=spatial_attribute_states,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         attribute_aware_embeds = outputs.attribute_aware_embeds
         features = self.dropout(attribute_aware_embeds)
@@ -370,12 +443,20 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
             unknown_in_input = outputs.attribute_states == 0  # Y_u of eq. 12
             attribute_loss = m2fashion_masked_attribute_loss(attribute_logits, attribute_labels, unknown_in_input)
         if triplet_indices is not None and triplet_indices.numel() > 0 and config.triplet_loss_weight > 0:
-            anchor, positive, negative = triplet_indices.long().unbind(dim=-1)
+            triplet_indices = triplet_indices.long()
+            if triplet_attribute_states is not None and config.triplet_conditioning == "query_attribute":
+                # ASEN-style (issue 12): the three images of a triplet are attended under the shared query attribute,
+                # reusing this forward's feature maps (no second backbone pass).
+                num_triplets = triplet_indices.shape[0]
+                states = self.m2fashion.check_attribute_states(
+                    triplet_attribute_states, pixel_values[:num_triplets]
+                ).repeat(3, 1)
+                feature_map = outputs.feature_map[triplet_indices.T.reshape(-1)]  # anchors, positives, negatives
+                triplet_embeds = self.m2fashion.attend(feature_map, states)[0].view(3, num_triplets, -1)
+            else:
+                triplet_embeds = attribute_aware_embeds[triplet_indices.T]  # (3, num_triplets, E)
             triplet_loss = m2fashion_triplet_cosine_loss(  # eq. 13-14
-                attribute_aware_embeds[anchor],
-                attribute_aware_embeds[positive],
-                attribute_aware_embeds[negative],
-                margin=config.triplet_margin,
+                triplet_embeds[0], triplet_embeds[1], triplet_embeds[2], margin=config.triplet_margin
             )
 
         # M2Fashion eq. 15: L = L_category + lambda L_attribute + gamma L_tri (over the computed terms)

@@ -19,7 +19,16 @@ Protocols (SPEC §6):
   embedding; AP over the full list, mAP weighted by queries (`fashionvl.evaluation.attribute_retrieval_map`).
   Embeddings: `"z"` = Z of eq. 9 with every attribute unknown (the same embedding for every dimension), or
   `"attribute_scores"` = the attribute head's sigmoid scores of the dimension's values (attribute-specific).
-  M2Fashion conditions on attribute *values*, so conditioning on the queried dimension would reveal the answer.
+- Attribute-conditioned retrieval (`conditioned_retrieval_map`, the DARN protocol as the paper uses the model):
+  the query's attribute value (e.g. "v-neck") is given as the one known positive state, and the query and every
+  candidate are attended under it (ASEN's condition); relevant = the candidate has the same value of that
+  dimension. Reported next to the unconditioned Z and random embeddings.
+
+Attention analyses on held-out products (`attention_sensitivity`, `attention_localisation`,
+`attention_saturation`, `spatial_counterfactual`): total-variation distances between the maps of different
+queried attributes vs different images, where the attention of neckline / sleeve / length queries sits on the
+garment (the catalog draws necklines at the top, hems at the bottom), how much of eq. 3 is in tanh's saturated
+range, and how much the attribute loss changes when the spatial branch is given another attribute.
 """
 
 from __future__ import annotations
@@ -37,7 +46,12 @@ from tqdm.auto import tqdm
 
 from ..configs.configuration_m2fashion import M2FashionConfig
 from ..modeling.modeling_m2fashion import M2FashionForAttributePrediction
-from ..processing.processing_m2fashion import M2FashionDataCollator, M2FashionProcessor
+from ..processing.processing_m2fashion import (
+    M2FashionDataCollator,
+    M2FashionProcessor,
+    M2FashionTripletBatchSampler,
+    M2FashionTripletDataset,
+)
 
 DATA_FORMATS = ("synthetic", "deepfashion", "darn")
 
@@ -428,10 +442,17 @@ def plot_attribute_attention(
     tiles = []
     for image, names in examples:
         row = [_figure_to_image(plot_attention_overlay(image, torch.zeros(1, 1), title="image", alpha=0.0))]
-        inputs = processor(images=[image] * len(names), attributes=[[name] for name in names])
-        outputs = model(inputs["pixel_values"].to(device), attribute_states=inputs["attribute_states"].to(device))
-        for name, attention in zip(names, outputs.spatial_attention):
-            row.append(_figure_to_image(plot_attention_overlay(image, attention, title=name)))
+        queried = [name for name in names if name is not None]
+        attentions = {}
+        if queried:
+            inputs = processor(images=[image] * len(queried), attributes=[[name] for name in queried])
+            outputs = model(inputs["pixel_values"].to(device), attribute_states=inputs["attribute_states"].to(device))
+            attentions = dict(zip(queried, outputs.spatial_attention))
+        for name in names:  # None: this image has no attribute for the column (a blank tile)
+            if name is None:
+                row.append(Image.new("RGB", row[0].size, "white"))
+            else:
+                row.append(_figure_to_image(plot_attention_overlay(image, attentions[name], title=name)))
         row += [Image.new("RGB", row[0].size, "white")] * (num_columns - len(row))
         tiles += row
     grid = make_image_grid(tiles, num_columns=num_columns)
@@ -439,6 +460,35 @@ def plot_attribute_attention(
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         grid.save(path)
     return grid
+
+
+def attention_examples_by_group(
+    dataset, attribute_names: Sequence[str], groups: dict[str, list[int]], columns: Sequence[str], num_images: int = 4
+):
+    """`(image, [attribute name per column])` for the figure: one column per attribute group of `columns` (e.g.
+    neckline, sleeve length, length, pattern), the image's positive attribute of that group (None if it has
+    none). Takes the first rows with the most columns filled, one per sub-category where it can."""
+    scored = []
+    for index in range(len(dataset)):
+        row = dataset[index]
+        names = []
+        for column in columns:
+            positives = [k for k in groups.get(column, []) if row["attributes"][k] == 1]
+            names.append(attribute_names[positives[0]] if positives else None)
+        scored.append((-sum(name is not None for name in names), index, names))
+    examples, seen = [], set()
+    for filled, index, names in sorted(scored):
+        if filled == 0:
+            break
+        row = dataset[index]
+        key = row.get("attribute_values", [None])[0] if "attribute_values" in row else row.get("category")
+        if key in seen:
+            continue
+        seen.add(key)
+        examples.append((row["image"], names))
+        if len(examples) == num_images:
+            break
+    return examples
 
 
 def attention_examples(dataset, attribute_names: Sequence[str], num_images: int = 4, per_image: int = 3):
@@ -491,6 +541,250 @@ def attention_sensitivity(model, rows: list[dict], max_images: int = 100) -> dic
         "mean_max_weight": stacked.max(dim=1).values.mean().item(),
         "uniform_weight": 1.0 / stacked.shape[1],
     }
+
+
+# Values of a categorical dimension whose typed attribute has another name (synthetic catalog: pattern "dotted").
+_VALUE_ATTRIBUTE_ALIASES = {"dotted": "polka dot"}
+
+
+def exclusive_attribute_groups(attribute_names: Sequence[str], dimensions: dict[str, list[str]] | None) -> dict[str, list[int]]:
+    """Categorical dimensions whose every value is one binary attribute: `{dimension: [attribute index per value]}`.
+
+    A value matches the attribute of the same name, `"<value> length"` or an alias (`"dotted"` -> `"polka dot"`).
+    Synthetic catalog: pattern, fabric, sleeve length, neckline, length, fit, style (not category or colour,
+    which have no typed attribute). Such groups hold mutually exclusive attributes: one positive per product.
+    """
+    if not dimensions:
+        return {}
+    index = {name: position for position, name in enumerate(attribute_names)}
+    groups = {}
+    for dimension, values in dimensions.items():
+        matched = []
+        for value in values:
+            for candidate in (value, f"{value} length", _VALUE_ATTRIBUTE_ALIASES.get(value)):
+                if candidate in index:
+                    matched.append(index[candidate])
+                    break
+        if len(matched) == len(values) and len(values) > 1:
+            groups[dimension] = matched
+    return groups
+
+
+@torch.no_grad()
+def feature_maps(model, rows: list[dict], batch_size: int = 64) -> torch.Tensor:
+    """Backbone feature maps I `(N, C, h, w)` of pre-processed rows (eval mode)."""
+    model.eval()
+    device = next(model.parameters()).device
+    maps = []
+    for start in range(0, len(rows), batch_size):
+        pixel_values = torch.stack([torch.as_tensor(row["pixel_values"]) for row in rows[start : start + batch_size]])
+        maps.append(model.m2fashion.backbone(pixel_values.to(device), return_dict=True).feature_maps[-1].cpu())
+    return torch.cat(maps)
+
+
+@torch.no_grad()
+def _attend_under(model, maps: torch.Tensor, attribute: int | None, batch_size: int = 256):
+    """Z and alpha^s of feature maps `maps` under the state "attribute known positive" (None: all unknown)."""
+    device = next(model.parameters()).device
+    embeds, attentions = [], []
+    for start in range(0, len(maps), batch_size):
+        chunk = maps[start : start + batch_size].to(device)
+        states = torch.zeros(len(chunk), model.config.num_attributes, device=device)
+        if attribute is not None:
+            states[:, attribute] = 1.0
+        z, attention, _ = model.m2fashion.attend(chunk, states)
+        embeds.append(z.cpu())
+        attentions.append(attention.cpu())
+    return torch.cat(embeds), torch.cat(attentions)
+
+
+def _group_values(rows: list[dict], group: list[int]) -> torch.Tensor:
+    """Position in `group` of each row's positive attribute, -1 where none is positive."""
+    labels = torch.tensor([row["attributes"] for row in rows])[:, group]
+    values = (labels == 1).long().argmax(dim=1)
+    return torch.where((labels == 1).any(dim=1), values, torch.full_like(values, -1))
+
+
+@torch.no_grad()
+def conditioned_retrieval_map(
+    model, query_rows: list[dict], candidate_rows: list[dict], groups: dict[str, list[int]], seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Attribute-specific retrieval (DARN / ASEN protocol) with the query attribute given, per dimension.
+
+    For a query with value v of dimension g, the query and all candidates of g are attended under the state
+    "attribute v positive" and ranked by cosine similarity of Z; relevant = candidates with value v. `"z | query
+    attribute"` is that; `"z (all unknown)"` ranks by Z with every attribute unknown; `"random"` random embeddings.
+
+    Returns:
+        `{embedding: {"mAP": weighted by queries, <dimension>: mAP}}`.
+    """
+    from ..evaluation import attribute_retrieval_map
+
+    query_maps, candidate_maps = feature_maps(model, query_rows), feature_maps(model, candidate_rows)
+    unconditioned_query = _attend_under(model, query_maps, None)[0]
+    unconditioned_candidate = _attend_under(model, candidate_maps, None)[0]
+    generator = torch.Generator().manual_seed(seed)
+    parts: dict[str, dict[str, list]] = {name: {"q": [], "qv": [], "qa": [], "c": [], "cv": [], "ca": []}
+                                         for name in ("z | query attribute", "z (all unknown)", "random")}
+    group_of_attribute = {}
+    for name, group in groups.items():
+        query_values, candidate_values = _group_values(query_rows, group), _group_values(candidate_rows, group)
+        candidates = (candidate_values >= 0).nonzero().squeeze(1)
+        for position, attribute in enumerate(group):
+            queries = (query_values == position).nonzero().squeeze(1)
+            if len(queries) == 0 or len(candidates) == 0:
+                continue
+            group_of_attribute[attribute] = name
+            conditioned_query = _attend_under(model, query_maps[queries], attribute)[0]
+            conditioned_candidate = _attend_under(model, candidate_maps[candidates], attribute)[0]
+            embeddings = {
+                "z | query attribute": (conditioned_query, conditioned_candidate),
+                "z (all unknown)": (unconditioned_query[queries], unconditioned_candidate[candidates]),
+                "random": (torch.randn(len(queries), 16, generator=generator), torch.randn(len(candidates), 16, generator=generator)),
+            }
+            for embedding, (query_embeds, candidate_embeds) in embeddings.items():
+                part = parts[embedding]
+                part["q"].append(query_embeds)
+                part["qv"].append(query_values[queries])
+                part["qa"].append(torch.full((len(queries),), attribute))
+                part["c"].append(candidate_embeds)
+                part["cv"].append(candidate_values[candidates])
+                part["ca"].append(torch.full((len(candidates),), attribute))
+    if not group_of_attribute:
+        raise ValueError("conditioned_retrieval_map found no query with a candidate in any attribute group.")
+    report = {}
+    for embedding, part in parts.items():
+        result = attribute_retrieval_map(*(torch.cat(part[key]) for key in ("q", "qv", "c", "cv", "qa", "ca")))
+        counts = torch.cat(part["qa"]).bincount()
+        per_group: dict[str, list[float]] = {}
+        for attribute, value in result["per_attribute"].items():
+            per_group.setdefault(group_of_attribute[int(attribute)], []).append((value, int(counts[int(attribute)])))
+        report[embedding] = {"mAP": result["mAP"]}
+        for name, values in per_group.items():
+            report[embedding][name] = sum(v * n for v, n in values) / sum(n for _, n in values)
+    return report
+
+
+def _foreground(rows: list[dict], size: tuple[int, int], threshold: float = 0.9) -> torch.Tensor:
+    """Fraction of non-white pixels per attention cell `(N, h, w)` (the processor's ImageNet normalisation undone)."""
+    pixel_values = torch.stack([torch.as_tensor(row["pixel_values"]) for row in rows]).float()
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    garment = ((pixel_values * std + mean).min(dim=1).values < threshold).float()
+    return torch.nn.functional.adaptive_avg_pool2d(garment[:, None], size)[:, 0]
+
+
+@torch.no_grad()
+def attention_localisation(model, rows: list[dict], groups: dict[str, list[int]]) -> dict[str, Any]:
+    """Where the spatial attention of each queried attribute sits (synthetic catalog: known part positions).
+
+    For every row and every group with a positive attribute, alpha^s under "that attribute positive" gives its
+    vertical centroid (0 = top of the image, 1 = bottom) and its mass on garment (non-white) cells.
+
+    Returns:
+        `{"centroid_y": {group: mean}, "garment_mass": {group: mean}, "uniform_garment_mass": garment share of the
+        cells, "pairs": {"neckline<length" / "neckline<sleeve length": {"fraction": share of images whose neckline
+        query sits higher, "mean_difference": mean centroid difference, "images": count}}}`.
+    """
+    maps = feature_maps(model, rows)
+    height, width = maps.shape[-2:]
+    rows_y = (torch.arange(height).float() + 0.5) / height
+    garment = _foreground(rows, (height, width))
+    per_row: dict[str, torch.Tensor] = {}
+    centroid, mass = {}, {}
+    for name, group in groups.items():
+        values = _group_values(rows, group)
+        ys = torch.full((len(rows),), float("nan"))
+        masses = []
+        for position, attribute in enumerate(group):
+            selected = (values == position).nonzero().squeeze(1)
+            if len(selected) == 0:
+                continue
+            attention = _attend_under(model, maps[selected], attribute)[1]
+            ys[selected] = (attention.sum(dim=2) * rows_y).sum(dim=1)
+            masses.append((attention * garment[selected]).flatten(1).sum(dim=1))
+        if masses:
+            per_row[name] = ys
+            centroid[name] = ys[~ys.isnan()].mean().item()
+            mass[name] = torch.cat(masses).mean().item()
+    pairs = {}
+    for other in ("length", "sleeve length"):
+        if "neckline" in per_row and other in per_row:
+            both = ~per_row["neckline"].isnan() & ~per_row[other].isnan()
+            if both.any():
+                difference = per_row[other][both] - per_row["neckline"][both]
+                pairs[f"neckline<{other}"] = {
+                    "fraction": (difference > 0).float().mean().item(),
+                    "mean_difference": difference.mean().item(),
+                    "images": int(both.sum()),
+                }
+    return {
+        "centroid_y": centroid,
+        "garment_mass": mass,
+        "uniform_garment_mass": garment.flatten(1).mean(dim=1).mean().item(),
+        "pairs": pairs,
+    }
+
+
+@torch.no_grad()
+def attention_saturation(model, rows: list[dict], threshold: float = 2.0) -> dict[str, float]:
+    """Share of eq. 3's pre-tanh scores beyond `threshold` in absolute value (tanh'(2) = 0.07), over every row
+    queried with each of its positive attributes, and their standard deviation."""
+    maps = feature_maps(model, rows)
+    device = next(model.parameters()).device
+    logits = []
+    for row, feature_map in zip(rows, maps):
+        positives = [k for k, value in enumerate(row["attributes"]) if value == 1]
+        states = torch.zeros(len(positives), model.config.num_attributes, device=device)
+        states[torch.arange(len(positives)), torch.tensor(positives)] = 1.0
+        embeds = model.m2fashion.spatial_attribute_embedding(states)
+        attention_module = model.m2fashion.spatial_attention
+        logits.append(attention_module.score_logits(feature_map[None].expand(len(positives), -1, -1, -1).to(device), embeds).cpu())
+    values = torch.cat([value.flatten() for value in logits])
+    return {"saturated_fraction": (values.abs() > threshold).float().mean().item(), "score_std": values.std().item()}
+
+
+@torch.no_grad()
+def spatial_counterfactual(model, rows: list[dict], seed: int = 0, batch_size: int = 64) -> dict[str, float]:
+    """Attribute loss (eq. 12) with each image's own single-attribute query state vs the same loss when only the
+    spatial branch gets another image's query attribute (the channel branch keeps the true one).
+
+    Returns `{"attribute_loss", "counterfactual_attribute_loss", "relative_change"}` (change / loss).
+    """
+    from ..modeling.losses import m2fashion_sample_single_attribute_states
+
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    totals = {"true": 0.0, "counterfactual": 0.0}
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        labels = torch.tensor([row["attributes"] for row in chunk])
+        states = m2fashion_sample_single_attribute_states(labels, generator=generator)
+        other = states.roll(1, dims=0)
+        same = (other == states).all(dim=1)
+        other[same] = states.roll(2, dims=0)[same]  # a neighbour with the same query: take the next one
+        pixel_values = torch.stack([torch.as_tensor(row["pixel_values"]) for row in chunk]).to(device)
+        for name, spatial in (("true", None), ("counterfactual", other.to(device))):
+            output = model(pixel_values, attribute_states=states.to(device), attribute_labels=labels.to(device),
+                           spatial_attribute_states=spatial)
+            totals[name] += output.attribute_loss.item() * len(chunk)
+    true, counterfactual = totals["true"] / len(rows), totals["counterfactual"] / len(rows)
+    return {"attribute_loss": true, "counterfactual_attribute_loss": counterfactual,
+            "relative_change": (counterfactual - true) / true}
+
+
+def attention_analysis(model, rows: list[dict], data: "AttributeData", attribute_names: Sequence[str]) -> dict[str, Any]:
+    """All attention analyses of the module docstring on `rows` (held-out products)."""
+    groups = exclusive_attribute_groups(attribute_names, data.dimensions)
+    report = {
+        "sensitivity": attention_sensitivity(model, rows),
+        "saturation": attention_saturation(model, rows),
+        "counterfactual": spatial_counterfactual(model, rows),
+    }
+    if groups:
+        report["localisation"] = attention_localisation(model, rows, groups)
+    return report
 
 
 def _figure_to_image(figure):
@@ -646,23 +940,56 @@ def train_m2fashion(
     if data_args.backbone_checkpoint:
         report = load_backbone_weights(model, data_args.backbone_checkpoint)
         print(f"backbone weights from {data_args.backbone_checkpoint}: {report}")
-    trainer = FashionTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=prepared.train_rows,
-        data_collator=M2FashionDataCollator(processor, seed=training_args.seed),
-    )
+    collator = M2FashionDataCollator(processor, seed=training_args.seed)
+    if model.config.triplet_conditioning == "query_attribute" and model.config.triplet_loss_weight > 0:
+        # ASEN-style: batches of whole triplets, every anchor with a valid positive and negative (issue 12).
+        batch_sampler = triplet_batch_sampler(prepared.train_rows, training_args.per_device_train_batch_size, training_args.seed)
+        trainer = _triplet_trainer_class()(
+            model=model, args=training_args, train_dataset=M2FashionTripletDataset(prepared.train_rows),
+            data_collator=collator, batch_sampler=batch_sampler,
+        )
+    else:
+        trainer = FashionTrainer(model=model, args=training_args, train_dataset=prepared.train_rows, data_collator=collator)
     trainer.train()
     trainer.save_model(training_args.output_dir)
     processor.save_pretrained(training_args.output_dir)
     report = evaluate_m2fashion(model, processor, prepared.eval_rows, data, data_args, train_rows=prepared.train_rows)
     report["train_runtime_s"] = trainer.state.log_history[-1].get("train_runtime")
     if data_args.attention_figure:
-        examples = attention_examples(data.splits[data_args.eval_split], data.attribute_names)
-        plot_attribute_attention(model, processor, examples, path=data_args.attention_figure)
+        save_attention_figure(model, processor, data, data_args.eval_split, data_args.attention_figure)
     with open(os.path.join(training_args.output_dir, "eval_results.json"), "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
     return report
+
+
+def triplet_batch_sampler(rows: list[dict], batch_size: int, seed: int = 0) -> M2FashionTripletBatchSampler:
+    """`M2FashionTripletBatchSampler` over pre-processed rows: `batch_size // 3` triplets per batch."""
+    return M2FashionTripletBatchSampler(
+        torch.tensor([row["attributes"] for row in rows]),
+        torch.tensor([row["category"] for row in rows]) if "category" in rows[0] else None,
+        torch.tensor([row["product_id"] for row in rows]) if "product_id" in rows[0] else None,
+        triplets_per_batch=max(1, batch_size // 3),
+        seed=seed,
+    )
+
+
+def _triplet_trainer_class():
+    from ..training import FashionTrainer
+
+    class M2FashionTripletTrainer(FashionTrainer):
+        """`FashionTrainer` whose training batches come from a batch sampler (whole triplets)."""
+
+        def __init__(self, *args, batch_sampler: M2FashionTripletBatchSampler, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.triplet_batch_sampler = batch_sampler
+
+        def get_train_dataloader(self):
+            return torch.utils.data.DataLoader(
+                self.train_dataset, batch_sampler=self.triplet_batch_sampler, collate_fn=self.data_collator,
+                num_workers=self.args.dataloader_num_workers,
+            )
+
+    return M2FashionTripletTrainer
 
 
 def run_ablations(data_args: M2FashionDataArguments, training_args, names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -743,7 +1070,11 @@ def evaluate_m2fashion(
                 attribute_states=predictions["attribute_states"],
             )
     if "attributes" in eval_rows[0] and model.config.use_spatial_attention:
-        report["attention"] = attention_sensitivity(model, eval_rows)
+        report["attention"] = attention_analysis(model, eval_rows, data, processor.attribute_names)
+    groups = exclusive_attribute_groups(processor.attribute_names, data.dimensions)
+    if groups and "attributes" in eval_rows[0] and "product_id" in eval_rows[0]:
+        queries, candidates = retrieval_queries_and_candidates(eval_rows, data, processor)
+        report["conditioned_retrieval"] = conditioned_retrieval_map(model, queries, candidates, groups)
     if train_rows is not None and has_categories:
         report["baselines"] = frequency_baselines(train_rows, eval_rows, model.config.num_labels, processor.attribute_types)
     if data.dimensions and "attribute_values" in eval_rows[0]:
@@ -807,9 +1138,151 @@ def evaluate_saved_model(model_path: str, data_args: M2FashionDataArguments, see
         model, processor, prepared.eval_rows, prepared.data, data_args, train_rows=prepared.train_rows
     )
     if data_args.attention_figure:
-        examples = attention_examples(prepared.data.splits[data_args.eval_split], prepared.data.attribute_names)
-        plot_attribute_attention(model, processor, examples, path=data_args.attention_figure)
+        save_attention_figure(model, processor, prepared.data, data_args.eval_split, data_args.attention_figure)
     return report
+
+
+FIGURE_COLUMNS = ("neckline", "sleeve length", "length", "pattern", "style")
+
+
+def save_attention_figure(model, processor: M2FashionProcessor, data: AttributeData, split: str, path: str):
+    """Paper Fig. 5 style: one row per held-out image, one column per queried attribute group (`FIGURE_COLUMNS`
+    where the data has them, else the image's first positive attributes)."""
+    groups = exclusive_attribute_groups(data.attribute_names, data.dimensions)
+    if groups:
+        columns = [column for column in FIGURE_COLUMNS if column in groups]
+        examples = attention_examples_by_group(data.splits[split], data.attribute_names, groups, columns)
+    else:
+        examples = attention_examples(data.splits[split], data.attribute_names)
+    return plot_attribute_attention(model, processor, examples, path=path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Ablation study over seeds (paper Tables 1-2)
+# ----------------------------------------------------------------------------------------------
+
+
+def ablation_study(
+    data_args: M2FashionDataArguments,
+    training_args,
+    names: Sequence[str],
+    seeds: Sequence[int],
+    output_file: str | None = None,
+) -> dict[str, Any]:
+    """Train every variant of `names` (keys of `ABLATIONS`) once per training seed on the same data.
+
+    The catalog (seed `data_args`-independent: catalog seed 0) is loaded once. For each seed an untrained
+    M2Fashion (the same initialisation as its trained run) gives the init-only control of the attention analyses.
+
+    Returns (and writes to `output_file` after every run) `{"runs": {name: [report per seed]}, "init_control":
+    [analysis per seed], "baselines": frequency baselines}`; each report is `evaluate_m2fashion`'s plus `seed`.
+    """
+    import dataclasses
+
+    from transformers import set_seed
+
+    unknown = [name for name in names if name not in ABLATIONS]
+    if unknown:
+        raise ValueError(f"Unknown ablation(s) {unknown}; expected names from {list(ABLATIONS)}.")
+    prepared = prepare_data(data_args, seed=0)
+    study: dict[str, Any] = {"runs": {}, "init_control": []}
+
+    def write():
+        if output_file:
+            with open(output_file, "w", encoding="utf-8") as handle:
+                json.dump(study, handle, indent=2)
+
+    for seed in seeds:
+        set_seed(seed)
+        initial = build_model(
+            data_args.preset, prepared.num_labels, len(prepared.data.attribute_names), prepared.data.category_names,
+            **data_args.config_overrides(),
+        )
+        groups = exclusive_attribute_groups(prepared.data.attribute_names, prepared.data.dimensions)
+        control = {"seed": seed, "attention": attention_analysis(initial, prepared.eval_rows, prepared.data, prepared.data.attribute_names)}
+        if groups:
+            queries, candidates = retrieval_queries_and_candidates(prepared.eval_rows, prepared.data, prepared.processor)
+            control["conditioned_retrieval"] = conditioned_retrieval_map(initial, queries, candidates, groups)
+        study["init_control"].append(control)
+    for name in names:
+        for seed in seeds:
+            folder = os.path.join(training_args.output_dir, name.replace("/", "").replace(" ", "_"), f"seed{seed}")
+            run_args = dataclasses.replace(training_args, output_dir=folder, seed=seed)
+            run_data_args = dataclasses.replace(data_args, attention_figure=None)
+            report = train_m2fashion(run_data_args, run_args, prepared=prepared, overrides=ABLATIONS[name])
+            study["baselines"] = report.get("baselines")
+            report["seed"] = seed
+            study["runs"].setdefault(name, []).append(report)
+            write()
+    write()
+    return study
+
+
+def _mean_sd(values: list[float]) -> str:
+    values = [value for value in values if value is not None and not (isinstance(value, float) and math.isnan(value))]
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((value - mean) ** 2 for value in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return f"{mean:.3f} ± {sd:.3f}" if abs(mean) < 2 else f"{mean:.1f} ± {sd:.1f}"
+
+
+def _lookup(report: dict, path: Sequence[str]):
+    for key in path:
+        if not isinstance(report, dict) or key not in report:
+            return None
+        report = report[key]
+    return report
+
+
+STUDY_COLUMNS = {
+    "cat top-1": ("deepfashion_c", "known=0", "category", "top1"),
+    "attr R@3": ("deepfashion_c", "known=0", "attribute_all", "top3"),
+    "attr R@5": ("deepfashion_c", "known=0", "attribute_all", "top5"),
+    "mAP z | query attr": ("conditioned_retrieval", "z | query attribute", "mAP"),
+    "mAP z (all unknown)": ("conditioned_retrieval", "z (all unknown)", "mAP"),
+    "TV attributes": ("attention", "sensitivity", "tv_between_attributes_same_image"),
+    "TV images": ("attention", "sensitivity", "tv_between_images"),
+    "counterfactual Δ attr loss": ("attention", "counterfactual", "relative_change"),
+}
+
+
+def format_study_table(study: dict[str, Any]) -> str:
+    """Markdown table of `ablation_study`: mean ± sd over seeds per variant, the init-only control and the chance
+    rows (frequency baseline, random embeddings). A variant without a task shows "-" for it."""
+    header = ["variant", "seeds", *STUDY_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, runs in study["runs"].items():
+        overrides = ABLATIONS.get(name, {})
+        cells = [name, str(len(runs))]
+        for column, path in STUDY_COLUMNS.items():
+            if (column == "cat top-1" and overrides.get("category_loss_weight") == 0.0) or (
+                column.startswith("attr") and overrides.get("attribute_loss_weight") == 0.0
+            ):
+                cells.append("-")
+                continue
+            cells.append(_mean_sd([_lookup(run, path) for run in runs]))
+        lines.append("| " + " | ".join(cells) + " |")
+    controls = study.get("init_control", [])
+    if controls:
+        cells = ["untrained (init-only control)", str(len(controls))]
+        for column, path in STUDY_COLUMNS.items():
+            cells.append(_mean_sd([_lookup(control, path) for control in controls]) if path[0] in ("attention", "conditioned_retrieval") else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    baseline = (study.get("baselines") or {}).get("majority / frequency", {})
+    first = next(iter(study["runs"].values()))[0]
+    random_map = _lookup(first, ("conditioned_retrieval", "random", "mAP"))
+    chance = ["chance (frequency baseline / random embeddings)", "-",
+              _percent_plain(_lookup(baseline, ("category", "top1"))), _percent_plain(_lookup(baseline, ("attribute_all", "top3"))),
+              _percent_plain(_lookup(baseline, ("attribute_all", "top5"))),
+              f"{random_map:.3f}" if random_map is not None else "-", f"{random_map:.3f}" if random_map is not None else "-",
+              "-", "-", "0"]
+    lines.append("| " + " | ".join(chance) + " |")
+    return "\n".join(lines)
+
+
+def _percent_plain(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def format_report_table(rows: dict[str, dict[str, dict[str, float]]], attribute_types: Sequence[str] | None) -> str:
@@ -837,7 +1310,19 @@ def _percent(value: float | None) -> str:
 
 
 __all__ = [
+    "ablation_study",
     "ablation_table",
+    "attention_analysis",
+    "attention_examples_by_group",
+    "attention_localisation",
+    "attention_saturation",
+    "conditioned_retrieval_map",
+    "exclusive_attribute_groups",
+    "feature_maps",
+    "format_study_table",
+    "save_attention_figure",
+    "spatial_counterfactual",
+    "triplet_batch_sampler",
     "ABLATIONS",
     "attention_examples",
     "attention_sensitivity",
