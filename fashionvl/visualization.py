@@ -262,6 +262,45 @@ def plot_training_curves(
     return _finish(figure, path)
 
 
+def plot_grouped_curves(
+    log_history: Sequence[Mapping],
+    groups: Mapping[str, Sequence[str]],
+    reference_lines: Mapping[str, float] | None = None,
+    path: str | os.PathLike | None = None,
+) -> Figure:
+    """Several logged keys per panel against ``step`` (e.g. ITC / ITM / fused R@10 in one panel).
+
+    Args:
+        log_history: list of dicts as ``Trainer.state.log_history`` (each with ``step``).
+        groups: panel title -> keys drawn in that panel (keys never logged are skipped; empty panels dropped).
+        reference_lines: panel title -> a value drawn as a dashed line (e.g. the chance level).
+    """
+    reference_lines = dict(reference_lines or {})
+    panels = {title: [key for key in keys if any(key in entry for entry in log_history)] for title, keys in groups.items()}
+    panels = {title: keys for title, keys in panels.items() if keys}
+    if not panels:
+        raise ValueError("none of the grouped keys was logged.")
+    num_columns = min(2, len(panels))
+    num_rows = math.ceil(len(panels) / num_columns)
+    figure = _new_figure(5.0 * num_columns, 3.2 * num_rows)
+    axes = figure.subplots(num_rows, num_columns, squeeze=False).ravel()
+    for axis, (title, keys) in zip(axes, panels.items()):
+        for key in keys:
+            points = [(entry["step"], entry[key]) for entry in log_history if key in entry and "step" in entry]
+            steps, values = zip(*points)
+            axis.plot(steps, values, marker=".", label=key)
+        if title in reference_lines:
+            axis.axhline(reference_lines[title], color="grey", linestyle="--", label="chance")
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel("step", fontsize=8)
+        axis.legend(fontsize=7)
+        axis.grid(alpha=0.3)
+    for axis in axes[len(panels) :]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    return _finish(figure, path)
+
+
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -270,6 +309,7 @@ __all__ = [
     "plot_attention_overlay",
     "plot_reconstruction_grid",
     "plot_retrieval_results",
+    "plot_grouped_curves",
     "plot_training_curves",
     "to_uint8_image",
 ]

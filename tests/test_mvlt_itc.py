@@ -307,3 +307,11 @@ def test_a_model_without_itc_says_so_when_asked_for_features():
     assert model.logit_scale is None and not any("itc" in name for name, _ in model.named_parameters())
     with pytest.raises(ValueError, match="itc_loss_weight=0"):
         model.get_image_features(torch.randn(1, 3, 64, 64))
+
+
+def test_one_itm_pair_per_row_mixes_matching_and_mined_pairs():
+    config = tiny_config(itm_negative_mining="itc", itm_pairs_per_row=1)
+    model = MVLTForPreTraining(config)
+    batch, _ = pretraining_batch(config)
+    labels = torch.cat([model(**batch).itm_labels for _ in range(10)])
+    assert len(labels) == 40 and 0 < labels.float().mean() < 1

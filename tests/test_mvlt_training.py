@@ -167,3 +167,33 @@ def test_itm_scores_do_not_depend_on_caption_padding():
                          pixel_values=encoded.pixel_values).scores
     torch.testing.assert_close(scores[0], expected, rtol=1e-4, atol=1e-5)
     assert scores.shape == (2, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:sub-category")  # tiny catalogs have too few same-sub-category negatives
+def test_demo_writes_fused_itc_and_itm_retrieval_metrics_next_to_chance(tmp_path):
+    from fashionvl.demo import run_demo
+
+    demo = DemoArguments(
+        output_dir=str(tmp_path / "demo"), num_products=200, pretrain_steps=4, finetune_steps=2, batch_size=8,
+        num_queries=3, num_draws=1, num_negatives=8, unseen_catalog_products=120, calibration_products=120, calibration_queries=3,
+        diagnostics_every=2,
+        report_to="none", progress=False, max_minutes=5.0,
+    )
+    metrics = run_demo(demo)
+    for key in ("tir", "itr", "tir_itc", "tir_itm", "itr_itc", "itr_itm"):
+        assert set(metrics[key]) == {"R@1", "R@5", "R@10", "SumR"}, key
+    assert set(metrics["unseen_catalog"]) >= {"tir", "itr", "tir_itc", "itr_itm"}
+    assert metrics["itm_fusion_weight"] == metrics["fusion_calibration"]["itm_fusion_weight"]
+    assert metrics["training"]["config"]["itc_loss_weight"] == 1.0
+    # the diagnostics were logged during pre-training (steps 2 and 4)
+    assert [entry["step"] for entry in metrics["diagnostics"]] == [2, 4]
+    assert {"diag_itm_acc_positive", "diag_itm_acc_itc_hard", "diag_fused_r@10", "diag_grounding_true",
+            "diag_cls_vision_attention_4"} <= metrics["diagnostics"][0].keys()
+    saved = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert saved["tir_itm"] == metrics["tir_itm"]
+    assert "(ITM)" in (tmp_path / "demo" / "results.md").read_text()
+    for figure in ("pretraining_diagnostics.png", "retrieval_examples.png", "pretraining_curves.png"):
+        assert (tmp_path / "demo" / figure).stat().st_size > 1000
+    saved_config = json.loads((tmp_path / "demo" / "mvlt-pretrained" / "config.json").read_text())
+    assert saved_config["itm_fusion_weight"] == metrics["itm_fusion_weight"]

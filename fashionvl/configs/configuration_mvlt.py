@@ -152,6 +152,10 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
     itm_random_negative_share (`float`, *optional*, defaults to 0.5):
         With `itm_negative_mining="itc"`, the share of negatives drawn uniformly from the other products of the
         batch instead of from the ITC similarities (0 = all mined, as ALBEF).
+    itm_pairs_per_row (`int`, *optional*, defaults to 3):
+        With `itm_negative_mining="itc"`, ITM pairs per batch row: 3 = ALBEF (the matching pair, the image with a
+        mined caption, the caption with a mined image); 1 = one of the three per row, drawn at random (a third of
+        the cost of ALBEF's ITM pass, the same mix of positives and negatives on average; our CPU demo).
     itm_fusion_weight (`float`, *optional*, defaults to 1.0):
         Weight of the ITM log-odds in the fused retrieval score `logit_scale * cos(image, text) + itm_fusion_weight *
         (itm_logit_match - itm_logit_no_match)` (BLIP ranks with ITC + ITM). Recipes calibrate it on held-out data.
@@ -220,6 +224,7 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
     itc_text_pooling: str = "mean"
     itm_negative_mining: str = "collator"
     itm_random_negative_share: float | int = 0.5
+    itm_pairs_per_row: int = 3
     itm_fusion_weight: float | int = 1.0
 
     def __post_init__(self, **kwargs):
@@ -326,6 +331,8 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
                 "itm_negative_mining='itc' mines ITM negatives from ITC similarities, which are trained only with "
                 "itc_loss_weight > 0; got itc_loss_weight=0."
             )
+        if self.itm_pairs_per_row not in (1, 3):
+            raise ValueError(f"`itm_pairs_per_row` must be 1 or 3, got {self.itm_pairs_per_row}.")
         if not 0 <= self.itm_random_negative_share <= 1:
             raise ValueError(f"`itm_random_negative_share` must be in [0, 1], got {self.itm_random_negative_share}.")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate"):

@@ -658,6 +658,20 @@ class MVLTPreTrainedModel(PreTrainedModel):
         """L2-normalised ITC text embeddings `(batch, projection_dim)` (text-only pass, see `MVLTModel`)."""
         return F.normalize(self._mvlt.text_embeds(input_ids, attention_mask, token_type_ids).float(), dim=-1)
 
+    def get_itm_logits(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+    ) -> torch.Tensor:
+        """ITM logits `(batch, 2)` (not matching, matching) of each (caption, image) pair: the joint pass of the
+        unmasked image and the caption, the ITM head on [CLS] (models with an ITM head: pre-training, retrieval)."""
+        if getattr(self, "itm_head", None) is None:
+            raise ValueError(f"{type(self).__name__} has no ITM head; use MVLTForImageTextRetrieval or MVLTForPreTraining.")
+        outputs = self._encode_with_cls(input_ids, pixel_values, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return self.itm_head(outputs.pooler_output)
+
     def _encode_with_cls(self, input_ids: torch.LongTensor, pixel_values: torch.FloatTensor, **encoder_kwargs):
         """Run the base model (as a dataclass) for a head that reads the [CLS] token; refuse empty captions."""
         outputs = self.mvlt(input_ids, pixel_values, return_dict=True, **encoder_kwargs)
@@ -1138,7 +1152,8 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
         """ITM logits and labels of the matching pairs of the batch plus ITC-mined negatives (ALBEF), one joint pass.
 
         Pairs: every matching row (image i, caption i); for each of those images one negative caption, and for each
-        caption one negative image, drawn by `sample_itm_negatives` from the rows of other products.
+        caption one negative image, drawn by `sample_itm_negatives` from the rows of other products. With
+        `itm_pairs_per_row=1`, one of the three per row.
         """
         batch_size = input_ids.shape[0]
         rows = torch.arange(batch_size, device=input_ids.device)
@@ -1160,6 +1175,14 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
             torch.ones(len(rows), dtype=torch.long, device=input_ids.device),
             torch.zeros(int(has_caption.sum()) + int(has_image.sum()), dtype=torch.long, device=input_ids.device),
         ])
+        if self.config.itm_pairs_per_row == 1:
+            # One of (matching pair, mined caption, mined image) per row, at random: a third of ALBEF's ITM cost.
+            kinds = torch.randint(3, (len(rows),), device=input_ids.device)
+            kinds = torch.where((kinds == 1) & ~has_caption, 0, kinds)
+            kinds = torch.where((kinds == 2) & ~has_image, 0, kinds)
+            image_rows = torch.where(kinds == 2, negative_images.clamp(min=0), local)
+            text_rows = torch.where(kinds == 1, negative_captions.clamp(min=0), local)
+            labels = (kinds == 0).long()
         image_rows, text_rows = rows[image_rows], rows[text_rows]
         outputs = self.mvlt(
             input_ids[text_rows],

@@ -44,7 +44,6 @@ from ..configs.configuration_mvlt import MVLTConfig
 from ..evaluation import (
     classification_metrics,
     evaluate_full_gallery_retrieval,
-    evaluate_same_subcategory_retrieval,
     sum_c,
     sum_r,
 )
@@ -374,7 +373,8 @@ def _data_and_processor(model_args, data_args, training_args, splits, processor)
     return splits, processor
 
 
-def _train_and_save(model, collator, training_args, data_args, splits, processor, max_train_minutes) -> RecipeResult:
+def _train_and_save(model, collator, training_args, data_args, splits, processor, max_train_minutes,
+                    callbacks: Sequence[TrainerCallback] = ()) -> RecipeResult:
     """Train with `FashionTrainer` (evaluation split as the Trainer's eval set when evaluation is on), then save the
     model, the processor and the log history to `output_dir`."""
     evaluate = training_args.eval_strategy != "no" and data_args.eval_split in splits
@@ -384,7 +384,7 @@ def _train_and_save(model, collator, training_args, data_args, splits, processor
         train_dataset=splits[data_args.train_split],
         eval_dataset=splits[data_args.eval_split] if evaluate else None,
         data_collator=collator,
-        callbacks=[TimeBudgetCallback(max_train_minutes)] if max_train_minutes else [],
+        callbacks=[*callbacks, *([TimeBudgetCallback(max_train_minutes)] if max_train_minutes else [])],
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     output_dir = training_args.output_dir
@@ -403,12 +403,15 @@ def pretrain_mvlt(
     training_args,
     splits=None,
     processor: MVLTProcessor | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> RecipeResult:
-    """Pre-train `MVLTForPreTraining` (MIR + ITM + MLM) and save the model and processor to `output_dir`.
+    """Pre-train `MVLTForPreTraining` (MIR + ITM + MLM, + ITC when the config turns it on) and save the model and
+    processor to `output_dir`.
 
     Args:
         training_args: `FashionTrainingArguments` (set `remove_unused_columns=False`: the collator reads raw rows).
         splits, processor: reuse already loaded data / an existing processor.
+        callbacks: extra Trainer callbacks (e.g. `MVLTDiagnosticsCallback`).
     """
     splits, processor = _data_and_processor(model_args, data_args, training_args, splits, processor)
     train_dataset = splits[data_args.train_split]
@@ -421,10 +424,15 @@ def pretrain_mvlt(
             logger.info("PVT initialisation report: %s", model.pvt_loading_report)
         else:
             model = MVLTForPreTraining(config)
+    negative_probability = pretraining_args.itm_negative_probability
+    if model.config.itm_negative_mining == "itc" and negative_probability > 0:
+        # The model mines its ITM negatives from ITC similarities: the collator keeps every caption with its image.
+        logger.info("itm_negative_mining='itc': the collator draws no ITM negatives (itm_negative_probability 0).")
+        negative_probability = 0.0
     collator = DataCollatorForMVLTPretraining(
         processor=processor,
         caption_pool=train_dataset,
-        itm_negative_probability=pretraining_args.itm_negative_probability,
+        itm_negative_probability=negative_probability,
         hard_negatives=pretraining_args.hard_negatives,
         mlm_probability=pretraining_args.mlm_probability,
         prefer_content_words=pretraining_args.prefer_content_words,
@@ -434,7 +442,7 @@ def pretrain_mvlt(
         max_length=data_args.max_text_length,
     )
     return _train_and_save(model, collator, training_args, data_args, splits, processor,
-                           pretraining_args.max_train_minutes)
+                           pretraining_args.max_train_minutes, callbacks)
 
 
 def finetune_mvlt(
@@ -520,12 +528,15 @@ def encode_split(dataset, processor: MVLTProcessor, max_length: int, batch_size:
 
 
 def itm_score_function(model: MVLTForImageTextRetrieval, encoded: EncodedSplit, direction: str,
-                       pair_batch_size: int = 256) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """A `fashionvl.evaluation.ScoreFunction` scoring (query, candidate) rows by the ITM match probability.
+                       pair_batch_size: int = 256, output: str = "probability") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A `fashionvl.evaluation.ScoreFunction` scoring (query, candidate) rows by the ITM head.
 
     `direction="tir"`: the query row's caption against the candidate rows' images; `"itr"`: the query row's image
-    against the candidate rows' captions.
+    against the candidate rows' captions. `output="probability"`: the match probability (the paper's score);
+    `"log_odds"`: logit(match) - logit(no match), the same ranking, the ITM term of the fused score.
     """
+    if output not in ("probability", "log_odds"):
+        raise ValueError(f"output must be 'probability' or 'log_odds', got {output!r}.")
     if direction not in ("tir", "itr"):
         raise ValueError(f"direction must be 'tir' or 'itr', got {direction!r}.")
     device = next(model.parameters()).device
@@ -541,30 +552,142 @@ def itm_score_function(model: MVLTForImageTextRetrieval, encoded: EncodedSplit, 
             text = encoded.text(text_rows[start : start + pair_batch_size])
             pixel_values = encoded.pixel_values[image_rows[start : start + pair_batch_size]]
             batch = {name: value.to(device) for name, value in text.items()}
-            scores.append(model(pixel_values=pixel_values.to(device), **batch).scores.float().cpu())
+            logits = model.get_itm_logits(pixel_values=pixel_values.to(device), **batch).float().cpu()
+            scores.append(logits.softmax(dim=-1)[:, 1] if output == "probability" else logits[:, 1] - logits[:, 0])
         return torch.cat(scores).view(candidate_indices.shape)
 
     return score
 
 
+@torch.no_grad()
+def encode_itc_features(model, encoded: EncodedSplit, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """ITC embeddings of every row's image and caption, `(num_rows, projection_dim)` each, L2-normalised."""
+    model.eval()
+    device = next(model.parameters()).device
+    image_features, text_features = [], []
+    for start in range(0, len(encoded), batch_size):
+        rows = torch.arange(start, min(start + batch_size, len(encoded)))
+        text = {name: value.to(device) for name, value in encoded.text(rows).items()}
+        image_features.append(model.get_image_features(encoded.pixel_values[rows].to(device)).float().cpu())
+        text_features.append(model.get_text_features(**text).float().cpu())
+    return torch.cat(image_features), torch.cat(text_features)
+
+
+def itc_score_function(image_features: torch.Tensor, text_features: torch.Tensor,
+                       direction: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A `ScoreFunction` scoring (query, candidate) rows by the cosine of their ITC embeddings (precomputed)."""
+    if direction not in ("tir", "itr"):
+        raise ValueError(f"direction must be 'tir' or 'itr', got {direction!r}.")
+    query_features, candidate_features = (
+        (text_features, image_features) if direction == "tir" else (image_features, text_features)
+    )
+
+    def score(query_indices: torch.Tensor, candidate_indices: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("qd,qcd->qc", query_features[query_indices], candidate_features[candidate_indices])
+
+    return score
+
+
+def uses_itc(model) -> bool:
+    """Whether `model` was trained with the ITC objective (its `get_*_features` mean something)."""
+    return float(getattr(model.config, "itc_loss_weight", 0.0)) > 0
+
+
+def score_retrieval_draws(model, encoded: EncodedSplit, direction: str, num_queries: int, num_draws: int,
+                          num_negatives: int, seed: int, pair_batch_size: int = 256, itc_features=None,
+                          progress: bool = True) -> list[dict[str, torch.Tensor]]:
+    """For each seeded draw of the 1 + `num_negatives` protocol: the candidate sets and `(num_queries, 1 +
+    num_negatives)` score matrices `"itm"` (ITM log-odds) and, with `itc_features`, `"itc"` (cosine)."""
+    from ..evaluation import sample_same_subcategory_candidates, score_candidate_sets
+
+    itm = itm_score_function(model, encoded, direction, pair_batch_size, output="log_odds")
+    itc = None if itc_features is None else itc_score_function(*itc_features, direction)
+    draws = []
+    for draw in range(num_draws):
+        candidate_sets = sample_same_subcategory_candidates(
+            encoded.subcategory, encoded.product_id, num_queries=num_queries, num_negatives=num_negatives,
+            seed=seed + draw,
+        )
+        scores = {"positives": candidate_sets.positives,
+                  "itm": score_candidate_sets(itm, candidate_sets, progress=progress)}
+        if itc is not None:
+            scores["itc"] = score_candidate_sets(itc, candidate_sets, progress=False)
+        draws.append(scores)
+    return draws
+
+
+def fused_draw_scores(draw: dict[str, torch.Tensor], logit_scale: float, itm_fusion_weight: float) -> torch.Tensor:
+    """The fused score matrix of one scored draw (`fuse_retrieval_scores` on precomputed parts)."""
+    return math.exp(min(logit_scale, math.log(100.0))) * draw["itc"] + itm_fusion_weight * draw["itm"]
+
+
+def summarise_draws(draws: list[dict[str, torch.Tensor]], kind: str, logit_scale: float = 0.0,
+                    itm_fusion_weight: float = 1.0, ks: Sequence[int] = RECALL_KS) -> dict[str, Any]:
+    """R@k means over draws (and SumR) of one score `kind` ("itm", "itc" or "fused"), with the per-draw recalls."""
+    from ..evaluation import recall_at_k
+
+    per_draw = []
+    for draw in draws:
+        scores = fused_draw_scores(draw, logit_scale, itm_fusion_weight) if kind == "fused" else draw[kind]
+        per_draw.append(recall_at_k(scores, draw["positives"], ks))
+    result: dict[str, Any] = {key: float(sum(recalls[key] for recalls in per_draw) / len(per_draw)) for key in per_draw[0]}
+    if all(f"R@{k}" in result for k in (1, 5, 10)):
+        result["SumR"] = sum_r(result)
+    result["draws"] = per_draw
+    return result
+
+
+FUSION_WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+def calibrate_fusion_weight(model, encoded: EncodedSplit, num_queries: int = 100, num_negatives: int = 50,
+                            num_draws: int = 2, seed: int = 1000, grid: Sequence[float] = FUSION_WEIGHT_GRID,
+                            pair_batch_size: int = 256, progress: bool = True) -> dict[str, Any]:
+    """Choose `itm_fusion_weight` on a calibration split (products used neither for training nor for evaluation):
+    the grid value with the highest SumR of the fused score, TIR and ITR together. 0 (ITC alone) is in the grid,
+    so on the calibration split the fused score is never worse than ITC alone.
+
+    Returns `{"itm_fusion_weight": best, "sumr_by_weight": {weight: SumR}}`.
+    """
+    features = encode_itc_features(model, encoded, pair_batch_size)
+    logit_scale = model.mvlt.logit_scale.item()
+    by_direction = [
+        score_retrieval_draws(model, encoded, direction, num_queries, num_draws, num_negatives, seed,
+                              pair_batch_size, itc_features=features, progress=progress)
+        for direction in ("tir", "itr")
+    ]
+    sumr = {weight: sum(summarise_draws(draws, "fused", logit_scale, weight)["SumR"] for draws in by_direction)
+            for weight in grid}
+    best = max(grid, key=lambda weight: (sumr[weight], -weight))
+    return {"itm_fusion_weight": float(best), "sumr_by_weight": {str(weight): value for weight, value in sumr.items()}}
+
+
 def evaluate_retrieval(model: MVLTForImageTextRetrieval, encoded: EncodedSplit, eval_args: MVLTEvaluationArguments,
                        progress: bool = True) -> dict[str, dict]:
-    """TIR and ITR with 1 positive + `num_negatives` same-sub-category negatives (and the full-gallery mode)."""
+    """TIR and ITR with 1 positive + `num_negatives` same-sub-category negatives (and the full-gallery mode).
+
+    A model trained with ITC is scored three ways on the same draws: `tir` / `itr` = the fused score (ITC + ITM,
+    `config.itm_fusion_weight`; our default), `tir_itc` / `itr_itc` (ITC alone), `tir_itm` / `itr_itm` (ITM
+    alone: the paper's method). Without ITC, `tir` / `itr` are the ITM scores.
+    """
     results = {}
+    with_itc = uses_itc(model)
+    features = encode_itc_features(model, encoded, eval_args.pair_batch_size) if with_itc else None
+    logit_scale = model.mvlt.logit_scale.item() if with_itc else 0.0
+    fusion_weight = float(model.config.itm_fusion_weight)
     for direction in ("tir", "itr"):
-        score = itm_score_function(model, encoded, direction, eval_args.pair_batch_size)
-        results[direction] = evaluate_same_subcategory_retrieval(
-            score,
-            encoded.subcategory,
-            encoded.product_id,
-            num_queries=eval_args.num_queries,
-            num_draws=eval_args.num_draws,
-            num_negatives=eval_args.num_negatives,
-            seed=eval_args.evaluation_seed,
-            ks=RECALL_KS,
-            progress=progress,
+        draws = score_retrieval_draws(
+            model, encoded, direction, eval_args.num_queries, eval_args.num_draws, eval_args.num_negatives,
+            eval_args.evaluation_seed, eval_args.pair_batch_size, itc_features=features, progress=progress,
         )
+        if with_itc:
+            results[direction] = summarise_draws(draws, "fused", logit_scale, fusion_weight)
+            results[f"{direction}_itc"] = summarise_draws(draws, "itc")
+            results[f"{direction}_itm"] = summarise_draws(draws, "itm")
+        else:
+            results[direction] = summarise_draws(draws, "itm")
         if eval_args.full_gallery:
+            score = itm_score_function(model, encoded, direction, eval_args.pair_batch_size)
             generator = torch.Generator().manual_seed(eval_args.evaluation_seed)
             queries = torch.randperm(len(encoded), generator=generator)[: eval_args.max_full_gallery_queries]
             results[f"{direction}_full_gallery"] = evaluate_full_gallery_retrieval(
@@ -620,14 +743,23 @@ def chance_levels(train_labels: dict[str, Sequence[int]], eval_labels: dict[str,
 
 
 def format_results_table(metrics: dict[str, dict], chance: dict[str, dict] | None = None, title: str = "MVLT") -> str:
-    """A Markdown table in the layout of the paper's Table 2 (Task, Metric, value[, chance])."""
+    """A Markdown table in the layout of the paper's Table 2 (Task, Metric, value[, chance]).
+
+    When the metrics hold ITC and ITM rows (`tir_itc`, `tir_itm`, ...), TIR / ITR show the fused score (ours) with the
+    ITC-only (ours) and ITM-only (the paper's method) values next to it in the same cell."""
     rows = []
     for task, key in (("TIR", "tir"), ("ITR", "itr")):
         if key in metrics:
+            parts = [(key, "")] + [(f"{key}_{kind}", kind.upper()) for kind in ("itc", "itm") if f"{key}_{kind}" in metrics]
+
+            def cell(metric, percent=True):
+                values = [(f"{100 * metrics[name][metric]:.2f}%" if percent else f"{metrics[name][metric]:.2f}")
+                          + (f" ({label})" if label else "") for name, label in parts]
+                return values[0] + (" · " + " · ".join(values[1:]) if len(values) > 1 else "")
+
             for metric in ("R@1", "R@5", "R@10"):
-                rows.append((task, metric, f"{100 * metrics[key][metric]:.2f}%",
-                             f"{100 * chance[key][metric]:.2f}%" if chance else None))
-            rows.append((task, "SumR", f"{metrics[key]['SumR']:.2f}", f"{chance[key]['SumR']:.2f}" if chance else None))
+                rows.append((task, metric, cell(metric), f"{100 * chance[key][metric]:.2f}%" if chance else None))
+            rows.append((task, "SumR", cell("SumR", percent=False), f"{chance[key]['SumR']:.2f}" if chance else None))
     for task, key in (("M-CR", "main_category"), ("S-CR", "sub_category")):
         if key in metrics:
             values, reference = metrics[key], chance.get(key) if chance else None
@@ -691,9 +823,13 @@ def save_retrieval_examples(model: MVLTForImageTextRetrieval, processor: MVLTPro
     candidate_sets = sample_same_subcategory_candidates(
         encoded.subcategory, encoded.product_id, num_queries=num_queries, num_negatives=num_negatives, seed=seed
     )
-    scores = itm_score_function(model, encoded, "tir", pair_batch_size)(
-        candidate_sets.query_indices, candidate_sets.candidate_indices
-    )
+    queries, candidates = candidate_sets.query_indices, candidate_sets.candidate_indices
+    if uses_itc(model):  # the fused score (the default ranking of a model trained with ITC)
+        draw = {"itm": itm_score_function(model, encoded, "tir", pair_batch_size, output="log_odds")(queries, candidates),
+                "itc": itc_score_function(*encode_itc_features(model, encoded, pair_batch_size), "tir")(queries, candidates)}
+        scores = fused_draw_scores(draw, model.mvlt.logit_scale.item(), float(model.config.itm_fusion_weight))
+    else:
+        scores = itm_score_function(model, encoded, "tir", pair_batch_size)(queries, candidates)
     image_processor = processor.image_processor
     panels = []
     for query, candidates, query_scores in zip(candidate_sets.query_indices, candidate_sets.candidate_indices, scores):
@@ -709,6 +845,25 @@ def save_retrieval_examples(model: MVLTForImageTextRetrieval, processor: MVLTPro
     width = max(panel.width for panel in panels)
     make_image_grid([panel.resize((width, round(panel.height * width / panel.width))) for panel in panels],
                     num_columns=1).save(path)
+    return path
+
+
+def save_diagnostic_curves(log_history: Sequence[dict], path: str, chance_recall_at_10: float | None = None) -> str | None:
+    """The `MVLTDiagnosticsCallback` values against the step (one panel per diagnostic), or None when none was logged."""
+    from ..visualization import plot_grouped_curves
+
+    if not any(key.startswith("diag_") for entry in log_history for key in entry):
+        return None
+    groups = {
+        "ITM accuracy by pair kind (held-out)": [f"diag_itm_acc_{kind}" for kind in ("positive", "random", "same_sub", "itc_hard")],
+        "same-sub-category TIR R@10 (held-out)": [f"diag_{score}_r@10" for score in ("itc", "itm", "fused")],
+        "colour-word probe: MLM accuracy (true vs shuffled image)": ["diag_grounding_true", "diag_grounding_shuffled"],
+        "[CLS] attention mass on vision keys, per stage": [f"diag_cls_vision_attention_{stage}" for stage in range(1, 5)],
+    }
+    references = {}
+    if chance_recall_at_10 is not None:
+        references["same-sub-category TIR R@10 (held-out)"] = chance_recall_at_10
+    plot_grouped_curves(log_history, groups, reference_lines=references, path=path)
     return path
 
 
@@ -790,19 +945,26 @@ __all__ = [
     "TimeBudgetCallback",
     "build_config",
     "build_processor",
+    "calibrate_fusion_weight",
     "chance_levels",
+    "encode_itc_features",
     "encode_split",
     "evaluate_category_recognition",
     "evaluate_mvlt",
     "evaluate_retrieval",
     "finetune_mvlt",
     "format_results_table",
+    "itc_score_function",
     "itm_score_function",
     "load_image_text_splits",
     "load_mvlt",
     "predict_categories",
     "pretrain_mvlt",
+    "save_diagnostic_curves",
     "save_reconstruction_grid",
     "save_retrieval_examples",
     "save_training_curves",
+    "score_retrieval_draws",
+    "summarise_draws",
+    "uses_itc",
 ]
