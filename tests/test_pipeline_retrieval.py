@@ -55,11 +55,13 @@ def build_m2fashion_checkpoint(folder):
     return model, processor
 
 
-def build_mvlt_checkpoint(folder):
+def build_mvlt_checkpoint(folder, **config_overrides):
     from fashionvl.processing.processing_mvlt import MVLTProcessor
 
     processor = MVLTProcessor.from_captions(CAPTIONS * 4, vocab_size=120, image_size=IMAGE_SIZE, model_max_length=16)
-    config = fashionvl.MVLTConfig.from_preset("tiny", vocab_size=len(processor.tokenizer), image_size=IMAGE_SIZE)
+    config = fashionvl.MVLTConfig.from_preset(
+        "tiny", vocab_size=len(processor.tokenizer), image_size=IMAGE_SIZE, **config_overrides
+    )
     model = fashionvl.MVLTForImageTextRetrieval(config).eval()
     save_model_without_remote_code(model, folder)
     processor.save_pretrained(folder)
@@ -331,3 +333,84 @@ def test_mvlt_needs_an_index_with_a_dual_encoder(mvlt, images):
     index = FashionGalleryIndex(torch.randn(len(images), 8), items=images)
     with pytest.raises(ValueError, match="dual encoder"):
         mvlt[2]("red dress", index=index)
+
+
+# ------------------------------------------------------------------------------------------------ MVLT with ITC
+
+
+@pytest.fixture(scope="module")
+def mvlt_itc(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mvlt_itc")
+    model, processor = build_mvlt_checkpoint(folder, itc_loss_weight=1.0, itm_fusion_weight=0.5)
+    return model, processor, pipeline("fashion-retrieval", model=str(folder))
+
+
+@torch.no_grad()
+def _mvlt_direct_parts(model, processor, query_text, images):
+    """(cosine of the ITC embeddings, ITM logits) of the query caption against each image, computed directly."""
+    pixel_values = processor(images=images, return_tensors="pt")["pixel_values"]
+    text = processor(text=[query_text], return_tensors="pt")
+    text_features = model.get_text_features(text["input_ids"], text["attention_mask"], text.get("token_type_ids"))
+    cosine = (model.get_image_features(pixel_values) @ text_features.T).squeeze(1)
+    pairs = processor(text=[query_text] * len(images), images=images, padding=True, return_tensors="pt")
+    logits = model.get_itm_logits(pairs["input_ids"], pairs["pixel_values"], pairs["attention_mask"], pairs.get("token_type_ids"))
+    return cosine, logits
+
+
+def _fused(model, cosine, logits):
+    scale = model.mvlt.logit_scale.exp().item()
+    return scale * cosine + model.config.itm_fusion_weight * (logits[:, 1] - logits[:, 0])
+
+
+def test_mvlt_itc_ranking_equals_the_cosine_of_its_own_embeddings(mvlt_itc, images):
+    model, processor, retriever = mvlt_itc
+    results = retriever("red floral dress", images=images, top_k=None, score="itc")
+    cosine, _ = _mvlt_direct_parts(model, processor, "red floral dress", images)
+    expected_scores, expected_order = cosine.sort(descending=True)
+    assert [r["index"] for r in results] == expected_order.tolist()
+    assert torch.allclose(torch.tensor(_scores(results)), expected_scores, atol=1e-5)
+
+
+def test_mvlt_default_score_with_itc_is_the_fused_score(mvlt_itc, images):
+    model, processor, retriever = mvlt_itc
+    results = retriever("red floral dress", images=images, top_k=None)
+    expected_scores, expected_order = _fused(model, *_mvlt_direct_parts(model, processor, "red floral dress", images)).sort(descending=True)
+    assert [r["index"] for r in results] == expected_order.tolist()
+    assert torch.allclose(torch.tensor(_scores(results)), expected_scores, atol=1e-4)
+    itm = retriever("red floral dress", images=images, top_k=None, score="itm")
+    _, logits = _mvlt_direct_parts(model, processor, "red floral dress", images)
+    assert torch.allclose(torch.tensor(sorted(_scores(itm), reverse=True)), logits.softmax(-1)[:, 1].sort(descending=True).values, atol=1e-5)
+
+
+def test_mvlt_two_stage_search_is_itc_top_k_reranked_by_the_fused_score(mvlt_itc, images):
+    model, processor, retriever = mvlt_itc
+    index = FashionGalleryIndex.from_pipeline(retriever, images=images)
+    assert index.model_type == "mvlt"
+    query = "black leather jacket"
+    cosine, logits = _mvlt_direct_parts(model, processor, query, images)
+    first_stage = cosine.topk(3).indices
+    fused = _fused(model, cosine[first_stage], logits[first_stage])
+    expected_scores, order = fused.sort(descending=True)
+    results = retriever(query, index=index, first_stage_k=3, top_k=3)
+    assert [r["index"] for r in results] == first_stage[order].tolist()
+    assert torch.allclose(torch.tensor(_scores(results)), expected_scores, atol=1e-4)
+    # score="itc" over the index is the first stage alone
+    itc_only = retriever(query, index=index, top_k=3, score="itc")
+    assert [r["index"] for r in itc_only] == first_stage.tolist()
+
+
+def test_mvlt_over_an_mfsr_index_reranks_with_itm_and_refuses_fused(mvlt_itc, mfsr, images):
+    index = FashionGalleryIndex.from_pipeline(mfsr[2], images=images)
+    results = mvlt_itc[2]("black leather jacket", index=index, first_stage_k=3, top_k=3)
+    assert len(results) == 3 and all(0.0 <= r["score"] <= 1.0 for r in results)  # ITM probabilities
+    with pytest.raises(ValueError, match="another model"):
+        mvlt_itc[2]("black leather jacket", index=index, score="fused")
+
+
+def test_mvlt_without_itc_refuses_itc_scores_and_embeddings(mvlt, images):
+    with pytest.raises(ValueError, match="itc_loss_weight=0"):
+        mvlt[2]("red dress", images=images, score="itc")
+    with pytest.raises(ValueError, match="itc_loss_weight=0"):
+        mvlt[2].embed(images=images)
+    with pytest.raises(ValueError, match="score must be one of"):
+        mvlt[2]("red dress", images=images, score="cosine")

@@ -14,11 +14,18 @@ Registered on ``import fashionvl``::
 A result is a list of ``{"score", "index", "candidate"}`` dicts sorted by decreasing score (``"id"`` instead of /
 next to ``"candidate"`` for an index); a list of queries gives a list of such lists.
 
-How each architecture scores (see ``model_adapters``): MVLT scores every (caption, image) pair with its ITM
-head, in batches of ``batch_size`` pairs; mFSR embeds both sides and ranks by cosine similarity; M2Fashion embeds
-the query image and the candidate images conditioned on the query's attributes (attribute-specific retrieval)
-and ranks by cosine similarity. With an index, dual encoders search it directly; MVLT re-ranks the first
-``first_stage_k`` candidates that the index's dual encoder finds (two-stage search).
+How each architecture scores (see ``model_adapters``): mFSR embeds both sides and ranks by cosine similarity;
+M2Fashion embeds the query image and the candidate images conditioned on the query's attributes (attribute-specific
+retrieval) and ranks by cosine similarity. MVLT takes ``score=``:
+
+- ``"itm"`` (the paper): the ITM match probability of every (caption, image) pair, in batches of ``batch_size``;
+- ``"itc"`` (ours, a model pre-trained with ITC): cosine similarity of MVLT's own ITC embeddings;
+- ``"fused"`` (default when the model has ITC, BLIP's ranking): ``exp(logit_scale) * cos + itm_fusion_weight *
+  ITM log-odds``. Over a candidate list every candidate gets the fused score; over an index the ITC embeddings
+  rank the gallery and the top ``first_stage_k`` are re-ranked by the fused score (two-stage search).
+
+An index embedded by MVLT itself (``FashionGalleryIndex.from_pipeline`` with an MVLT pipeline) needs nothing else;
+an index embedded by another dual encoder (mFSR) can still serve as MVLT's first stage (``score="itm"``).
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from .gallery_index import FashionGalleryIndex
 from .model_adapters import get_retrieval_adapter
 
 
-CALL_OPTIONS = ("images", "texts", "attributes", "index", "top_k", "first_stage_k", "backend")
+CALL_OPTIONS = ("images", "texts", "attributes", "index", "top_k", "first_stage_k", "backend", "score")
+SCORES = ("fused", "itc", "itm")
 DEFAULT_BATCH_SIZE = 32
 
 
@@ -233,11 +241,12 @@ class FashionRetrievalPipeline(Pipeline):
         attributes: Sequence | None = None,
         batch_size: int | None = None,
     ) -> torch.Tensor:
-        """L2-normalised embeddings (num_items, dim) of images or texts (dual encoders: mFSR, M2Fashion)."""
-        if self.adapter.is_pair_scorer:
+        """L2-normalised embeddings (num_items, dim) of images or texts (mFSR, M2Fashion, MVLT trained with ITC)."""
+        if not self.adapter.embeds:
             raise ValueError(
-                f"{type(self.model).__name__} scores (text, image) pairs and has no standalone embeddings; build a "
-                "gallery index with a dual encoder (mFSR / M2Fashion) and re-rank it with MVLT."
+                f"{type(self.model).__name__} was trained without ITC (itc_loss_weight=0): it scores (text, image) "
+                "pairs and has no standalone embeddings; pre-train it with ITC, or build a gallery index with a dual "
+                "encoder (mFSR) and re-rank it with MVLT."
             )
         if (images is None) == (texts is None):
             raise ValueError("embed() takes exactly one of images=[...] or texts=[...].")
@@ -250,12 +259,43 @@ class FashionRetrievalPipeline(Pipeline):
 
     def score_pairs(self, texts: Sequence[str], images: Sequence, batch_size: int | None = None) -> torch.Tensor:
         """MVLT ITM match probability of each (texts[i], images[i]) pair, (num_pairs,)."""
+        return self._pair_logits(texts, images, batch_size).softmax(dim=-1)[:, 1]
+
+    def _pair_logits(self, texts: Sequence[str], images: Sequence, batch_size: int | None = None,
+                     image_name: str = "images") -> torch.Tensor:
+        """MVLT ITM logits (num_pairs, 2) of each (texts[i], images[i]) pair."""
         if not self.adapter.is_pair_scorer:
             raise ValueError(f"{type(self.model).__name__} is a dual encoder; use embed() and cosine similarity.")
         if len(texts) != len(images):
             raise ValueError(f"score_pairs needs one image per text, got {len(texts)} texts and {len(images)} images.")
         batch_size = batch_size or self._batch_size or DEFAULT_BATCH_SIZE
-        return self._run_batches({"texts": list(texts), "images": list(images)}, batch_size, "scoring pairs")
+        return self._run_batches({"texts": list(texts), "images": list(images)}, batch_size, "scoring pairs", image_name)
+
+    def _score_kind(self, options: dict, foreign_first_stage: bool = False) -> str:
+        """The MVLT score of this call: `score=` or the default (fused with ITC, else ITM); checks it can be used."""
+        score = options.get("score")
+        if not self.adapter.is_pair_scorer:
+            if score not in (None, "itc"):
+                raise ValueError(f"score={score!r} is for MVLT; {self.model.config.model_type} ranks by cosine similarity.")
+            return "itc"
+        if score is None:
+            return "fused" if self.adapter.embeds and not foreign_first_stage else "itm"
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}.")
+        if score != "itm" and not self.adapter.embeds:
+            raise ValueError(f"score={score!r} needs ITC embeddings, but this MVLT was trained without ITC "
+                             "(itc_loss_weight=0); use score='itm'.")
+        if score != "itm" and foreign_first_stage:
+            raise ValueError(f"score={score!r} needs MVLT's own ITC embeddings in the index; this index was embedded "
+                             "by another model, so MVLT can only re-rank it with score='itm'.")
+        return score
+
+    def _fuse(self, cosine: torch.Tensor, itm_logits: torch.Tensor) -> torch.Tensor:
+        from ..modeling.modeling_mvlt import fuse_retrieval_scores
+
+        return fuse_retrieval_scores(
+            cosine, itm_logits, self.model.mvlt.logit_scale.detach().cpu(), self.model.config.itm_fusion_weight
+        )
 
     def _query_modality(self, candidate_modality: str) -> str:
         if self.model.config.model_type == "m2fashion":
@@ -289,17 +329,28 @@ class FashionRetrievalPipeline(Pipeline):
         position = (lambda i: i) if len(queries) > 1 else (lambda i: None)
         checked = [self._check_query(query, query_modality, position(i)) for i, query in enumerate(queries)]
 
-        if self.adapter.is_pair_scorer:
+        score_kind = self._score_kind(options)
+        if score_kind in ("itm", "fused"):
+            cosine = self._embedding_similarity(checked, candidates, query_modality, candidate_modality, attributes,
+                                                batch_size) if score_kind == "fused" else None
             results = []
-            for query in tqdm(checked, desc="queries", disable=len(checked) < 2, leave=False):
+            for position, query in enumerate(tqdm(checked, desc="queries", disable=len(checked) < 2, leave=False)):
                 if query_modality == "text":
                     pair_texts, pair_images = [query] * len(candidates), candidates
                 else:
                     pair_texts, pair_images = candidates, [query] * len(candidates)
-                scores = self._run_batches({"texts": pair_texts, "images": pair_images}, batch_size, "scoring pairs")
+                logits = self._pair_logits(pair_texts, pair_images, batch_size)
+                scores = logits.softmax(dim=-1)[:, 1] if cosine is None else self._fuse(cosine[position], logits)
                 results.append(self.postprocess({"scores": scores, "candidates": candidates, "top_k": top_k}))
             return results
 
+        similarity = self._embedding_similarity(checked, candidates, query_modality, candidate_modality, attributes,
+                                                batch_size)
+        return [self.postprocess({"scores": row, "candidates": candidates, "top_k": top_k}) for row in similarity]
+
+    def _embedding_similarity(self, queries, candidates, query_modality, candidate_modality, attributes, batch_size):
+        """Cosine similarity (num_queries, num_candidates) of the query and candidate embeddings."""
+        checked = queries
         candidate_embeds = (
             self.embed(images=candidates, attributes=attributes, batch_size=batch_size)
             if candidate_modality == "image"
@@ -310,8 +361,7 @@ class FashionRetrievalPipeline(Pipeline):
             if query_modality == "image"
             else self.embed(texts=checked, batch_size=batch_size)
         )
-        similarity = query_embeds @ candidate_embeds.T
-        return [self.postprocess({"scores": row, "candidates": candidates, "top_k": top_k}) for row in similarity]
+        return query_embeds @ candidate_embeds.T
 
     # ------------------------------------------------------------------------------------------ gallery index
 
@@ -328,8 +378,10 @@ class FashionRetrievalPipeline(Pipeline):
         checked = [self._check_query(query, query_modality, position(i)) for i, query in enumerate(queries)]
         candidates = index.items
 
-        if not self.adapter.is_pair_scorer:
-            model_type = self.model.config.model_type
+        model_type = self.model.config.model_type
+        own_index = index.model_type == model_type or (index.model_type is None and index.encoder is None)
+        score_kind = self._score_kind(options, foreign_first_stage=self.adapter.is_pair_scorer and not own_index)
+        if score_kind == "itc":
             if index.model_type is not None and index.model_type != model_type:
                 raise ValueError(f"this index was embedded by a {index.model_type} model; the pipeline runs {model_type}.")
             attributes = options.get("attributes")
@@ -348,15 +400,20 @@ class FashionRetrievalPipeline(Pipeline):
                 for row_scores, row_indices in zip(scores, indices)
             ]
 
-        # MVLT: two-stage search, the index's dual encoder proposes, ITM re-ranks.
-        if index.encoder is None:
+        # MVLT: two-stage search. The first stage is MVLT's own ITC embeddings (an index MVLT embedded) or the
+        # index's dual encoder (e.g. mFSR); the top first_stage_k are re-ranked by the fused score or by ITM.
+        if own_index and self.adapter.embeds:
+            encoder = self
+        elif index.encoder is not None and not own_index:
+            encoder = index.encoder
+        else:
             raise ValueError(
-                "MVLT re-ranks a gallery index's first-stage candidates, which needs the index's dual encoder: build "
-                "it with FashionGalleryIndex.from_pipeline(...) or load it with FashionGalleryIndex.load(folder, encoder=...)."
+                "MVLT re-ranks a gallery index's first-stage candidates, which needs first-stage embeddings: an index "
+                "embedded by this MVLT (trained with ITC), or the dual encoder that built the index: build it with "
+                "FashionGalleryIndex.from_pipeline(...) or load it with FashionGalleryIndex.load(folder, encoder=...)."
             )
         if candidates is None:
             raise ValueError("MVLT re-ranking needs the gallery items (images / texts): load the index with items=[...].")
-        encoder = index.encoder
         query_embeds = encoder.embed(
             **({"images": checked} if query_modality == "image" else {"texts": checked}), batch_size=batch_size
         )
@@ -369,7 +426,11 @@ class FashionRetrievalPipeline(Pipeline):
             else:
                 chosen = [candidates[i] for i in positions]
                 pair_texts, pair_images = chosen, [query] * len(chosen)
-            return self._run_batches({"texts": pair_texts, "images": pair_images}, batch_size, "re-ranking")
+            logits = self._pair_logits(pair_texts, pair_images, batch_size)
+            if score_kind == "itm":
+                return logits.softmax(dim=-1)[:, 1]
+            cosine = index.embeddings[candidate_indices] @ torch.nn.functional.normalize(query_embeds[query_position].float().cpu(), dim=-1)
+            return self._fuse(cosine, logits)
 
         first_stage_k = options.get("first_stage_k", 100)
         scores, indices = index.search_two_stage(query_embeds, rerank, first_stage_k=first_stage_k, top_k=top_k, backend=backend)

@@ -21,9 +21,14 @@ import torch
 
 
 class RetrievalAdapter:
-    """Base class: ``model`` is a loaded fashionvl model, ``processor`` its processor."""
+    """Base class: ``model`` is a loaded fashionvl model, ``processor`` its processor.
+
+    ``is_pair_scorer``: scores (text, image) pairs jointly (MVLT's ITM); ``embeds``: embeds each side alone (mFSR,
+    M2Fashion, and MVLT trained with ITC).
+    """
 
     is_pair_scorer = False
+    embeds = True
 
     def __init__(self, model, processor):
         self.model = model
@@ -44,20 +49,36 @@ class RetrievalAdapter:
 
 
 class MVLTRetrievalAdapter(RetrievalAdapter):
-    """MVLT: ITM probability of each (caption, image) pair (``MVLTForImageTextRetrieval`` or ``...ForPreTraining``)."""
+    """MVLT: ITM logits of (caption, image) pairs (``get_itm_logits``), and, for a model trained with ITC, its
+    unit-norm ITC embeddings (``get_image_features`` / ``get_text_features``)."""
 
     is_pair_scorer = True
+    _TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+    @property
+    def embeds(self) -> bool:
+        return float(getattr(self.model.config, "itc_loss_weight", 0.0)) > 0
 
     def prepare_pairs(self, texts: list[str], images: list) -> dict:
         return dict(self.processor(text=texts, images=images, padding=True, return_tensors="pt"))
 
+    def prepare_images(self, images: list, attributes: Sequence | None = None) -> dict:
+        if attributes:
+            raise ValueError("MVLT does not take attributes; attribute-specific retrieval is M2Fashion's.")
+        return {"pixel_values": self.processor(images=images, return_tensors="pt")["pixel_values"]}
+
+    def prepare_texts(self, texts: list[str]) -> dict:
+        encoded = self.processor(text=texts, padding=True, return_tensors="pt")
+        return {name: encoded[name] for name in self._TEXT_INPUTS if name in encoded}
+
     def run(self, model_inputs: dict) -> torch.Tensor:
-        names = ("input_ids", "attention_mask", "token_type_ids", "pixel_values")
-        outputs = self.model(**{name: model_inputs[name] for name in names if name in model_inputs})
-        scores = getattr(outputs, "scores", None)
-        if scores is None:  # MVLTForPreTraining: match probability from the ITM logits
-            scores = outputs.itm_logits.float().softmax(dim=-1)[:, 1]
-        return scores.float()
+        """Pairs: `(num_pairs, 2)` ITM logits; images or texts alone: `(batch, projection_dim)` ITC embeddings."""
+        text = {name: model_inputs[name] for name in self._TEXT_INPUTS if name in model_inputs}
+        if "pixel_values" in model_inputs and text:
+            return self.model.get_itm_logits(pixel_values=model_inputs["pixel_values"], **text).float()
+        if "pixel_values" in model_inputs:
+            return self.model.get_image_features(model_inputs["pixel_values"]).float()
+        return self.model.get_text_features(**text).float()
 
 
 class MFSRRetrievalAdapter(RetrievalAdapter):
