@@ -8,7 +8,10 @@ weights):
 - ``MVLTModel`` with L = 128 text tokens: + the chained text stream;
 - ``MVLTModel`` + MIR decoder (U-Net): the two costs the paper adds to PVT besides the heads;
 - ``MVLTForPreTraining`` (MIR + ITM + MLM losses, paper weights), MLM decoded on the masked tokens only
-  (``mlm_sparse_prediction=True``) and on all 128 tokens (the default, Hugging Face-style logits).
+  (``mlm_sparse_prediction=True``) and on all 128 tokens (the default, Hugging Face-style logits);
+- the retrieval recipe's steps (sparse MLM): + ITC (a vision-only and a text-only pass), and + ITM on its own joint
+  pass over ITC-mined pairs (3 pairs per row as ALBEF, or 1 as the CPU demo). Their cost against today's step is
+  the ratio of their "time x" to the sparse-MLM row's, both measured in the same run.
 
 Peak memory of a step is measured for each row in a fresh subprocess (CUDA: ``torch.cuda.max_memory_allocated``
 above what the model and batch hold; CPU: peak resident memory above the resident memory before the first step,
@@ -79,6 +82,7 @@ def _mvlt_batch(config, batch_size: int, text_length: int) -> dict:
         "bool_masked_pos": bool_masked_pos,
         "mlm_labels": mlm_labels,
         "itm_labels": torch.randint(0, 2, (batch_size,)),
+        "product_ids": torch.arange(batch_size),
     }
 
 
@@ -104,16 +108,30 @@ def _mvlt_encoder_case(text_length: int, with_decoder: bool, batch_size: int, de
     return model, inputs, loss_of
 
 
-def _mvlt_pretraining_case(sparse_mlm: bool, text_length: int, batch_size: int, device: str):
+def _mvlt_pretraining_case(sparse_mlm: bool, text_length: int, batch_size: int, device: str, **overrides):
     from fashionvl import MVLTConfig, MVLTForPreTraining
 
-    config = MVLTConfig.from_preset("paper", mlm_sparse_prediction=sparse_mlm)
+    config = MVLTConfig.from_preset("paper", mlm_sparse_prediction=sparse_mlm, **overrides)
     model = MVLTForPreTraining(config)
+    batch = _mvlt_batch(config, batch_size, text_length)
+    if config.itm_negative_mining == "itc":
+        batch["itm_labels"] = torch.ones_like(batch["itm_labels"])  # the model mines its own negatives
 
     def loss_of(outputs):
         return outputs.loss
 
-    return model, _mvlt_batch(config, batch_size, text_length), loss_of
+    return model, batch, loss_of
+
+
+# The retrieval issue's recipes: ITC (two unimodal passes) on top of the paper's step, and ITM on its own pass over
+# ITC-mined pairs (ALBEF: 3 pairs per row; our CPU demo: 1 pair per row).
+ITC_ROWS = {
+    "MVLTForPreTraining + ITC, sparse MLM": {"itc_loss_weight": 1.0},
+    "MVLTForPreTraining + ITC + mined ITM (3 pairs/row)": {"itc_loss_weight": 1.0, "itm_negative_mining": "itc"},
+    "MVLTForPreTraining + ITC + mined ITM (1 pair/row)": {
+        "itc_loss_weight": 1.0, "itm_negative_mining": "itc", "itm_pairs_per_row": 1,
+    },
+}
 
 
 def row_builders(args: BenchmarkArguments) -> dict:
@@ -127,6 +145,10 @@ def row_builders(args: BenchmarkArguments) -> dict:
         "MVLTModel + MIR U-Net decoder": (f"256px, L={length}", lambda b, d: _mvlt_encoder_case(length, True, b, d)),
         "MVLTForPreTraining, sparse MLM": (f"256px, L={length}", lambda b, d: _mvlt_pretraining_case(True, length, b, d)),
         "MVLTForPreTraining, dense MLM": (f"256px, L={length}", lambda b, d: _mvlt_pretraining_case(False, length, b, d)),
+        **{
+            name: (f"256px, L={length}", lambda b, d, overrides=overrides: _mvlt_pretraining_case(True, length, b, d, **overrides))
+            for name, overrides in ITC_ROWS.items()
+        },
     }
 
 
