@@ -58,7 +58,7 @@ class DemoArguments:
     max_text_length: int = field(default=32, metadata={"help": "Caption length in tokens."})
     tokenizer_vocab_size: int = field(default=600, metadata={"help": "WordPiece vocabulary size."})
     pretrain_steps: int = field(
-        default=1200, metadata={"help": "Pre-training optimizer steps at most (cosine schedule over them); the time "
+        default=900, metadata={"help": "Pre-training optimizer steps at most (cosine schedule over them); the time "
                                 "budget may stop pre-training earlier."}
     )
     finetune_steps: int = field(default=60, metadata={"help": "Category-recognition fine-tuning steps."})
