@@ -244,22 +244,8 @@ def plot_training_curves(
         keys = list(found)
     if not keys:
         raise ValueError("log_history has no loss or eval_ metric to plot.")
-    num_columns = min(3, len(keys))
-    num_rows = math.ceil(len(keys) / num_columns)
-    figure = _new_figure(4.0 * num_columns, 2.8 * num_rows)
-    axes = figure.subplots(num_rows, num_columns, squeeze=False).ravel()
-    for axis, key in zip(axes, keys):
-        points = [(entry["step"], entry[key]) for entry in log_history if key in entry and "step" in entry]
-        if points:
-            steps, values = zip(*points)
-            axis.plot(steps, values, marker="." if len(points) < 30 else None)
-        axis.set_title(key, fontsize=9)
-        axis.set_xlabel("step", fontsize=8)
-        axis.grid(alpha=0.3)
-    for axis in axes[len(keys) :]:
-        axis.set_visible(False)
-    figure.tight_layout()
-    return _finish(figure, path)
+    return plot_grouped_curves(log_history, {key: [key] for key in keys}, path=path, num_columns=3,
+                               panel_size=(4.0, 2.8), legend=False)
 
 
 def plot_grouped_curves(
@@ -267,6 +253,9 @@ def plot_grouped_curves(
     groups: Mapping[str, Sequence[str]],
     reference_lines: Mapping[str, float] | None = None,
     path: str | os.PathLike | None = None,
+    num_columns: int = 2,
+    panel_size: tuple[float, float] = (5.0, 3.2),
+    legend: bool = True,
 ) -> Figure:
     """Several logged keys per panel against ``step`` (e.g. ITC / ITM / fused R@10 in one panel).
 
@@ -274,26 +263,29 @@ def plot_grouped_curves(
         log_history: list of dicts as ``Trainer.state.log_history`` (each with ``step``).
         groups: panel title -> keys drawn in that panel (keys never logged are skipped; empty panels dropped).
         reference_lines: panel title -> a value drawn as a dashed line (e.g. the chance level).
+        num_columns, panel_size: layout of the panel grid (inches per panel).
+        legend: label the curves of each panel.
     """
     reference_lines = dict(reference_lines or {})
     panels = {title: [key for key in keys if any(key in entry for entry in log_history)] for title, keys in groups.items()}
     panels = {title: keys for title, keys in panels.items() if keys}
     if not panels:
         raise ValueError("none of the grouped keys was logged.")
-    num_columns = min(2, len(panels))
+    num_columns = min(num_columns, len(panels))
     num_rows = math.ceil(len(panels) / num_columns)
-    figure = _new_figure(5.0 * num_columns, 3.2 * num_rows)
+    figure = _new_figure(panel_size[0] * num_columns, panel_size[1] * num_rows)
     axes = figure.subplots(num_rows, num_columns, squeeze=False).ravel()
     for axis, (title, keys) in zip(axes, panels.items()):
         for key in keys:
             points = [(entry["step"], entry[key]) for entry in log_history if key in entry and "step" in entry]
             steps, values = zip(*points)
-            axis.plot(steps, values, marker=".", label=key)
+            axis.plot(steps, values, marker="." if len(points) < 30 else None, label=key)
         if title in reference_lines:
             axis.axhline(reference_lines[title], color="grey", linestyle="--", label="chance")
         axis.set_title(title, fontsize=9)
         axis.set_xlabel("step", fontsize=8)
-        axis.legend(fontsize=7)
+        if legend:
+            axis.legend(fontsize=7)
         axis.grid(alpha=0.3)
     for axis in axes[len(panels) :]:
         axis.set_visible(False)
