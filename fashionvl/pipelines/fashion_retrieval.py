@@ -24,12 +24,20 @@ retrieval) and ranks by cosine similarity. MVLT takes ``score=``:
   ITM log-odds``. Over a candidate list every candidate gets the fused score; over an index the ITC embeddings
   rank the gallery and the top ``first_stage_k`` are re-ranked by the fused score (two-stage search).
 
+Images: PIL images are used as given; paths are opened from disk; http(s) URLs are fetched only with
+``allow_remote=True`` (at ``pipeline(...)`` or per call), within ``timeout`` seconds for the whole download
+(default 10), at most ``max_image_bytes`` (default 20 MiB), and never through a redirect to another host. The
+images reach the image processor as opened (EXIF orientation applied, mode untouched), which converts any mode
+to RGB (transparency on white, 16-bit and float images by their range). The items of a loaded
+``FashionGalleryIndex`` are untrusted: see ``FashionGalleryIndex.open_item``.
+
 An index embedded by MVLT itself (``FashionGalleryIndex.from_pipeline`` with an MVLT pipeline) needs nothing else;
 an index embedded by another dual encoder (mFSR) can still serve as MVLT's first stage (``score="itm"``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -39,11 +47,14 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers import Pipeline
 
+from .._safe_io import open_image
 from .gallery_index import FashionGalleryIndex
 from .model_adapters import get_retrieval_adapter
 
 
-CALL_OPTIONS = ("images", "texts", "attributes", "index", "top_k", "first_stage_k", "backend", "score")
+CALL_OPTIONS = ("images", "texts", "attributes", "index", "top_k", "first_stage_k", "backend", "score",
+                "allow_remote", "timeout", "max_image_bytes")
+IMAGE_LOADING_OPTIONS = ("allow_remote", "timeout", "max_image_bytes")
 SCORES = ("fused", "itc", "itm")
 DEFAULT_BATCH_SIZE = 32
 
@@ -92,21 +103,25 @@ def check_candidates(candidates: Any, name: str, modality: str) -> list:
     return candidates
 
 
-def load_image(item: Any, where: str) -> Image.Image:
-    """A PIL image, or an image file path / http(s) URL, as an RGB PIL image; errors name ``where``."""
-    if isinstance(item, Image.Image):
-        return item.convert("RGB")
-    if not _is_image_source(item):
-        raise ValueError(f"{where} is a {type(item).__name__} ({item!r:.60}); expected a PIL image or a path / URL.")
-    source = os.fspath(item)
-    if not source.startswith(("http://", "https://", "data:image/")) and not os.path.isfile(source):
-        raise ValueError(f"{where} ({source!r}) could not be read as an image: no such file.")
-    from transformers.image_utils import load_image as load_image_source
+def load_image(item: Any, where: str, allow_remote: bool = False, timeout: float | None = None,
+               max_image_bytes: int | None = None) -> Image.Image:
+    """A PIL image, or an image file path / http(s) URL (only with ``allow_remote=True``), as a PIL image in its
+    own mode (the image processor converts it to RGB); errors name ``where``. See ``fashionvl._safe_io.open_image``."""
+    return open_image(item, where, allow_remote=allow_remote, timeout=timeout, max_image_bytes=max_image_bytes)
 
-    try:
-        return load_image_source(source).convert("RGB")
-    except Exception as error:  # PIL / network errors of every kind: say which item failed
-        raise ValueError(f"{where} ({source!r}) could not be read as an image: {error}") from error
+
+def check_image_loading_options(options: dict) -> dict:
+    """The ``allow_remote`` / ``timeout`` / ``max_image_bytes`` of ``options``, checked."""
+    loading = {name: options[name] for name in IMAGE_LOADING_OPTIONS if options.get(name) is not None}
+    if "allow_remote" in loading and not isinstance(loading["allow_remote"], bool):
+        raise ValueError(f"allow_remote must be True or False, got {loading['allow_remote']!r}.")
+    timeout = loading.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+    max_bytes = loading.get("max_image_bytes")
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1):
+        raise ValueError(f"max_image_bytes must be a positive int, got {max_bytes!r}.")
+    return loading
 
 
 def load_processor_for(model):
@@ -144,7 +159,8 @@ class FashionRetrievalPipeline(Pipeline):
     - ``pipe(query, index=FashionGalleryIndex)``: search a pre-embedded gallery (``first_stage_k`` and an index
       built by a dual encoder for MVLT re-ranking; ``backend="faiss"`` for the FAISS index).
 
-    Images are PIL images or paths / http(s) URLs. A list of queries gives a list of results.
+    Images are PIL images, paths, or http(s) URLs with ``allow_remote=True`` (``timeout``, ``max_image_bytes``;
+    given to ``pipeline(...)`` they apply to every call). A list of queries gives a list of results.
     """
 
     # The processor is optional for pipeline(): when AutoProcessor cannot resolve it, __init__ loads the
@@ -163,6 +179,7 @@ class FashionRetrievalPipeline(Pipeline):
             self.image_processor = getattr(self.processor, "image_processor", None)
         self.model.eval()
         self.adapter = get_retrieval_adapter(self.model, self.processor)
+        self._image_loading = check_image_loading_options(self._postprocess_params)
 
     # ------------------------------------------------------------------------------------------ Pipeline API
 
@@ -170,7 +187,21 @@ class FashionRetrievalPipeline(Pipeline):
         unknown = sorted(set(kwargs) - set(CALL_OPTIONS))
         if unknown:
             raise TypeError(f"fashion-retrieval got unexpected arguments {unknown}; it takes {list(CALL_OPTIONS)} and batch_size.")
+        check_image_loading_options(kwargs)
         return {}, {}, kwargs
+
+    @contextlib.contextmanager
+    def _image_loading_for_call(self, options: dict):
+        """Use this call's ``allow_remote`` / ``timeout`` / ``max_image_bytes`` (over the pipeline's) meanwhile."""
+        saved = self._image_loading
+        self._image_loading = {**saved, **check_image_loading_options(options)}
+        try:
+            yield
+        finally:
+            self._image_loading = saved
+
+    def _load_image(self, item: Any, where: str) -> Image.Image:
+        return load_image(item, where, **self._image_loading)
 
     def preprocess(self, inputs: dict) -> dict:
         """Model inputs for one batch: ``{"images": [...], "attributes": ...}``, ``{"texts": [...]}``, or both
@@ -213,10 +244,13 @@ class FashionRetrievalPipeline(Pipeline):
         queries = inputs if is_batch else [inputs]
         if not queries:
             raise ValueError("got an empty list of queries.")
-        if options.get("index") is not None:
-            results = self._search_index(queries, options, top_k, batch_size)
-        else:
-            results = self._rank_candidates(queries, options, top_k, batch_size)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+        with self._image_loading_for_call(options):
+            if options.get("index") is not None:
+                results = self._search_index(queries, options, top_k, batch_size)
+            else:
+                results = self._rank_candidates(queries, options, top_k, batch_size)
         return results if is_batch else results[0]
 
     # ------------------------------------------------------------------------------------------ building blocks
@@ -230,7 +264,7 @@ class FashionRetrievalPipeline(Pipeline):
         for start in tqdm(starts, desc=description, disable=len(starts) < 4, leave=False):
             batch = {key: value[start : start + batch_size] if key in ("texts", "images") else value for key, value in inputs.items()}
             if "images" in batch:
-                batch["images"] = [load_image(item, f"{image_name}[{start + offset}]") for offset, item in enumerate(batch["images"])]
+                batch["images"] = [self._load_image(item, f"{image_name}[{start + offset}]") for offset, item in enumerate(batch["images"])]
             outputs.append(self.forward(self.preprocess(batch)))
         return torch.cat(outputs)
 
@@ -308,7 +342,7 @@ class FashionRetrievalPipeline(Pipeline):
             if not isinstance(query, str):
                 raise ValueError(f"{where} must be a text (str) to rank images, got {type(query).__name__}.")
             return query
-        return load_image(query, where)
+        return self._load_image(query, where)
 
     # ------------------------------------------------------------------------------------------ candidate lists
 
@@ -421,7 +455,7 @@ class FashionRetrievalPipeline(Pipeline):
         def rerank(query_position: int, candidate_indices: torch.Tensor) -> torch.Tensor:
             positions, query = candidate_indices.tolist(), checked[query_position]
             if query_modality == "text":  # gallery images, loaded here so that errors name the gallery position
-                chosen = [load_image(candidates[i], f"index.items[{i}]") for i in positions]
+                chosen = [index.open_item(i, **self._image_loading) for i in positions]
                 pair_texts, pair_images = [query] * len(chosen), chosen
             else:
                 chosen = [candidates[i] for i in positions]
@@ -452,4 +486,4 @@ class FashionRetrievalPipeline(Pipeline):
         self.processor.save_pretrained(save_directory)
 
 
-__all__ = ["FashionRetrievalPipeline", "check_candidates", "load_image", "load_processor_for"]
+__all__ = ["FashionRetrievalPipeline", "check_candidates", "check_image_loading_options", "load_image", "load_processor_for"]

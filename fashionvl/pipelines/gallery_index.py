@@ -12,11 +12,19 @@ are stored L2-normalised, so the inner product is the cosine similarity both mod
 
 On disk an index is a folder with ``embeddings.safetensors`` (one tensor ``embeddings``, (num_items, dim)
 float32) and ``index.json`` (ids, optional items such as image paths, modality, the model that embedded it,
-attribute names for M2Fashion, free metadata).
+attribute names for M2Fashion, the SHA-256 of the embeddings file, free metadata). :meth:`FashionGalleryIndex.save`
+writes the folder atomically (a temporary sibling swapped into place), so a process killed while saving leaves
+the old index or the new one; :meth:`FashionGalleryIndex.load` checks that embeddings, ids and items agree
+(count, checksum) and that the embeddings are unit-norm, as cosine search promises.
+
+A saved index is data that may come from elsewhere: its image items are resolved relative to a ``root`` given at
+load (default: the index folder); absolute paths, ``..`` leaving the root, and URLs (unless ``allow_remote=True``)
+are refused when an item is opened (:meth:`FashionGalleryIndex.open_item`), with an error naming the item.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -26,11 +34,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .._safe_io import atomic_folder, open_image
+
 
 INDEX_FORMAT_VERSION = 1
 EMBEDDINGS_FILE = "embeddings.safetensors"
 METADATA_FILE = "index.json"
 MODALITIES = ("image", "text")
+UNIT_NORM_TOLERANCE = 1e-3
 
 
 def is_faiss_available() -> bool:
@@ -111,6 +122,7 @@ class FashionGalleryIndex:
         self.model_name_or_path = model_name_or_path
         self.metadata = dict(metadata or {})
         self.encoder = encoder
+        self.root: str | None = None  # set by load(): saved items are untrusted and resolved under it
         self._faiss_index = None
 
     # ------------------------------------------------------------------------------------------------ building
@@ -275,20 +287,41 @@ class FashionGalleryIndex:
             all_indices.append(candidate_indices[order])
         return torch.stack(all_scores), torch.stack(all_indices)
 
+    # ------------------------------------------------------------------------------------------------ items
+
+    def open_item(self, position: int, allow_remote: bool = False, timeout: float | None = None,
+                  max_image_bytes: int | None = None):
+        """The image of gallery item ``position`` (PIL image, or opened from its path / URL).
+
+        Items of an index read by :meth:`load` are untrusted: paths resolve under ``self.root`` (absolute paths and
+        ``..`` leaving it are refused) and URLs need ``allow_remote=True``; items given in memory open as given.
+        """
+        if self.items is None:
+            raise ValueError("this index stores no items; load it with items=[...] to open them.")
+        return open_image(self.items[position], f"index.items[{position}]", root=self.root, allow_remote=allow_remote,
+                          timeout=timeout, max_image_bytes=max_image_bytes)
+
     # ------------------------------------------------------------------------------------------------ disk
 
-    def save(self, folder: str | os.PathLike) -> Path:
-        """Write ``embeddings.safetensors`` and ``index.json`` into ``folder`` (created). Returns the folder.
+    def save(self, folder: str | os.PathLike, items_root: str | os.PathLike | None = None) -> Path:
+        """Write ``embeddings.safetensors`` and ``index.json`` into ``folder``, atomically. Returns the folder.
 
         Items are saved when they are all strings (paths, URLs, captions); in-memory images are not saved
         (``items`` is then null, and two-stage re-ranking after :meth:`load` needs ``items=`` again).
+
+        Args:
+            folder: the index folder; an existing one is replaced as a whole (a temporary sibling folder is
+                written and swapped into place, so a kill leaves the old index or the new one).
+            items_root: for image paths: store them relative to this folder (every path must lie inside it);
+                load the index with ``root=`` the same folder. Without it paths are stored as given, and
+                :meth:`load` resolves them relative to the index folder.
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({"embeddings": self.embeddings}, str(folder / EMBEDDINGS_FILE), metadata={"format": "pt"})
         items = None
         if self.items is not None and all(isinstance(item, (str, os.PathLike)) for item in self.items):
             items = [os.fspath(item) for item in self.items]
+            if items_root is not None:
+                items = [self._relative_item(item, items_root, position) for position, item in enumerate(items)]
         description = {
             "format_version": INDEX_FORMAT_VERSION,
             "num_items": len(self),
@@ -302,22 +335,50 @@ class FashionGalleryIndex:
             "metadata": self.metadata,
         }
         try:
-            text = json.dumps(description, indent=1)
+            json.dumps(description)
         except TypeError as error:
             raise TypeError(f"ids and metadata of a saved index must be JSON-serialisable (int / str): {error}") from error
-        (folder / METADATA_FILE).write_text(text, encoding="utf-8")
+        with atomic_folder(folder) as temporary:
+            save_file({"embeddings": self.embeddings}, str(temporary / EMBEDDINGS_FILE), metadata={"format": "pt"})
+            description["embeddings_sha256"] = _sha256(temporary / EMBEDDINGS_FILE)
+            (temporary / METADATA_FILE).write_text(json.dumps(description, indent=1), encoding="utf-8")
         return folder
+
+    @staticmethod
+    def _relative_item(item: str, items_root, position: int) -> str:
+        from .._safe_io import is_url
+
+        if is_url(item) or item.startswith("data:"):
+            return item
+        root = os.path.abspath(os.fspath(items_root))
+        path = os.path.normpath(os.path.join(root, item))
+        if os.path.commonpath([root, path]) != root:
+            raise ValueError(f"items[{position}] ({item!r}) is not inside items_root {root!r}.")
+        return os.path.relpath(path, root)
 
     @classmethod
     def load(
-        cls, folder: str | os.PathLike, encoder: Any = None, items: Sequence | None = None
+        cls,
+        folder: str | os.PathLike,
+        encoder: Any = None,
+        items: Sequence | None = None,
+        root: str | os.PathLike | None = None,
     ) -> "FashionGalleryIndex":
-        """Read an index written by :meth:`save`.
+        """Read an index written by :meth:`save`, checking that its parts agree.
 
         Args:
             folder: the index folder.
             encoder: optional query encoder to attach (a pipeline of the model that built the index).
-            items: items to use instead of the saved ones (e.g. in-memory images).
+            items: items to use instead of the saved ones (e.g. in-memory images); these are trusted.
+            root: folder the saved image items are relative to (default: the index folder). Saved items are
+                untrusted: when opened, absolute paths and paths leaving ``root`` are refused, URLs need
+                ``allow_remote=True`` (:meth:`open_item`).
+
+        Raises:
+            FileNotFoundError: a file of the index is missing.
+            ValueError: naming the file, when the embeddings, ids and items disagree in count, the embeddings
+                file does not match the checksum in ``index.json`` (a mix of two saves), or an embedding is not
+                unit-norm.
         """
         folder = Path(folder)
         metadata_path, embeddings_path = folder / METADATA_FILE, folder / EMBEDDINGS_FILE
@@ -325,22 +386,58 @@ class FashionGalleryIndex:
             if not path.is_file():
                 raise FileNotFoundError(f"{path} not found: a gallery index folder holds {METADATA_FILE} and {EMBEDDINGS_FILE}.")
         try:
-            description = json.loads(metadata_path.read_text(encoding="utf-8"))
+            description = json.loads(metadata_path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as error:
             raise ValueError(f"Malformed {metadata_path}, line {error.lineno} column {error.colno}: {error.msg}") from error
+        if not isinstance(description, dict):
+            raise ValueError(f"{metadata_path} must hold a JSON object, got {type(description).__name__}.")
         version = description.get("format_version")
         if version != INDEX_FORMAT_VERSION:
             raise ValueError(f"{metadata_path} has format_version {version!r}; this fashionvl reads {INDEX_FORMAT_VERSION}.")
-        embeddings = load_file(str(embeddings_path))["embeddings"]
+        for key, kind in (("num_items", int), ("dim", int), ("ids", list), ("modality", str)):
+            if not isinstance(description.get(key), kind) or isinstance(description.get(key), bool):
+                raise ValueError(f"{metadata_path}: {key!r} must be a {kind.__name__}, got {description.get(key)!r:.80}.")
+        saved_items = description.get("items")
+        if saved_items is not None and (not isinstance(saved_items, list)
+                                        or not all(isinstance(item, str) for item in saved_items)):
+            raise ValueError(f"{metadata_path}: 'items' must be null or a list of strings.")
+        checksum = description.get("embeddings_sha256")
+        if checksum is not None and checksum != _sha256(embeddings_path):
+            raise ValueError(
+                f"{embeddings_path} does not match the embeddings_sha256 of {metadata_path}: the two files come from "
+                "different saves (an interrupted copy or a hand edit); save the index again."
+            )
+        try:
+            tensors = load_file(str(embeddings_path))
+        except Exception as error:  # safetensors raises its own error types for truncated / malformed files
+            raise ValueError(f"{embeddings_path} could not be read as safetensors: {error}") from error
+        if "embeddings" not in tensors:
+            raise ValueError(f"{embeddings_path} holds no tensor named 'embeddings' (found {sorted(tensors)}).")
+        embeddings = tensors["embeddings"]
         if tuple(embeddings.shape) != (description["num_items"], description["dim"]):
             raise ValueError(
                 f"{embeddings_path} holds {tuple(embeddings.shape)} embeddings, {metadata_path} says "
                 f"({description['num_items']}, {description['dim']})."
             )
+        for key, values in (("ids", description["ids"]), ("items", saved_items)):
+            if values is not None and len(values) != description["num_items"]:
+                raise ValueError(f"{metadata_path} lists {len(values)} {key} for {description['num_items']} embeddings.")
+        embeddings = embeddings.float()
+        if not torch.isfinite(embeddings).all():
+            row = int((~torch.isfinite(embeddings)).any(dim=1).nonzero()[0])
+            raise ValueError(f"{embeddings_path}: embedding of gallery item {row} is not finite.")
+        norms = embeddings.norm(dim=-1)
+        off = (norms - 1).abs() > UNIT_NORM_TOLERANCE
+        if off.any():
+            row = int(off.nonzero()[0])
+            raise ValueError(
+                f"{embeddings_path}: embedding of gallery item {row} has norm {float(norms[row]):.4g}; an index stores "
+                "unit-norm embeddings (cosine scores), so this file was not written by FashionGalleryIndex.save."
+            )
         index = cls(
             embeddings,
             ids=description["ids"],
-            items=items if items is not None else description.get("items"),
+            items=items if items is not None else saved_items,
             modality=description["modality"],
             attributes=description.get("attributes"),
             model_type=description.get("model_type"),
@@ -348,8 +445,18 @@ class FashionGalleryIndex:
             metadata=description.get("metadata"),
             encoder=encoder,
         )
-        index.embeddings = embeddings.float().contiguous()  # saved normalised: keep the exact stored values
+        index.embeddings = embeddings.contiguous()  # saved normalised: keep the exact stored values
+        if items is None and saved_items is not None:
+            index.root = os.path.abspath(os.fspath(root if root is not None else folder))
         return index
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 __all__ = ["FashionGalleryIndex", "RerankFunction", "is_faiss_available"]
