@@ -103,8 +103,9 @@ class DemoArguments:
         """The MVLTConfig fields of the recipe, then `config_overrides`."""
         overrides = {"mir_loss_weight": self.mir_loss_weight}
         if self.recipe == "retrieval":
-            # Departure from the paper (README, "MVLT retrieval"): ITC, and ITM negatives mined from it (ALBEF).
-            overrides.update(itc_loss_weight=1.0, itm_negative_mining="itc", itm_pairs_per_row=1)
+            # Departure from the paper (README, "MVLT retrieval"): ITC, and ITM negatives mined from it (ALBEF);
+            # initializer_range 0.05 instead of the tiny preset's 0.15 (measured: ITC R@10 0.90 vs 0.78 at 400 steps).
+            overrides.update(itc_loss_weight=1.0, itm_negative_mining="itc", itm_pairs_per_row=1, initializer_range=0.05)
         overrides.update(json.loads(self.config_overrides))
         return overrides
 
