@@ -6,7 +6,8 @@ Defaults: 1,000 products (800 training images x 5 captions, 100 test images), 64
 600 steps of batch 32 at 1e-3 with the hinge summed over all negatives (VSE0) in every row: from scratch
 the hardest-negative form collapsed within these 600 steps even with the linear separation head (semantic loss
 stuck at 2 x margin x batch = 12.8), so every row uses the all-negatives hinge (`--config_overrides`). Writes `<output_dir>/ablation.json` (every run: recalls, separation diagnostics, gradient norm per
-loss term at init and after training) and `<output_dir>/ablation.md` (the table).
+loss term at init and after training) and `<output_dir>/ablation.md` (the table); with `--reconstruction_figure`,
+paper Fig. 5 from the first seed's full mFSR model.
 """
 
 import json
@@ -17,7 +18,16 @@ from dataclasses import dataclass, field
 import torch
 from transformers import HfArgumentParser
 
-from fashionvl.recipes.mfsr import ABLATIONS, MFSRDataArguments, ablation_study, format_ablation_table
+from fashionvl.modeling.modeling_mfsr import MFSRForRetrieval
+from fashionvl.processing.processing_mfsr import MFSRProcessor
+from fashionvl.recipes.mfsr import (
+    ABLATIONS,
+    MFSRDataArguments,
+    ablation_study,
+    format_ablation_table,
+    load_retrieval_splits,
+    save_reconstruction_figure,
+)
 from fashionvl.training import FashionTrainingArguments
 
 DEFAULTS = [
@@ -63,6 +73,12 @@ def main(argv=None):
     print(table)
     for name, runs in results.items():
         print(name, json.dumps([run["diagnostics"] for run in runs]))
+    if data_args.reconstruction_figure and "mfsr" in results:
+        folder = os.path.join(training_args.output_dir, "mfsr", f"seed{seeds[0]}")
+        model = MFSRForRetrieval.from_pretrained(folder, dtype=torch.float32)
+        processor = MFSRProcessor.from_pretrained(folder)
+        split = load_retrieval_splits(data_args, splits=(data_args.eval_split,), cache_dir=training_args.output_dir)
+        save_reconstruction_figure(model, processor, split[data_args.eval_split], data_args.reconstruction_figure)
 
 
 if __name__ == "__main__":

@@ -210,3 +210,10 @@ def test_triplet_training_batches_come_from_the_sampler_with_valid_triplets(tmp_
     assert "conditioned_retrieval" in report
     logged = json.loads((tmp_path / "eval_results.json").read_text())
     assert logged["conditioned_retrieval"]["z | query attribute"]["mAP"] == report["conditioned_retrieval"]["z | query attribute"]["mAP"]
+
+
+def test_counterfactual_probe_measures_a_variant_trained_without_the_attribute_loss():
+    rows = [{"pixel_values": torch.randn(3, 32, 32), "attributes": [1, -1, 1, -1]} for _ in range(4)]
+    model = recipe.build_model("tiny", 2, 4, attribute_loss_weight=0.0)
+    report = recipe.spatial_counterfactual(model, rows)
+    assert report["attribute_loss"] > 0 and set(report) == {"attribute_loss", "counterfactual_attribute_loss", "relative_change"}

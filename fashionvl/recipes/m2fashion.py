@@ -751,7 +751,7 @@ def spatial_counterfactual(model, rows: list[dict], seed: int = 0, batch_size: i
 
     Returns `{"attribute_loss", "counterfactual_attribute_loss", "relative_change"}` (change / loss).
     """
-    from ..modeling.losses import m2fashion_sample_single_attribute_states
+    from ..modeling.losses import m2fashion_masked_attribute_loss, m2fashion_sample_single_attribute_states
 
     model.eval()
     device = next(model.parameters()).device
@@ -766,9 +766,10 @@ def spatial_counterfactual(model, rows: list[dict], seed: int = 0, batch_size: i
         other[same] = states.roll(2, dims=0)[same]  # a neighbour with the same query: take the next one
         pixel_values = torch.stack([torch.as_tensor(row["pixel_values"]) for row in chunk]).to(device)
         for name, spatial in (("true", None), ("counterfactual", other.to(device))):
-            output = model(pixel_values, attribute_states=states.to(device), attribute_labels=labels.to(device),
-                           spatial_attribute_states=spatial)
-            totals[name] += output.attribute_loss.item() * len(chunk)
+            output = model(pixel_values, attribute_states=states.to(device), spatial_attribute_states=spatial)
+            # eq. 12 computed here, so that a variant trained without the attribute loss is measured too
+            loss = m2fashion_masked_attribute_loss(output.attribute_logits, labels.to(device), states.to(device) == 0)
+            totals[name] += loss.item() * len(chunk)
     true, counterfactual = totals["true"] / len(rows), totals["counterfactual"] / len(rows)
     return {"attribute_loss": true, "counterfactual_attribute_loss": counterfactual,
             "relative_change": (counterfactual - true) / true}
