@@ -10,9 +10,11 @@ Every loader returns a `datasets.Dataset` whose images are decoded lazily, on ro
   procedural catalog (PNG bytes in memory), with writers for all four on-disk formats.
 
 Malformed files raise `DataFormatError` (a ``ValueError``) whose message starts with
-``<path>, line <n>:``.
+``<path>, line <n>:``. Text files are read as UTF-8 (a BOM is dropped). Image names from annotation files are
+resolved against the dataset's image root; absolute names and names leaving it are refused.
 
-Row schema (image-text datasets): ``image`` (PIL.Image, RGB), ``caption`` (str), ``category``
+Row schema (image-text datasets): ``image`` (PIL.Image as stored, EXIF orientation applied: RGB for
+JPEGs and Fashion-Gen, possibly RGBA / L / 16-bit for PNGs; the image processor converts every mode), ``caption`` (str), ``category``
 (int main-category id), ``subcategory`` (int sub-category id), ``product_id`` (int). Attribute
 datasets add ``attributes`` (list of int in {-1, 0, 1}: negative, unknown, positive). Each loader's
 docstring lists its extra columns.

@@ -1,8 +1,15 @@
-"""Small shared helpers of the loaders: format errors that name the file and line, text decoding."""
+"""Small shared helpers of the loaders: format errors that name the file and line, text decoding, image paths
+that must stay inside the dataset root."""
 
 from __future__ import annotations
 
 import os
+import re
+
+from .._safe_io import UnsafePathError, resolve_under_root
+
+#: A file name ends with one of these (case-insensitive); names may contain spaces (DeepFashion item titles).
+IMAGE_NAME = re.compile(r"^(.*?\.(?:jpe?g|png|bmp|gif|webp|tiff?))(?=\s|$)", flags=re.IGNORECASE)
 
 
 class DataFormatError(ValueError):
@@ -15,12 +22,46 @@ class DataFormatError(ValueError):
         self.line = line
 
 
-def read_lines(path) -> list[tuple[int, str]]:
-    """Non-empty lines of a text file as ``(1-based line number, stripped text)``."""
+def iter_text_lines(path):
+    """Yield ``(1-based line number, line)`` of a UTF-8 text file (a leading BOM is dropped); a line that is not
+    UTF-8 is a `DataFormatError` naming it."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"expected the file {os.fspath(path)}, which does not exist")
-    with open(path, encoding="utf-8") as handle:
-        return [(number, line.strip()) for number, line in enumerate(handle, start=1) if line.strip()]
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataFormatError(path, number, f"not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+def read_lines(path) -> list[tuple[int, str]]:
+    """Non-empty lines of a text file as ``(1-based line number, stripped text)``."""
+    return [(number, line.strip()) for number, line in iter_text_lines(path) if line.strip()]
+
+
+def split_image_name(text: str) -> tuple[str, list[str]]:
+    """``"img/Red Dress/img_1.jpg 3 7"`` -> ``("img/Red Dress/img_1.jpg", ["3", "7"])``.
+
+    The name runs to the first token ending in an image extension (so names may contain spaces); without such a
+    token it is the first whitespace-separated token.
+    """
+    match = IMAGE_NAME.match(text)
+    if match:
+        return match.group(1), text[match.end():].split()
+    tokens = text.split()
+    return tokens[0], tokens[1:]
+
+
+def image_path_under(root, name: str, path, line: int | None) -> str:
+    """``root / name`` for an image name read from ``path`` (line ``line``); absolute names and names that leave
+    ``root`` are a `DataFormatError`."""
+    try:
+        return resolve_under_root(name, root, "the image name")
+    except UnsafePathError as error:
+        raise DataFormatError(path, line, str(error)) from None
 
 
 def parse_int(path, line: int, token: str, what: str, allowed=None) -> int:

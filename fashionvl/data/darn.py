@@ -9,6 +9,9 @@ Files (SPEC §5), all in one folder:
 - ``query_{valid,test}.txt`` / ``candidate_{valid,test}.txt``: ``img attr val`` per line;
 - optional ``meta.json`` (ASEN): ``{"ATTRIBUTES": [...], "ATTRIBUTES_NUM": {name: count},
   "ATTRIBUTES_VALUES": {name: [...]}}``; without it the 9 DARN attributes below are assumed.
+
+Image paths must stay inside the image root; a file name listed twice and a label file without any label are
+errors naming the file (and line).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 
-from ._files import DataFormatError, normalise_split, parse_int, read_lines
+from ._files import DataFormatError, image_path_under, normalise_split, parse_int, read_lines
 
 #: DARN's 9 attribute dimensions and their number of values (ASEN's make_triplet_DARN.py).
 DARN_ATTRIBUTES = {
@@ -39,7 +42,7 @@ def read_darn_meta(root) -> dict[str, list[str]]:
     path = os.path.join(root, "meta.json")
     if not os.path.isfile(path):
         return {name: [str(v) for v in range(count)] for name, count in DARN_ATTRIBUTES.items()}
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         try:
             meta = json.load(handle)
         except json.JSONDecodeError as error:
@@ -54,8 +57,20 @@ def read_darn_meta(root) -> dict[str, list[str]]:
                                           f"attribute: {error!r}") from None
 
 
-def _read_filenames(root, split: str) -> list[str]:
-    return [text for _, text in read_lines(os.path.join(root, f"filenames_{split}.txt"))]
+def _read_filenames(root, split: str, image_root=None) -> list[str]:
+    """The image names of ``filenames_<split>.txt``, each checked to stay inside the image root, none twice."""
+    path = os.path.join(root, f"filenames_{split}.txt")
+    base = image_root if image_root is not None else root
+    names, seen = [], {}
+    for number, text in read_lines(path):
+        if text in seen:
+            raise DataFormatError(path, number, f"image {text!r} is listed again (first on line {seen[text]})")
+        seen[text] = number
+        image_path_under(base, text, path, number)
+        names.append(text)
+    if not names:
+        raise DataFormatError(path, None, "lists no image")
+    return names
 
 
 def _read_labels(path, filenames: list[str], dimensions: dict[str, list[str]], pairs_per_line=None):
@@ -63,7 +78,10 @@ def _read_labels(path, filenames: list[str], dimensions: dict[str, list[str]], p
     index_of = {name: i for i, name in enumerate(filenames)}
     counts = [len(values) for values in dimensions.values()]
     entries = []
-    for number, text in read_lines(path):
+    lines = read_lines(path)
+    if not lines:
+        raise DataFormatError(path, None, "holds no label line (expected 'img attr val ...' lines)")
+    for number, text in lines:
         tokens = text.split()
         if len(tokens) < 3 or len(tokens) % 2 == 0 or (pairs_per_line and len(tokens) != 1 + 2 * pairs_per_line):
             expected = "'img attr val'" if pairs_per_line == 1 else "'img attr val [attr val ...]'"
@@ -109,7 +127,7 @@ def load_darn(root, split: str, image_root=None):
 
     split = normalise_split(split, _ALIASES, _SPLITS)
     dimensions = read_darn_meta(root)
-    filenames = _read_filenames(root, split)
+    filenames = _read_filenames(root, split, image_root)
     label_files = [f"label_{split}.txt"] if split == "train" else [f"query_{split}.txt", f"candidate_{split}.txt"]
     values = [[-1] * len(dimensions) for _ in filenames]
     for label_file in label_files:
@@ -120,7 +138,7 @@ def load_darn(root, split: str, image_root=None):
                                                     f"but has value {values[image_index][attribute]} elsewhere")
             values[image_index][attribute] = value
 
-    features = Features({"image": Image(mode="RGB"), "image_name": Value("string"), "image_index": Value("int64"),
+    features = Features({"image": Image(), "image_name": Value("string"), "image_index": Value("int64"),
                          "attribute_values": List(Value("int32"))})
     columns = {
         "image": _image_column(root, image_root, filenames, range(len(filenames))),
@@ -150,8 +168,8 @@ def load_darn_retrieval_lists(root, split: str, image_root=None):
     if split == "train":
         raise ValueError("DARN has query/candidate lists for 'valid' and 'test' only, got 'train'")
     dimensions = read_darn_meta(root)
-    filenames = _read_filenames(root, split)
-    features = Features({"image": Image(mode="RGB"), "image_name": Value("string"), "image_index": Value("int64"),
+    filenames = _read_filenames(root, split, image_root)
+    features = Features({"image": Image(), "image_name": Value("string"), "image_index": Value("int64"),
                          "attribute": Value("int32"), "value": Value("int32")})
     description = catalog_info_description(attribute_dimensions=dimensions,
                                            source={"format": "darn-asen", "root": os.fspath(root), "split": split})

@@ -13,7 +13,9 @@ line 1 is the number of entries and line 2 the column names:
 - ``list_landmarks.txt``: image name, clothes type, variation type, then (visibility, x, y) per
   landmark, a variable number per line.
 
-Images are ``img/<item title>/img_XXXXXXXX.jpg`` under ``Img/`` (or the root).
+Images are ``img/<item title>/img_XXXXXXXX.jpg`` under ``Img/`` (or the root). An image name runs to its image
+extension, so names with spaces are read whole; names that are absolute or leave the image root are refused.
+An image listed twice with different values, or in two partitions, is an error naming both lines.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import os
 
 import numpy as np
 
-from ._files import DataFormatError, normalise_split, parse_int
+from ._files import DataFormatError, image_path_under, iter_text_lines, normalise_split, parse_int, split_image_name
 from .metadata import ATTRIBUTE_TYPE_NAMES
 
 CATEGORY_TYPE_NAMES = {1: "upper-body", 2: "lower-body", 3: "full-body"}
@@ -30,37 +32,49 @@ PARTITION_FILE = "list_eval_partition.txt"
 _SPLITS = ("train", "val", "test")
 
 
-def read_counted_table(path, min_columns: int, keep=None):
+def read_counted_table(path, min_columns: int, keep=None, image_names: bool = False, num_values: int | None = None):
     """Yield the rows of a DeepFashion annotation file as ``(line number, tokens)``, header checked.
 
     Line 1 must be the entry count and equal the number of data lines (checked when the file has
-    been read); line 2 holds column names. With ``keep`` (a set of image names) only rows whose
-    first token is in it are split and yielded, so the 1,000-value attribute file is streamed.
+    been read); line 2 holds column names. With ``image_names`` the first token is the image name, read up to
+    its extension (names may contain spaces), and a name listed twice is an error; ``num_values`` then fixes
+    the number of values after it (more are "extra columns", an error). With ``keep`` (a set of image names)
+    only rows whose name is in it are yielded, so the 1,000-value attribute file is streamed.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"expected the file {os.fspath(path)}, which does not exist")
     count = count_line = None
     header_seen = False
     num_rows = 0
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            text = raw.strip()
-            if not text:
+    seen: dict[str, int] = {}
+    for number, raw in iter_text_lines(path):
+        text = raw.strip()
+        if not text:
+            continue
+        if count is None:
+            count, count_line = parse_int(path, number, text, "entry count"), number
+            continue
+        if not header_seen:
+            header_seen = True
+            continue
+        num_rows += 1
+        if image_names:
+            name, values = split_image_name(text)
+            if name in seen:
+                raise DataFormatError(path, number, f"image {name!r} is listed again (first on line {seen[name]})")
+            seen[name] = number
+            if keep is not None and name not in keep:
                 continue
-            if count is None:
-                count, count_line = parse_int(path, number, text, "entry count"), number
-                continue
-            if not header_seen:
-                header_seen = True
-                continue
-            num_rows += 1
+            if num_values is not None and len(values) != num_values:
+                raise DataFormatError(path, number, f"expected the image name and {num_values} value(s), got "
+                                                    f"{len(values)} value(s) after {name!r}: {text[:120]!r}")
+            tokens = [name, *values]
+        else:
             if keep is not None and text.split(maxsplit=1)[0] not in keep:
                 continue
             tokens = text.split()
-            if len(tokens) < min_columns:
-                raise DataFormatError(path, number, f"expected at least {min_columns} columns, got {len(tokens)}: "
-                                                    f"{text!r}")
-            yield number, tokens
+        if len(tokens) < min_columns:
+            raise DataFormatError(path, number, f"expected at least {min_columns} columns, got {len(tokens)}: "
+                                                f"{text!r}")
+        yield number, tokens
     if not header_seen:
         raise DataFormatError(path, None, "expected a count line and a column-name line")
     if count != num_rows:
@@ -128,24 +142,25 @@ def load_deepfashion(root, split: str, image_root=None):
     attr_names, attr_type_ids = _named_types(attr_path, ATTRIBUTE_TYPE_NAMES)
 
     partition = {}
-    for number, tokens in read_counted_table(partition_path, 2):
+    for number, tokens in read_counted_table(partition_path, 2, image_names=True, num_values=1):
         status = tokens[1]
         if status not in _SPLITS:
             raise DataFormatError(partition_path, number, f"evaluation status must be one of {_SPLITS}, got {status!r}")
+        image_path_under(image_root, tokens[0], partition_path, number)
         partition[tokens[0]] = status
     image_names = [name for name, status in partition.items() if status == split]
     wanted = set(image_names)
 
     category_path = os.path.join(anno, "list_category_img.txt")
     categories = {}
-    for number, tokens in read_counted_table(category_path, 2):
+    for number, tokens in read_counted_table(category_path, 2, image_names=True, num_values=1):
         label = parse_int(category_path, number, tokens[1], "category label (1-based)",
                           allowed=range(1, len(category_names) + 1))
         categories[tokens[0]] = label - 1
 
     attr_img_path = os.path.join(anno, "list_attr_img.txt")
     attributes = {}
-    for number, tokens in read_counted_table(attr_img_path, 1, keep=wanted):
+    for number, tokens in read_counted_table(attr_img_path, 1, keep=wanted, image_names=True):
         if len(tokens) - 1 != len(attr_names):
             raise DataFormatError(attr_img_path, number, f"expected {len(attr_names)} attribute values (one per line of "
                                                          f"list_attr_cloth.txt), got {len(tokens) - 1}")
@@ -166,7 +181,7 @@ def load_deepfashion(root, split: str, image_root=None):
     folders = sorted({os.path.dirname(name) for name in partition})
     folder_ids = {folder: i for i, folder in enumerate(folders)}
     columns = {
-        "image": [os.path.join(image_root, name) for name in image_names],
+        "image": [image_path_under(image_root, name, partition_path, None) for name in image_names],
         "image_name": image_names,
         "category": [categories[name] for name in image_names],
         "category_type": [category_types[categories[name]] for name in image_names],
@@ -175,7 +190,7 @@ def load_deepfashion(root, split: str, image_root=None):
         "product_id": [folder_ids[os.path.dirname(name)] for name in image_names],
     }
     features = {
-        "image": Image(mode="RGB"),
+        "image": Image(),  # decoded as stored: the image processor converts any mode (transparency on white)
         "image_name": Value("string"),
         "category": ClassLabel(names=category_names),
         "category_type": Value("int8"),
@@ -187,7 +202,7 @@ def load_deepfashion(root, split: str, image_root=None):
     bbox_path = _find_file("list_bbox.txt", anno)
     if bbox_path is not None:
         boxes = {}
-        for number, tokens in read_counted_table(bbox_path, 5, keep=wanted):
+        for number, tokens in read_counted_table(bbox_path, 5, keep=wanted, image_names=True, num_values=4):
             boxes[tokens[0]] = [parse_int(bbox_path, number, token, "bbox coordinate") for token in tokens[1:5]]
         columns["bbox"] = [boxes.get(name) for name in image_names]
         features["bbox"] = List(Value("int32"))
@@ -195,7 +210,7 @@ def load_deepfashion(root, split: str, image_root=None):
     landmarks_path = _find_file("list_landmarks.txt", anno)
     if landmarks_path is not None:
         landmarks = {}
-        for number, tokens in read_counted_table(landmarks_path, 3, keep=wanted):
+        for number, tokens in read_counted_table(landmarks_path, 3, keep=wanted, image_names=True):
             values = [parse_int(landmarks_path, number, token, "landmark value") for token in tokens[1:]]
             if (len(values) - 2) % 3:
                 raise DataFormatError(landmarks_path, number, "expected clothes type, variation type, then "

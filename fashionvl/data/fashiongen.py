@@ -163,6 +163,8 @@ def load_fashiongen(h5_path, caption_field: str = "input_description", label_spa
             raise DataFormatError(h5_path, None, f"'{IMAGE_FIELD}' must be (N, H, W, 3) uint8, got "
                                                  f"{images.shape} {images.dtype}")
         num_rows = images.shape[0]
+        if images.shape[1] == 0 or images.shape[2] == 0:
+            raise DataFormatError(h5_path, None, f"'{IMAGE_FIELD}' holds empty images of shape {images.shape}")
 
         def column(key: str) -> np.ndarray:
             data = handle[key]
@@ -172,13 +174,31 @@ def load_fashiongen(h5_path, caption_field: str = "input_description", label_spa
             return data[()].reshape(num_rows)
 
         def text_column(key: str) -> list[str]:
-            return [decode_text(value) for value in column(key)] if key in handle else [""] * num_rows
+            if key not in handle:
+                return [""] * num_rows
+            values = column(key)
+            if values.dtype.kind not in ("S", "U", "O"):
+                raise DataFormatError(h5_path, None, f"'{key}' must hold strings (fixed-length bytes), got dtype "
+                                                     f"{values.dtype}")
+            return [decode_text(value) for value in values]
+
+        def product_ids() -> list[int]:
+            values = column("input_productID")
+            if values.dtype.kind == "f":
+                bad = ~np.isfinite(values) | (values != np.round(values))
+                if bad.any():
+                    row = int(np.flatnonzero(bad)[0])
+                    raise DataFormatError(h5_path, None, f"'input_productID' row {row} is {values[row]!r}; product "
+                                                         "ids must be integers")
+            elif values.dtype.kind not in ("i", "u"):
+                raise DataFormatError(h5_path, None, f"'input_productID' must be integers, got dtype {values.dtype}")
+            return values.astype(np.int64).tolist()
 
         categories = text_column("input_category")
         subcategories = text_column("input_subcategory")
         columns = {
             "caption": text_column(caption_field),
-            "product_id": column("input_productID").astype(np.int64).tolist(),
+            "product_id": product_ids(),
             "h5_index": list(range(num_rows)),
             **{name: text_column(key) for name, key in _TEXT_COLUMNS.items()},
             "msrp": column("input_msrpUSD").astype(np.float64).tolist() if "input_msrpUSD" in handle

@@ -2,7 +2,8 @@
 
 Format (SPEC §5): ``{"images": [{"filepath" (COCO only), "filename", "split" (train / val / test /
 restval), "sentences": [{"raw", "tokens"}, ...], ...}, ...]}``. Five captions are kept per image
-(the VSE++ protocol); COCO's ``restval`` images join ``train``.
+(the VSE++ protocol); COCO's ``restval`` images join ``train``. ``filepath/filename`` must stay inside the image
+root (absolute paths and ``..`` escapes are refused); a file name or ``imgid`` listed twice is an error.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from ._files import DataFormatError, normalise_split
+from ._files import DataFormatError, image_path_under, normalise_split
 
 _SPLITS = ("train", "val", "test")
 
@@ -40,7 +41,7 @@ def load_karpathy(json_path, image_root, split: str, num_captions: int = 5, rest
     split = normalise_split(split, {"validation": "val", "valid": "val"}, _SPLITS)
     if not os.path.isfile(json_path):
         raise FileNotFoundError(f"Karpathy split file {os.fspath(json_path)} does not exist")
-    with open(json_path, encoding="utf-8") as handle:
+    with open(json_path, encoding="utf-8-sig") as handle:
         try:
             payload = json.load(handle)
         except json.JSONDecodeError as error:
@@ -50,11 +51,37 @@ def load_karpathy(json_path, image_root, split: str, num_captions: int = 5, rest
 
     wanted = {split} | ({"restval"} if split == "train" and restval_in_train else set())
     columns = {name: [] for name in ("image", "caption", "captions", "filename", "image_id", "product_id")}
+    seen_files: dict[str, int] = {}
+    seen_ids: dict[int, int] = {}
     for position, entry in enumerate(payload["images"]):
         where = f"images[{position}]"
+        if not isinstance(entry, dict):
+            raise DataFormatError(json_path, None, f"{where} must be an object, got {type(entry).__name__}")
         for key in ("filename", "split", "sentences"):
             if key not in entry:
                 raise DataFormatError(json_path, None, f"{where} has no {key!r} (keys: {sorted(entry)})")
+        filepath, filename = entry.get("filepath", ""), entry["filename"]
+        if not isinstance(filename, str) or not filename or not isinstance(filepath, str):
+            raise DataFormatError(json_path, None, f"{where}: 'filename' (and 'filepath') must be non-empty strings, "
+                                                   f"got {filename!r} / {filepath!r}")
+        relative = os.path.join(filepath, filename)
+        try:
+            image_path = image_path_under(image_root, relative, json_path, None)
+        except DataFormatError as error:
+            raise DataFormatError(json_path, None, f"{where}: {str(error).split(': ', 1)[1]}") from None
+        if relative in seen_files:
+            raise DataFormatError(json_path, None, f"{where} repeats the image {relative!r} of "
+                                                   f"images[{seen_files[relative]}]")
+        seen_files[relative] = position
+        raw_id = entry.get("imgid", position)
+        if isinstance(raw_id, bool) or not isinstance(raw_id, int):
+            raise DataFormatError(json_path, None, f"{where} ({filename}): 'imgid' must be an integer, got {raw_id!r}")
+        if raw_id in seen_ids:
+            raise DataFormatError(json_path, None, f"{where} ({filename}) repeats imgid {raw_id} of "
+                                                   f"images[{seen_ids[raw_id]}]")
+        seen_ids[raw_id] = position
+        if not isinstance(entry["sentences"], list):
+            raise DataFormatError(json_path, None, f"{where} ({filename}): 'sentences' must be a list")
         if entry["split"] not in (*_SPLITS, "restval"):
             raise DataFormatError(json_path, None, f"{where} ({entry['filename']}) has split {entry['split']!r}; "
                                                    "expected train, val, test or restval")
@@ -69,8 +96,8 @@ def load_karpathy(json_path, image_root, split: str, num_captions: int = 5, rest
         except (KeyError, TypeError, AttributeError):
             raise DataFormatError(json_path, None, f"{where} ({entry['filename']}): every sentence needs a 'raw' "
                                                    "string") from None
-        image_id = int(entry.get("imgid", position))
-        columns["image"].append(os.path.join(image_root, entry.get("filepath", ""), entry["filename"]))
+        image_id = raw_id
+        columns["image"].append(image_path)
         columns["caption"].append(captions[0])
         columns["captions"].append(captions)
         columns["filename"].append(entry["filename"])
@@ -79,7 +106,7 @@ def load_karpathy(json_path, image_root, split: str, num_captions: int = 5, rest
 
     features = Features(
         {
-            "image": Image(mode="RGB"),
+            "image": Image(),  # decoded as stored: the image processor converts any mode
             "caption": Value("string"),
             "captions": List(Value("string")),
             "filename": Value("string"),
