@@ -2,11 +2,14 @@
 
 Pipeline (SPEC §2 "Image pre-processing"), each step switchable:
 
-1. convert any input to 8-bit RGB: PIL images of any mode (grayscale, palette, CMYK, 16-bit, RGBA/LA
-   composited on a white background, which suits product photos), NumPy arrays and torch tensors
-   (`(H, W)`, `(H, W, C)` or `(C, H, W)` with C in {1, 3, 4}; 4 channels are RGBA; integer arrays use
-   their dtype's full range, float arrays are read as [0, 1] when their maximum is <= 1 and as
-   [0, 255] otherwise), any size;
+1. convert any input to 8-bit RGB: PIL images of any mode (grayscale, palette, CMYK, 16-bit, float, RGBA/LA
+   composited on a white background, which suits product photos; EXIF orientation applied, as the pipeline
+   and the datasets do when they open a file), NumPy arrays and torch tensors (`(H, W)`, `(H, W, C)` or
+   `(C, H, W)` with C in {1, 3, 4}; 4 channels are RGBA), any size. One rule per value type, no guessing
+   from the content: `uint8` is 0-255, `uint16` is 0-65535, `bool` is 0/1, other integer dtypes (int32,
+   int64, ...) must hold 0-255 and are read as 0-255, floats are [0, 1] (PIL "F" images too). Values outside
+   these ranges (a 0-255 float image, already-normalised pixels, a 16-bit image in int32) raise an error
+   naming the range found and what to pass instead;
 2. `do_crop_to_content`: crop to the bounding box of the non-white pixels (a pixel is white when all
    three channels are >= `content_threshold`); the authors' code does this for Fashion-Gen;
 3. `do_resize` to `size` (default 256 x 256, MVLT paper Sec. 4.1), then `do_center_crop` to `crop_size`
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import (
@@ -81,22 +84,36 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:200]
 
 
+FLOAT_RANGE_TOLERANCE = 1e-3  # float images may overshoot [0, 1] by rounding (e.g. after resampling)
+
+
 def _array_to_float255(array: np.ndarray) -> np.ndarray:
-    """Maps an array of any numeric dtype to float32 values in [0, 255]."""
+    """Maps an array to float32 values in [0, 255] by the rule of its dtype (see the module docstring)."""
     if array.dtype == np.bool_:
         return array.astype(np.float32) * 255.0
     if np.issubdtype(array.dtype, np.integer):
         if array.dtype == np.uint8:
             return array.astype(np.float32)
-        max_value = np.iinfo(array.dtype).max
-        return np.clip(array.astype(np.float64), 0, None).astype(np.float32) * (255.0 / max_value)
+        if array.dtype == np.uint16:
+            return array.astype(np.float32) * (255.0 / 65535.0)
+        low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"Integer image arrays of dtype {array.dtype} are read as 0-255, but this one holds values in "
+                f"[{low}, {high}]; pass uint8 for 8-bit data or uint16 for 16-bit data."
+            )
+        return array.astype(np.float32)
     if np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float32)
         if array.size and not np.isfinite(array).all():
             raise ValueError("Image array contains NaN or infinite values.")
-        if array.size == 0 or float(array.max()) <= 1.0:
-            return np.clip(array, 0.0, 1.0) * 255.0
-        return np.clip(array, 0.0, 255.0)
+        low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        if low < -FLOAT_RANGE_TOLERANCE or high > 1.0 + FLOAT_RANGE_TOLERANCE:
+            hint = ("it looks already normalised; pass the image before normalisation" if low < 0 else
+                    "for 0-255 data pass uint8 (or divide by 255)")
+            raise ValueError(f"Float images are read as [0, 1], but this one holds values in [{low:.4g}, {high:.4g}]; "
+                             f"{hint}.")
+        return np.clip(array, 0.0, 1.0) * 255.0
     raise ValueError(f"Image arrays must have a numeric dtype, got {array.dtype}.")
 
 
@@ -119,6 +136,8 @@ def to_rgb_uint8(image: Any, input_data_format: str | ChannelDimension | None = 
     if isinstance(image, Image.Image):
         if image.width == 0 or image.height == 0:
             raise ValueError(f"Got an empty image: {_describe(image)}.")
+        if image.getexif().get(0x0112, 1) not in (0, 1):  # EXIF orientation; exif_transpose clears the tag
+            image = ImageOps.exif_transpose(image)
         if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info):
             rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
             return np.round(_composite_on_white(rgba)).astype(np.uint8)
