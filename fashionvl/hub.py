@@ -15,6 +15,13 @@ imports (``from ..configs.configuration_mvlt import`` -> ``from .configuration_m
 Auto class covers (``MVLTForImageTextRetrieval``) is what ``AutoModel`` loads.
 
 ``push_to_hub(folder, repo_id)`` uploads such a folder with ``huggingface_hub``.
+
+Writes survive a ``kill -9``: ``export_for_hub`` builds the whole folder in a temporary sibling and swaps it into
+place (the target must be absent, empty, or an earlier export, whose files, stale ``*.py`` and weights included,
+are all replaced); ``save_model_without_remote_code`` writes into a temporary folder and moves the files in with
+the weights first and ``config.json`` last. ``load_checkpoint`` (and the ``fashion-retrieval`` pipeline, through
+``check_checkpoint_folder``) refuses a checkpoint whose weights belong to another architecture or whose tokenizer
+does not match the model's vocabulary.
 """
 
 from __future__ import annotations
@@ -22,12 +29,18 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import logging
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ._safe_io import atomic_folder, replace_files_in_order
+
+logger = logging.getLogger(__name__)
 
 # `from .x import ...` and `from ..configs.x import ...` (a bare `from . import x` is rejected when collecting)
 RELATIVE_IMPORT = re.compile(r"^(\s*)from\s+(\.+)([\w.]*)\s+import\s", flags=re.MULTILINE)
@@ -62,9 +75,24 @@ def _without_auto_class(*objects):
 
 
 def save_model_without_remote_code(model, folder: str | os.PathLike, **kwargs: Any) -> None:
-    """``model.save_pretrained(folder)`` (safetensors) without transformers' remote-code copying step."""
-    with _without_auto_class(model, model.config):
-        model.save_pretrained(folder, **kwargs)
+    """``model.save_pretrained(folder)`` (safetensors) without transformers' remote-code copying step.
+
+    The files are written into a temporary folder next to ``folder`` and then moved in one by one, the weights
+    first and ``config.json`` last (``save_pretrained`` itself writes the configuration first): a process killed
+    meanwhile leaves the old configuration, never a configuration ahead of its weights. Other files in ``folder``
+    are kept.
+    """
+    folder = Path(folder).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.save-", dir=folder.parent))
+    try:
+        with _without_auto_class(model, model.config):
+            model.save_pretrained(temporary, **kwargs)
+        if any(path.is_dir() for path in temporary.iterdir()):
+            raise RuntimeError(f"save_pretrained wrote sub-folders into {temporary}; expected flat files.")
+        replace_files_in_order(temporary, folder)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _resolve_relative_import(source_file: Path, dots: str, module: str) -> Path:
@@ -308,7 +336,11 @@ def export_for_hub(
     Args:
         model: a fashionvl model (``MVLTForImageTextRetrieval``, ``MFSRModel``, ``M2FashionModel``, ...).
         processor: its processor (saved next to it; 5.23's ``Pipeline.save_pretrained`` would drop it).
-        folder: output folder (created).
+        folder: output folder: absent, empty, or an earlier export (a folder holding ``config.json`` and no
+            sub-folder), which is replaced as a whole, so no stale weights or ``*.py`` file of an earlier export
+            survives to be uploaded by ``push_to_hub``; the removed files are logged. Any other non-empty folder
+            is refused. The folder is written in a temporary sibling and swapped into place, so a process killed
+            meanwhile leaves the earlier folder intact.
         metrics: evaluation results to record in the model card, e.g. ``{"R@1": 0.31, "SumR": 180.2}``;
             nested dicts (``vse_recall`` output) are flattened to ``"i2t/R@1"``.
         model_name: name in the model card (default: the folder name, use the Hub repo id).
@@ -316,7 +348,6 @@ def export_for_hub(
         evaluation_protocol: one paragraph describing how the metrics were measured.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     model_class, config_class = type(model), type(model.config)
     if not _is_fashionvl_class(model_class):
         raise ValueError(f"export_for_hub exports fashionvl models, got {model_class.__module__}.{model_class.__name__}.")
@@ -326,26 +357,53 @@ def export_for_hub(
     start_files = [Path(inspect.getsourcefile(model_class)), Path(inspect.getsourcefile(config_class))]
     start_files += [Path(inspect.getsourcefile(type(component))) for component in _processor_components(processor)]
     remote_files = collect_remote_code_files(*start_files)
+    previous = _check_export_target(folder)
 
-    save_model_without_remote_code(model, folder)
-    with _without_auto_class(processor, *[getattr(processor, n, None) for n in ("image_processor", "tokenizer")]):
-        processor.save_pretrained(folder)
-    for name, path in remote_files.items():
-        (folder / name).write_text(flatten_relative_imports(path.read_text(encoding="utf-8")), encoding="utf-8")
+    with atomic_folder(folder) as staging:
+        with _without_auto_class(model, model.config):
+            model.save_pretrained(staging)
+        with _without_auto_class(processor, *[getattr(processor, n, None) for n in ("image_processor", "tokenizer")]):
+            processor.save_pretrained(staging)
+        for name, path in remote_files.items():
+            (staging / name).write_text(flatten_relative_imports(path.read_text(encoding="utf-8")), encoding="utf-8")
 
-    _update_json(folder / "config.json", {"auto_map": remote_auto_map(model)})
-    _write_processor_auto_maps(processor, folder)
-    write_model_card(
-        folder,
-        model,
-        metrics=metrics,
-        model_name=model_name,
-        dataset_name=dataset_name,
-        dataset_type=dataset_type,
-        evaluation_protocol=evaluation_protocol,
-        license=license,
-    )
+        _update_json(staging / "config.json", {"auto_map": remote_auto_map(model)})
+        _write_processor_auto_maps(processor, staging)
+        write_model_card(
+            staging,
+            model,
+            metrics=metrics,
+            model_name=model_name or folder.name,
+            dataset_name=dataset_name,
+            dataset_type=dataset_type,
+            evaluation_protocol=evaluation_protocol,
+            license=license,
+        )
+        stale = sorted(previous - {path.name for path in staging.iterdir()})
+    if stale:
+        logger.warning("export_for_hub: replaced the earlier export in %s; removed files it no longer has: %s",
+                       folder, ", ".join(stale))
     return folder
+
+
+def _check_export_target(folder: Path) -> set[str]:
+    """The file names of an earlier export in ``folder`` (empty if absent or empty); refuses any other folder."""
+    if not folder.exists():
+        return set()
+    if not folder.is_dir():
+        raise ValueError(f"export_for_hub: {folder} exists and is not a folder.")
+    entries = list(folder.iterdir())
+    if not entries:
+        return set()
+    subfolders = [entry.name for entry in entries if entry.is_dir()]
+    if not (folder / "config.json").is_file() or subfolders:
+        shown = ", ".join(sorted(entry.name for entry in entries)[:10])
+        raise ValueError(
+            f"export_for_hub writes a folder that push_to_hub uploads whole, so it exports into an absent, empty "
+            f"or earlier export folder; {folder} holds other content ({shown}{', ...' if len(entries) > 10 else ''}). "
+            "Choose a new folder."
+        )
+    return {entry.name for entry in entries}
 
 
 def load_checkpoint(model_path: str | os.PathLike, model_class: str | None = None, **kwargs: Any):
@@ -374,8 +432,74 @@ def load_checkpoint(model_path: str | os.PathLike, model_class: str | None = Non
             f"{config.architectures}, model_class = {model_class!r}; pass model_class= a class exported by fashionvl."
         )
     kwargs.setdefault("dtype", torch.float32)
-    model = cls.from_pretrained(model_path, **kwargs).eval()
-    return model, AutoProcessor.from_pretrained(model_path)
+    if not isinstance(config, getattr(cls, "config_class", type(config))):
+        raise ValueError(
+            f"{model_path} holds a {type(config).__name__} ({config.model_type}) checkpoint; {name} needs a "
+            f"{cls.config_class.__name__}: loading it would give a randomly initialised model."
+        )
+    model, loading_info = cls.from_pretrained(model_path, output_loading_info=True, **kwargs)
+    check_loaded_weights(model, loading_info.get("missing_keys", ()), str(model_path))
+    processor = AutoProcessor.from_pretrained(model_path)
+    check_tokenizer_matches(model.config, getattr(processor, "tokenizer", None), str(model_path))
+    return model.eval(), processor
+
+
+MAX_MISSING_WEIGHT_FRACTION = 0.5
+
+
+def check_loaded_weights(model, missing_keys, source: str, max_missing_fraction: float = MAX_MISSING_WEIGHT_FRACTION) -> None:
+    """Refuse a model most of whose weights were not in the checkpoint (weights of another architecture).
+
+    Raises:
+        ValueError: naming the checkpoint, how many of the model's weights are missing, and the first keys.
+    """
+    names = [name for name, _ in model.state_dict().items()]
+    missing = sorted(set(missing_keys) & set(names)) if missing_keys else []
+    if names and len(missing) > max_missing_fraction * len(names):
+        raise ValueError(
+            f"{source}: {len(missing)} of the {len(names)} weights of {type(model).__name__} are not in the checkpoint "
+            f"(e.g. {missing[:5]}); the weights belong to another model, and loading them would give a randomly "
+            "initialised one."
+        )
+
+
+def check_tokenizer_matches(config, tokenizer, source: str) -> None:
+    """Refuse a tokenizer whose vocabulary does not match ``config.vocab_size`` (models with text input only).
+
+    A checkpoint without its ``tokenizer.json`` / ``vocab.txt`` gives a tokenizer of the few special tokens, which
+    maps every word to [UNK]; one larger than the vocabulary gives ids the embedding cannot look up.
+    """
+    vocab_size = getattr(config, "vocab_size", None)
+    if tokenizer is None or not isinstance(vocab_size, int):
+        return
+    if len(tokenizer) != vocab_size:
+        raise ValueError(
+            f"{source}: the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {vocab_size}; "
+            "the tokenizer files (tokenizer.json / vocab.txt) are missing or belong to another checkpoint."
+        )
+
+
+def check_checkpoint_folder(model, processor) -> None:
+    """Checks of a loaded ``model`` against the folder it came from (``config._name_or_path``), for callers that
+    did not load it themselves (the pipeline): the weights file holds most of the model's weights, and the
+    tokenizer matches the vocabulary. Does nothing for a model not loaded from a local folder."""
+    source = getattr(model.config, "_name_or_path", None)
+    check_tokenizer_matches(model.config, getattr(processor, "tokenizer", None), str(source or type(model).__name__))
+    if not source or not os.path.isdir(source):
+        return
+    weights = Path(source) / "model.safetensors"
+    if not weights.is_file():
+        return
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as handle:
+        saved = set(handle.keys())
+    names = set(model.state_dict())
+    prefix = getattr(model, "base_model_prefix", "")
+    found = {name for name in names if name in saved or (prefix and name.startswith(prefix + ".")
+                                                             and name[len(prefix) + 1:] in saved)
+             or f"{prefix}.{name}" in saved}
+    check_loaded_weights(model, sorted(names - found), source)
 
 
 def push_to_hub(
@@ -394,6 +518,9 @@ def push_to_hub(
 
 __all__ = [
     "collect_remote_code_files",
+    "check_checkpoint_folder",
+    "check_loaded_weights",
+    "check_tokenizer_matches",
     "export_for_hub",
     "flatten_relative_imports",
     "load_checkpoint",

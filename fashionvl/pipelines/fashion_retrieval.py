@@ -177,6 +177,9 @@ class FashionRetrievalPipeline(Pipeline):
             self.processor = load_processor_for(self.model)
             self.tokenizer = getattr(self.processor, "tokenizer", None)
             self.image_processor = getattr(self.processor, "image_processor", None)
+        from ..hub import check_checkpoint_folder
+
+        check_checkpoint_folder(self.model, self.processor)  # weights of another model, a missing tokenizer
         self.model.eval()
         self.adapter = get_retrieval_adapter(self.model, self.processor)
         self._image_loading = check_image_loading_options(self._postprocess_params)
@@ -479,9 +482,17 @@ class FashionRetrievalPipeline(Pipeline):
         """Save the model and the processor (transformers 5.23's ``Pipeline.save_pretrained`` skips
         ``self.processor``), without ``custom_pipelines`` in the config: the task is registered by
         ``import fashionvl``, so ``pipeline("fashion-retrieval", model=save_directory)`` reloads it."""
-        from ..hub import save_model_without_remote_code
+        from .._safe_io import atomic_folder
+        from ..hub import _without_auto_class, save_model_without_remote_code
 
-        os.makedirs(save_directory, exist_ok=True)
+        if not os.path.isdir(save_directory) or not os.listdir(save_directory):
+            # a new folder: written whole in a temporary sibling and renamed, so a kill leaves nothing half-written
+            with atomic_folder(save_directory) as staging:
+                with _without_auto_class(self.model, self.model.config):
+                    self.model.save_pretrained(staging, **kwargs)
+                self.processor.save_pretrained(staging)
+            return
+        # an existing folder (other content kept): weights first, config.json last
         save_model_without_remote_code(self.model, save_directory, **kwargs)
         self.processor.save_pretrained(save_directory)
 
