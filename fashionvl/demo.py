@@ -78,6 +78,7 @@ class DemoArguments:
         default=2100, metadata={"help": "Products of the catalog drawn with another seed for the generalisation check "
                                 "(0 skips it); 2,100 give 105 per sub-category."}
     )
+    unseen_catalog_draws: int = field(default=1, metadata={"help": "Seeded draws of the generalisation check."})
     calibration_products: int = field(
         default=1050, metadata={"help": "Products of the fusion-weight calibration catalog (third seed; 0 keeps the "
                                 "config's itm_fusion_weight)."}
@@ -239,7 +240,7 @@ def run_demo(demo: DemoArguments) -> dict:
     if demo.unseen_catalog_products:
         unseen_rows = _catalog_rows(demo.unseen_catalog_products, demo.seed + 1, demo.image_size)
         unseen_encoded = recipe.encode_split(unseen_rows, processor, demo.max_text_length, progress=False)
-        unseen_args = recipe.MVLTEvaluationArguments(num_queries=demo.num_queries, num_draws=2,
+        unseen_args = recipe.MVLTEvaluationArguments(num_queries=demo.num_queries, num_draws=demo.unseen_catalog_draws,
                                                      num_negatives=demo.num_negatives, evaluation_seed=demo.seed)
         unseen = clock.run("TIR / ITR on a catalog drawn with another seed", recipe.evaluate_retrieval,
                            retrieval_model, unseen_encoded, unseen_args, progress=demo.progress)
@@ -292,7 +293,8 @@ def run_demo(demo: DemoArguments) -> dict:
         "itm_fusion_weight": float(retrieval_model.config.itm_fusion_weight),
         "fusion_calibration": calibration,
         "unseen_catalog": None if unseen is None else {
-            **_metric_block(unseen), "seed": demo.seed + 1, "products": demo.unseen_catalog_products, "num_draws": 2,
+            **_metric_block(unseen), "seed": demo.seed + 1, "products": demo.unseen_catalog_products,
+            "num_draws": demo.unseen_catalog_draws,
         },
         "diagnostics": [entry for entry in log_history if any(key.startswith("diag_") for key in entry)],
         "training": {
