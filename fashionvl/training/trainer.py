@@ -20,17 +20,35 @@ Two things the stock `Trainer` does not do:
    parameters unused), which is set automatically; DeepSpeed and FSDP own the optimizer and the parameter
    storage, so this path refuses them with an error.
 
-Losses are means over each micro-batch (the models do not use `num_items_in_batch`), so the Trainer divides
-them by the number of accumulation steps. With a per-sample mean loss and no dropout, gradient accumulation
-`n x b` therefore gives the update of one batch of `n * b`. A loss that is a mean over a varying number of
-units per micro-batch (MVLT's MLM: cross-entropy averaged over the *masked tokens* of the micro-batch) is
-averaged per micro-batch instead, a slightly different weighting of the tokens than one big batch.
+Gradient accumulation. Losses are means over each micro-batch (the models do not use `num_items_in_batch`), so
+the Trainer divides them by the number of accumulation steps. Accumulation `n x b` gives the update of one batch
+of `n * b` only for a loss that is a mean over the *samples* of a batch computed by sample-wise layers (no
+dropout); measured on MVLT, that holds for ITM alone. It does not hold, and this Trainer does not make it hold, for:
+
+- losses through BatchNorm in training mode (MVLT's MIR decoder, mFSR's generators): the statistics are those
+  of each micro-batch of `b`, not of `n * b`;
+- a mean over a varying number of units per micro-batch (MVLT's MLM: cross-entropy averaged over the *masked
+  tokens* of the micro-batch): each micro-batch gets weight 1 / n whatever its number of masked tokens, where
+  one big batch would weight every token equally;
+- in-batch contrastive terms (ITC negatives, mFSR's hinge over the batch, ITC-mined ITM negatives): each sample
+  sees the `b - 1` negatives of its micro-batch, not `n * b - 1`.
+
+Short last batches. A model with BatchNorm layers (or a `min_train_batch_size` attribute) cannot train on a
+batch of one sample: when the training set would end an epoch with a smaller batch, `FashionTrainer` sets
+`dataloader_drop_last=True` (with a warning), and refuses a `per_device_train_batch_size` below that minimum.
+
+Resuming. `train(resume_from_checkpoint=True)` resumes from the last *complete* checkpoint of `output_dir`
+(`last_complete_checkpoint`: `trainer_state.json` written, readable and of the folder's step, and model weights
+present; the Trainer writes `trainer_state.json` last). A checkpoint left half-written by a killed run is skipped
+with a warning naming it, where the stock Trainer would pick it and fail.
 """
 
 import atexit
 import contextlib
+import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -78,6 +96,59 @@ def destroy_process_group_at_exit() -> None:
     if not _EXIT_HANDLER_REGISTERED and dist.is_available() and dist.is_initialized():
         atexit.register(_destroy_process_group)
         _EXIT_HANDLER_REGISTERED = True
+
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_CHECKPOINT_FOLDER = re.compile(r"^checkpoint-(\d+)$")
+
+
+def is_complete_checkpoint(folder: str | os.PathLike) -> bool:
+    """True when a `checkpoint-<step>` folder was written to the end: a readable `trainer_state.json` (the
+    Trainer's last file) of that step, and model weights."""
+    folder = os.fspath(folder)
+    match = _CHECKPOINT_FOLDER.match(os.path.basename(os.path.normpath(folder)))
+    state_path = os.path.join(folder, "trainer_state.json")
+    try:
+        with open(state_path, encoding="utf-8") as handle:
+            state = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    if match is not None and state.get("global_step") != int(match.group(1)):
+        return False
+    return any(os.path.isfile(os.path.join(folder, name)) for name in WEIGHT_FILES)
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The `checkpoint-<step>` folder of `output_dir` with the highest step that is complete (see
+    `is_complete_checkpoint`); incomplete ones after it are logged and skipped. None when there is none."""
+    if not os.path.isdir(output_dir):
+        return None
+    steps = sorted(
+        (int(match.group(1)), name)
+        for name in os.listdir(output_dir)
+        if (match := _CHECKPOINT_FOLDER.match(name)) and os.path.isdir(os.path.join(output_dir, name))
+    )
+    for _, name in reversed(steps):
+        path = os.path.join(output_dir, name)
+        if is_complete_checkpoint(path):
+            return path
+        logger.warning(
+            "FashionTrainer: %s is incomplete (no readable trainer_state.json of its step, or no weights: the run "
+            "that wrote it was interrupted); resuming from an earlier checkpoint.",
+            path,
+        )
+    return None
+
+
+def min_train_batch_size(model: nn.Module | None) -> int:
+    """Smallest batch the model trains on: its `min_train_batch_size` attribute, else 2 with BatchNorm layers
+    (batch statistics of one sample are undefined), else 1."""
+    declared = getattr(model, "min_train_batch_size", None)
+    if isinstance(declared, int) and declared >= 1:
+        return declared
+    if model is not None and any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules()):
+        return 2
+    return 1
 
 
 def loss_components(outputs: Any) -> dict[str, torch.Tensor]:
@@ -321,9 +392,40 @@ class FashionTrainer(Trainer):
 
     # ---- training ------------------------------------------------------------------------------------
 
-    def train(self, *positional, **kwargs):
+    def train(self, resume_from_checkpoint: str | bool | None = None, *positional, **kwargs):
+        """`Trainer.train`; `resume_from_checkpoint=True` takes the last *complete* checkpoint (see the module
+        docstring), and a short last batch that the model cannot train on is dropped."""
         self._train_loss_components.reset()
-        return super().train(*positional, **kwargs)
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = last_complete_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(f"No complete checkpoint found in output_dir ({self.args.output_dir}) to resume from.")
+        self._check_short_last_batch()
+        return super().train(resume_from_checkpoint, *positional, **kwargs)
+
+    def _check_short_last_batch(self) -> None:
+        minimum = min_train_batch_size(self.accelerator.unwrap_model(self.model))
+        if minimum <= 1 or self.train_dataset is None:
+            return
+        batch_size = self.args.per_device_train_batch_size
+        if batch_size < minimum:
+            raise ValueError(
+                f"{type(self.model).__name__} needs at least {minimum} samples per training batch (BatchNorm "
+                f"statistics), got per_device_train_batch_size={batch_size}."
+            )
+        try:
+            num_samples = len(self.train_dataset)
+        except TypeError:  # an iterable dataset: the last batch cannot be known in advance
+            return
+        world_size = max(self.args.world_size, 1)
+        last = -(-num_samples // world_size) % batch_size  # each rank gets ceil(N / world_size) samples
+        if 0 < last < minimum and not self.args.dataloader_drop_last:
+            logger.warning(
+                "FashionTrainer: %d training samples in batches of %d (x %d processes) end every epoch with a batch "
+                "of %d; %s cannot train on fewer than %d samples, so dataloader_drop_last=True.",
+                num_samples, batch_size, world_size, last, type(self.model).__name__, minimum,
+            )
+            self.args.dataloader_drop_last = True
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         """Fetch the micro-batches of the next optimizer step; for GAN models, update the discriminators on them.
