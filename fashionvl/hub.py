@@ -482,14 +482,15 @@ def check_tokenizer_matches(config, tokenizer, source: str) -> None:
 def check_checkpoint_folder(model, processor) -> None:
     """Checks of a loaded ``model`` against the folder it came from (``config._name_or_path``), for callers that
     did not load it themselves (the pipeline): the weights file holds most of the model's weights, and the
-    tokenizer matches the vocabulary. Does nothing for a model not loaded from a local folder."""
+    tokenizer matches the vocabulary (the weights check needs a local folder with ``model.safetensors``)."""
     source = getattr(model.config, "_name_or_path", None)
+    weights = Path(source) / "model.safetensors" if source and os.path.isdir(source) else None
+    if weights is not None and weights.is_file():
+        _check_saved_weight_names(model, weights, source)
     check_tokenizer_matches(model.config, getattr(processor, "tokenizer", None), str(source or type(model).__name__))
-    if not source or not os.path.isdir(source):
-        return
-    weights = Path(source) / "model.safetensors"
-    if not weights.is_file():
-        return
+
+
+def _check_saved_weight_names(model, weights: Path, source: str) -> None:
     from safetensors import safe_open
 
     with safe_open(str(weights), framework="pt") as handle:

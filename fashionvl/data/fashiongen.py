@@ -154,7 +154,11 @@ def load_fashiongen(h5_path, caption_field: str = "input_description", label_spa
     if not os.path.isfile(h5_path):
         raise FileNotFoundError(f"Fashion-Gen HDF5 file {os.fspath(h5_path)} does not exist")
 
-    with h5py.File(h5_path, "r") as handle:
+    try:
+        opened = h5py.File(h5_path, "r")
+    except OSError as error:
+        raise DataFormatError(h5_path, None, f"not a readable HDF5 file: {error}") from None
+    with opened as handle:
         missing = [key for key in (*_REQUIRED, caption_field) if key not in handle]
         if missing:
             raise DataFormatError(h5_path, None, f"missing HDF5 dataset(s) {missing}; found {sorted(handle.keys())}")
