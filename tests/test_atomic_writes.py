@@ -225,6 +225,46 @@ def test_export_over_an_earlier_export_says_which_stale_files_it_removed(tmp_pat
     assert "pytorch_model.bin" in caplog.text
 
 
+def test_a_kill_during_pipeline_save_to_a_new_folder_leaves_nothing_or_the_whole_checkpoint(tmp_path):
+    from transformers import pipeline
+    from test_pipeline_retrieval import build_mfsr_checkpoint
+
+    build_mfsr_checkpoint(tmp_path / "source")
+    retriever = pipeline("fashion-retrieval", model=str(tmp_path / "source"))
+    folder = tmp_path / "saved"
+
+    def check(killed):
+        if folder.exists():
+            reloaded = pipeline("fashion-retrieval", model=str(folder))
+            assert all(torch.equal(reloaded.model.state_dict()[name], value)
+                       for name, value in retriever.model.state_dict().items())
+        else:
+            assert killed
+
+    for number in [*range(1, 120, 4), 10_000]:
+        if not _run_killed_at(number, lambda: retriever.save_pretrained(folder)):
+            break
+        check(True)
+        shutil.rmtree(folder, ignore_errors=True)  # every kill point starts from "no folder yet"
+    check(False)
+    assert folder.is_dir()
+
+
+def test_save_model_into_an_existing_folder_moves_config_json_last(tmp_path, monkeypatch):
+    from fashionvl import _safe_io
+    from fashionvl.hub import save_model_without_remote_code
+
+    moved = []
+    original = _safe_io.replace_files_in_order
+    monkeypatch.setattr("fashionvl.hub.replace_files_in_order",
+                        lambda source, target: moved.extend(original(source, target)) or moved)
+    (tmp_path / "other.txt").write_text("kept")
+    save_model_without_remote_code(_mfsr(16)[0], tmp_path)
+    assert moved[-1] == "config.json" and "model.safetensors" in moved
+    assert (tmp_path / "other.txt").read_text() == "kept"
+    assert [path.name for path in tmp_path.parent.iterdir() if path.name.startswith(f".{tmp_path.name}.")] == []
+
+
 # ----------------------------------------------------------------------------------------------- checkpoints
 
 _KILLED_TRAINING = r"""
