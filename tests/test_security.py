@@ -262,3 +262,17 @@ def test_mvlt_reranking_of_a_crafted_index_is_refused(tmp_path, server, requests
 
 def test_resolve_under_root_accepts_inner_dot_dot(tmp_path):
     assert resolve_under_root("a/../b.png", tmp_path, "x") == str(tmp_path / "b.png")
+
+
+def test_with_allow_remote_index_reranking_fetches_same_host_urls(tmp_path, server, requests_seen):
+    from test_pipeline_retrieval import build_mvlt_checkpoint
+
+    build_mvlt_checkpoint(tmp_path / "mvlt", itc_loss_weight=1.0)
+    retriever = pipeline("fashion-retrieval", model=str(tmp_path / "mvlt"))
+    index = FashionGalleryIndex.from_pipeline(retriever, images=[Image.new("RGB", (8, 8), c) for c in ("red", "blue")])
+    index.items = [f"{server}/image.png", f"{server}/redirect-here"]
+    index.save(tmp_path / "gallery")
+    loaded = FashionGalleryIndex.load(tmp_path / "gallery")
+    results = retriever("red dress", index=loaded, first_stage_k=2, top_k=2, allow_remote=True, timeout=GENEROUS)
+    assert sorted(result["index"] for result in results) == [0, 1]
+    assert sum(seen.endswith("/image.png") for seen in requests_seen) == 2
