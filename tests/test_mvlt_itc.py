@@ -244,7 +244,7 @@ def test_pretraining_total_is_eq_8_plus_weighted_itc_on_clean_captions():
     batch, clean_ids = pretraining_batch(config)
     output = model(**batch)
     expected = mvlt_pretraining_loss(output.mir_loss, output.itm_loss, output.mlm_loss, 2.0, 1.0, 1.0)
-    assert float(output.loss) == pytest.approx(float(expected + 0.7 * output.itc_loss), rel=1e-6)
+    assert output.loss.item() == pytest.approx((expected + 0.7 * output.itc_loss).item(), rel=1e-6)
     # ITC reads the caption with the MLM-masked tokens restored, and the unmasked image.
     image_features = model.get_image_features(batch["pixel_values"])
     text_features = model.get_text_features(clean_ids, batch["attention_mask"])

@@ -233,6 +233,18 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
             setattr(self, name, list(getattr(self, name)))
         super().__post_init__(**kwargs)
 
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        """As `PreTrainedConfig.from_dict`, but a config of another model type (e.g. an mFSR config.json) is an error
+        naming it, instead of an MVLT config with the paper's defaults and a warning."""
+        model_type = config_dict.get("model_type")
+        if model_type not in (None, cls.model_type):
+            raise ValueError(
+                f"This config has model_type={model_type!r}, not {cls.model_type!r}: load it with its own config class "
+                "(or AutoConfig)."
+            )
+        return super().from_dict(config_dict, **kwargs)
+
     @property
     def num_stages(self) -> int:
         """Number of pyramid stages (4 in the paper)."""
@@ -296,6 +308,12 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
         if any(std <= 0 for std in self.image_std):
             raise ValueError(f"`image_std` must be positive, got {self.image_std}.")
 
+    def validate_numerics(self):
+        """Epsilons and the initialiser's standard deviation are positive."""
+        for name in ("layer_norm_eps", "text_layer_norm_eps", "initializer_range"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}.")
+
     def validate_text(self):
         """Text sizes are positive."""
         for name in ("vocab_size", "text_hidden_size", "max_position_embeddings", "type_vocab_size"):
@@ -312,9 +330,15 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
             )
         if self.decoder_hidden_size <= 0:
             raise ValueError(f"`decoder_hidden_size` must be positive, got {self.decoder_hidden_size}.")
-        for name in ("mir_loss_weight", "itm_loss_weight", "mlm_loss_weight", "itc_loss_weight", "itm_fusion_weight"):
+        loss_weights = ("mir_loss_weight", "itm_loss_weight", "mlm_loss_weight", "itc_loss_weight")
+        for name in loss_weights + ("itm_fusion_weight",):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be non-negative (0 switches the loss off), got {getattr(self, name)}.")
+        if all(getattr(self, name) == 0 for name in loss_weights):
+            raise ValueError(
+                f"every pre-training loss weight is 0 ({', '.join(loss_weights)}): MVLTForPreTraining would have no "
+                "loss; keep at least one positive."
+            )
         for name in ("num_main_categories", "num_sub_categories"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}.")

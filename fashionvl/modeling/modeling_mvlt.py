@@ -30,6 +30,13 @@ from transformers.utils import ModelOutput, logging
 from transformers.utils.generic import can_return_tuple
 
 from ..configs.configuration_mvlt import MVLTConfig
+from .input_checks import (
+    check_attention_mask,
+    check_bool_masked_pos,
+    check_class_labels,
+    check_pixel_values,
+    check_token_ids,
+)
 from .losses import (
     mvlt_category_loss,
     mvlt_itc_loss,
@@ -771,6 +778,7 @@ class MVLTModel(MVLTPreTrainedModel):
                 f"bool_masked_pos must have shape (batch, (height // mask_unit_size) * (width // mask_unit_size)) = "
                 f"{(batch_size, grid_height * grid_width)}, got {tuple(bool_masked_pos.shape)}."
             )
+        check_bool_masked_pos(bool_masked_pos, batch_size, grid_height * grid_width)  # dtype and 0/1 values
         # Units -> pixels as in `fashionvl.processing.masking.expand_unit_mask`, which this file may not import
         # (remote-code contract: modeling files import only their config and losses.py).
         unit_mask = bool_masked_pos.bool().reshape(batch_size, 1, grid_height, grid_width)
@@ -793,7 +801,7 @@ class MVLTModel(MVLTPreTrainedModel):
         bias = bias.masked_fill(~attention_mask.bool(), torch.finfo(dtype).min)
         return bias[:, None, None, :]
 
-    def _check_inputs(self, input_ids, pixel_values, attention_mask) -> None:
+    def _check_inputs(self, input_ids, pixel_values, attention_mask, token_type_ids=None) -> None:
         """Shapes of the inputs of `forward` (errors name the argument, its shape and what was expected)."""
         if input_ids is None and pixel_values is None:
             raise ValueError("MVLTModel needs input_ids (captions), pixel_values (images), or both; got neither.")
@@ -802,8 +810,12 @@ class MVLTModel(MVLTPreTrainedModel):
                 f"pixel_values must have shape (batch_size, num_channels={self.config.num_channels}, height, width), "
                 f"got {tuple(pixel_values.shape)}."
             )
+        if pixel_values is not None:  # dtype, stride, NaN / inf (values on CPU tensors only: no device sync)
+            check_pixel_values(pixel_values, self.config.num_channels, stride=self.config.total_stride)
         if input_ids is None:
             return
+        check_token_ids(input_ids, self.config.vocab_size, "input_ids")
+        check_token_ids(token_type_ids, self.config.type_vocab_size, "token_type_ids", batch_size=input_ids.shape[0])
         if input_ids.dim() != 2 or (pixel_values is not None and input_ids.shape[0] != pixel_values.shape[0]):
             expected = "" if pixel_values is None else f" with the batch size of pixel_values {pixel_values.shape[0]}"
             raise ValueError(f"input_ids must have shape (batch_size, text_length){expected}, got {tuple(input_ids.shape)}.")
@@ -818,6 +830,7 @@ class MVLTModel(MVLTPreTrainedModel):
             raise ValueError(
                 f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}."
             )
+        check_attention_mask(attention_mask, input_ids)
 
     @can_return_tuple
     def forward(
@@ -854,7 +867,7 @@ class MVLTModel(MVLTPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        self._check_inputs(input_ids, pixel_values, attention_mask)
+        self._check_inputs(input_ids, pixel_values, attention_mask, token_type_ids)
         expected_dtype = self.stages[0].patch_embeddings.projection.weight.dtype
         if input_ids is None:  # vision only: a caption of length 0
             input_ids = torch.zeros(pixel_values.shape[0], 0, dtype=torch.long, device=pixel_values.device)
@@ -1063,6 +1076,8 @@ class MVLTForPreTraining(MVLTPreTrainedModel):
             raise ValueError(
                 f"itm_labels must hold one label per pair, shape ({input_ids.shape[0]},), got {tuple(itm_labels.shape)}."
             )
+        check_class_labels(mlm_labels, config.vocab_size, "mlm_labels")
+        check_class_labels(itm_labels, 2, "itm_labels", ignore_index=None)
         if product_ids is not None and product_ids.reshape(-1).shape[0] != input_ids.shape[0]:
             raise ValueError(
                 f"product_ids must hold one id per row, shape ({input_ids.shape[0]},), got {tuple(product_ids.shape)}."
