@@ -789,10 +789,8 @@ handled("checkpoint", "mfsr-pipeline-builds", lambda retriever: retriever.model.
     lambda folder: _pipeline_at(checkpoint_copy(folder, "mfsr")))
 
 
-# ================================================================================================ configs (owners: lead, helper-1)
+# ================================================================================================ configs
 
-CONFIG_OWNER_MVLT = "lead: fashionvl/configs/configuration_mvlt.py"
-CONFIG_OWNER_MFSR = "helper-1: fashionvl/configs/configuration_mfsr.py"
 
 
 def _config(name, **kwargs):
@@ -806,8 +804,8 @@ for name, config, kwargs, needle, owner in [
     ("mvlt-negative-initializer-range", "MVLTConfig", {"initializer_range": -0.1}, r"initializer_range", None),
     ("mvlt-all-loss-weights-zero", "MVLTConfig", {"mir_loss_weight": 0.0, "itm_loss_weight": 0.0, "mlm_loss_weight": 0.0,
                                                   "itc_loss_weight": 0.0}, r"loss_weight", None),
-    ("mfsr-negative-margin", "MFSRConfig", {"margin": -0.2}, r"margin", CONFIG_OWNER_MFSR),
-    ("mfsr-negative-initializer-range", "MFSRConfig", {"initializer_range": -0.5}, r"initializer_range", CONFIG_OWNER_MFSR),
+    ("mfsr-negative-margin", "MFSRConfig", {"margin": -0.2}, r"margin", None),
+    ("mfsr-negative-initializer-range", "MFSRConfig", {"initializer_range": -0.5}, r"initializer_range", None),
     ("mfsr-all-loss-weights-zero", "MFSRConfig", {"modal_loss_weight": 0.0, "semantic_loss_weight": 0.0,
                                                   "specific_loss_weight": 0.0, "image_reconstruction_loss_weight": 0.0,
                                                   "caption_reconstruction_loss_weight": 0.0}, r"loss_weight", None),
@@ -825,10 +823,8 @@ def _mfsr_config_as_mvlt(folder):
 error("config", "mfsr-config-json-as-mvlt", r"mfsr")(_mfsr_config_as_mvlt)
 
 
-# ================================================================================================ model inputs (owners)
+# ================================================================================================ model inputs
 
-MODEL_OWNER_MVLT = "lead: wire fashionvl.modeling.input_checks into MVLTForPreTraining.forward"
-MODEL_OWNER_MFSR = "helper-1: wire fashionvl.modeling.input_checks into the mFSR forward / training path"
 
 
 @functools.lru_cache(maxsize=1)
@@ -881,7 +877,7 @@ def _mfsr_batch_of_one(folder):
                  attention_mask=torch.ones(1, 4, dtype=torch.long))
 
 
-error("model", "mfsr-training-batch-of-one", r"batch.*(one|1)\b", owner=MODEL_OWNER_MFSR)(_mfsr_batch_of_one)
+error("model", "mfsr-training-batch-of-one", r"batch.*(one|1)\b")(_mfsr_batch_of_one)
 
 
 # ================================================================================================ the tests

@@ -196,6 +196,12 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
                 f"MFSRConfig.caption_loss_reduction must be one of {reductions}, got {self.caption_loss_reduction!r}."
             )
 
+    def validate_margins_and_init(self):
+        """The hinge margin and the initialiser's standard deviation are positive."""
+        for name in ("margin", "initializer_range"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"MFSRConfig.{name} must be positive, got {getattr(self, name)}.")
+
     def validate_loss_weights(self):
         """Weights are non-negative; the VSE++ baseline (no separation) can only train the semantic loss."""
         for name in self.loss_weight_names:

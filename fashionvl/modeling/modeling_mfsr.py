@@ -41,6 +41,7 @@ from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from ..configs.configuration_mfsr import MFSRConfig
+from .input_checks import check_pixel_values, check_token_ids
 from .losses import (
     caption_reconstruction_loss,
     gan_discriminator_loss,
@@ -502,6 +503,14 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
         """
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
+        check_pixel_values(pixel_values, 3)
+        check_token_ids(input_ids, self.config.vocab_size, "input_ids", batch_size=pixel_values.shape[0])
+        if self.training and pixel_values.shape[0] < 2:
+            # BatchNorm (backbone, generator, discriminators) cannot normalise a batch of one in training mode
+            raise ValueError(
+                f"MFSRForRetrieval trains on batches of at least 2 pairs (BatchNorm layers and the in-batch hinge need "
+                f"them), got a batch of {pixel_values.shape[0]}; use a larger batch or drop the last short batch."
+            )
         if discriminator_step:
             return self._discriminator_step(pixel_values)
 
