@@ -315,3 +315,12 @@ def test_one_itm_pair_per_row_mixes_matching_and_mined_pairs():
     batch, _ = pretraining_batch(config)
     labels = torch.cat([model(**batch).itm_labels for _ in range(10)])
     assert len(labels) == 40 and 0 < labels.float().mean() < 1
+
+
+def test_padded_captions_run_under_bf16_autocast():
+    """The additive padding bias is cast to the queries' dtype (bf16 under autocast), so SDPA accepts it."""
+    model = MVLTModel(tiny_config()).eval()
+    input_ids, attention_mask = captions()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        output = model(input_ids=input_ids, pixel_values=torch.randn(3, 3, 64, 64), attention_mask=attention_mask)
+    assert torch.isfinite(output.last_hidden_state.float()).all()

@@ -364,6 +364,9 @@ class MVLTSpatialReductionAttention(nn.Module):
         key = self.key(key_value_states).view(head_shape).transpose(1, 2)
         value = self.value(key_value_states).view(head_shape).transpose(1, 2)
 
+        if attention_mask is not None and attention_mask.dtype != query.dtype:
+            # under autocast the queries are bf16 / fp16 while the bias was built in the weights' dtype
+            attention_mask = attention_mask.to(query.dtype)
         attention_interface: Callable = eager_attention_forward
         if not output_attentions and self.config._attn_implementation not in (None, "eager"):
             attention_interface = ALL_ATTENTION_FUNCTIONS[self.config._attn_implementation]
