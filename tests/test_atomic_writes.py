@@ -377,3 +377,22 @@ def test_a_batch_size_of_one_for_a_batchnorm_model_is_a_clear_error(tmp_path):
     trainer = FashionTrainer(model=_BatchNormToy(), args=args, train_dataset=make_toy_dataset(8))
     with pytest.raises(ValueError, match="at least 2 samples per training batch.*per_device_train_batch_size=1"):
         trainer.train()
+
+
+def test_trainer_save_model_moves_config_json_last_and_keeps_checkpoints(tmp_path, monkeypatch):
+    from test_trainer_losses import ToyMultiLossConfig, ToyMultiLossModel, make_args, make_toy_dataset
+
+    from fashionvl.training import FashionTrainer
+    from fashionvl.training import trainer as trainer_module
+
+    moved = []
+    original = trainer_module.replace_files_in_order
+    monkeypatch.setattr(trainer_module, "replace_files_in_order",
+                        lambda source, target: moved.append(original(source, target)) or moved[-1])
+    args = make_args(tmp_path, max_steps=2, save_strategy="steps", save_steps=2)
+    trainer = FashionTrainer(model=ToyMultiLossModel(ToyMultiLossConfig()), args=args, train_dataset=make_toy_dataset(8))
+    trainer.train()
+    trainer.save_model(str(tmp_path))
+    assert all(names[-1] == "config.json" for names in moved) and len(moved) == 2  # checkpoint-2, then the final save
+    assert (tmp_path / "checkpoint-2" / "trainer_state.json").is_file()
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]

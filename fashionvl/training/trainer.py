@@ -37,6 +37,11 @@ Short last batches. A model with BatchNorm layers (or a `min_train_batch_size` a
 batch of one sample: when the training set would end an epoch with a smaller batch, `FashionTrainer` sets
 `dataloader_drop_last=True` (with a warning), and refuses a `per_device_train_batch_size` below that minimum.
 
+Saving. `save_model` (and each checkpoint's model files) is written into a temporary folder next to the target and
+moved in with the weights first and `config.json` last (the stock `save_pretrained` writes the configuration
+first): a run killed while saving never leaves a configuration ahead of its weights. Other files in the target
+(checkpoints in `output_dir`) are untouched.
+
 Resuming. `train(resume_from_checkpoint=True)` resumes from the last *complete* checkpoint of `output_dir`
 (`last_complete_checkpoint`: `trainer_state.json` written, readable and of the folder's step, and model weights
 present; the Trainer writes `trainer_state.json` last). A checkpoint left half-written by a killed run is skipped
@@ -49,6 +54,8 @@ import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -57,6 +64,8 @@ import torch.distributed as dist
 from torch import nn
 from transformers import Trainer
 from transformers.trainer_pt_utils import find_batch_size
+
+from .._safe_io import replace_files_in_order
 
 logger = logging.getLogger(__name__)
 
@@ -389,6 +398,26 @@ class FashionTrainer(Trainer):
         super()._load_rng_state(checkpoint)
         if checkpoint is not None and checkpoint == self._rng_restore_before_discriminator:
             self._rng_restore_before_discriminator = None  # restored before any discriminator update
+
+    # ---- saving --------------------------------------------------------------------------------------
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """`Trainer._save` into a temporary sibling folder, then moved in: weights first, `config.json` last."""
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if not self.args.should_save:  # non-writer ranks only join the collectives of a sharded save
+            return super()._save(output_dir, state_dict)
+        output_dir = os.path.abspath(output_dir)
+        os.makedirs(output_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.save-", dir=os.path.dirname(output_dir))
+        try:
+            super()._save(staging, state_dict)
+            for name in os.listdir(staging):  # sub-folders (rare: processors with nested files) go first
+                if os.path.isdir(os.path.join(staging, name)):
+                    shutil.copytree(os.path.join(staging, name), os.path.join(output_dir, name), dirs_exist_ok=True)
+                    shutil.rmtree(os.path.join(staging, name))
+            replace_files_in_order(staging, output_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     # ---- training ------------------------------------------------------------------------------------
 
