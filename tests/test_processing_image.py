@@ -182,3 +182,33 @@ def test_center_crop_after_resize_for_imagenet_style_backbones():
     values = pixel_values(processor, image)
     assert values.shape == (1, 3, 224, 224)
     torch.testing.assert_close(values[0, :, 0, 0], torch.from_numpy(normalized((255, 255, 255))))
+
+
+def test_integer_arrays_other_than_uint8_and_uint16_are_read_as_0_to_255():
+    image = np.random.randint(0, 256, (9, 9, 3), dtype=np.uint8)
+    for dtype in (np.int16, np.int32, np.int64, np.uint32):
+        assert np.array_equal(to_rgb_uint8(image.astype(dtype)), image)
+    with pytest.raises(ValueError, match=r"int32 are read as 0-255.*\[0, 40000\].*uint16"):
+        to_rgb_uint8(np.full((3, 3), 40000, dtype=np.int32))
+
+
+def test_float_images_are_read_as_unit_range_and_other_ranges_are_refused():
+    assert (to_rgb_uint8(np.full((2, 2, 3), 0.5, dtype=np.float32)) == 128).all()
+    assert (to_rgb_uint8(Image.fromarray(np.full((2, 2), 0.5, dtype=np.float32))) == 128).all()  # float TIFF
+    with pytest.raises(ValueError, match=r"\[0, 1\].*\[0, 200\].*uint8"):
+        to_rgb_uint8(np.full((2, 2, 3), 200.0, dtype=np.float32))
+    with pytest.raises(ValueError, match="already normalised"):
+        to_rgb_uint8(np.full((2, 2, 3), -1.0, dtype=np.float32))
+
+
+def test_exif_orientation_of_pil_input_is_applied():
+    import io
+
+    image = Image.new("RGB", (6, 2), "red")
+    image.paste((0, 0, 255), (3, 0, 6, 2))  # right half blue
+    exif = Image.Exif()
+    exif[0x0112] = 3  # rotate 180 degrees for display
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", exif=exif)
+    rgb = to_rgb_uint8(Image.open(io.BytesIO(buffer.getvalue())))
+    assert tuple(rgb[0, 0]) == (0, 0, 255) and tuple(rgb[0, -1]) == (255, 0, 0)
