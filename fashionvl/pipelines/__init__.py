@@ -1,22 +1,48 @@
 """fashionvl.pipelines: the ``fashion-retrieval`` pipeline task and the gallery index.
 
-``register_fashion_retrieval()`` (called on ``import fashionvl``) registers the task with transformers'
-``PIPELINE_REGISTRY`` and the retrieval class of each architecture with ``AutoModelForFashionRetrieval``, the
-Auto class ``pipeline("fashion-retrieval", model=folder)`` loads checkpoints with:
+``import fashionvl`` registers the retrieval class of each architecture with ``AutoModelForFashionRetrieval`` (the
+Auto class ``pipeline("fashion-retrieval", model=folder)`` loads checkpoints with; table ``fashionvl.FAMILIES``)
+and, as soon as ``transformers.pipelines`` is imported, the task with transformers' ``PIPELINE_REGISTRY``
+(`register_fashion_retrieval_task`):
 
 - ``mvlt`` -> ``MVLTForImageTextRetrieval`` (ITM scores; pre-training checkpoints share the ITM head),
 - ``mfsr`` -> ``MFSRModel`` (the dual encoder; ``MFSRForRetrieval`` checkpoints load as themselves),
 - ``m2fashion`` -> ``M2FashionModel`` (Z; ``M2FashionForAttributePrediction`` checkpoints load as themselves).
+
+This module imports only the Auto-class machinery of transformers; the pipeline class, the gallery index and the
+adapters (torch, PIL, safetensors, transformers' pipeline stack) are imported on first access.
 """
 
+import importlib
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from transformers.models.auto.auto_factory import _BaseAutoModelClass, _LazyAutoMapping
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
-from .fashion_retrieval import FashionRetrievalPipeline
-from .gallery_index import FashionGalleryIndex, is_faiss_available
-from .model_adapters import RETRIEVAL_ADAPTERS, get_retrieval_adapter
+
+if TYPE_CHECKING:
+    from .fashion_retrieval import FashionRetrievalPipeline
+    from .gallery_index import FashionGalleryIndex, is_faiss_available
+    from .model_adapters import RETRIEVAL_ADAPTERS, get_retrieval_adapter
+
+# Public name -> submodule that defines it; imported on first access (PEP 562).
+_LAZY_ATTRIBUTES = {
+    "FashionRetrievalPipeline": "fashion_retrieval",
+    "FashionGalleryIndex": "gallery_index",
+    "is_faiss_available": "gallery_index",
+    "RETRIEVAL_ADAPTERS": "model_adapters",
+    "get_retrieval_adapter": "model_adapters",
+}
+
+
+def __getattr__(name: str):
+    submodule = _LAZY_ATTRIBUTES.get(name)
+    if submodule is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{submodule}"), name)
+    globals()[name] = value
+    return value
 
 
 # Training classes whose checkpoints the pipeline loads as they are: they expose the same retrieval interface as
@@ -52,24 +78,34 @@ class AutoModelForFashionRetrieval(_BaseAutoModelClass):
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
 
-def register_fashion_retrieval() -> None:
-    """Register the retrieval classes with ``AutoModelForFashionRetrieval`` and the pipeline task."""
+def register_fashion_retrieval_task() -> None:
+    """Register the ``fashion-retrieval`` task with transformers' ``PIPELINE_REGISTRY`` (imports
+    ``transformers.pipelines``; ``import fashionvl`` calls this right after the user's code imports it)."""
+    import sys
+
+    module = sys.modules.get(f"{__name__}.fashion_retrieval")
+    if module is not None and not hasattr(module, "FashionRetrievalPipeline"):
+        # fashion_retrieval.py is mid-import (its `from transformers import Pipeline` imported transformers.pipelines):
+        # ``import fashionvl`` calls this again when that module has finished.
+        return
     from transformers.pipelines import PIPELINE_REGISTRY
 
-    from ..configs.configuration_m2fashion import M2FashionConfig
-    from ..configs.configuration_mfsr import MFSRConfig
-    from ..configs.configuration_mvlt import MVLTConfig
-    from ..modeling.modeling_m2fashion import M2FashionModel
-    from ..modeling.modeling_mfsr import MFSRModel
-    from ..modeling.modeling_mvlt import MVLTForImageTextRetrieval
+    from .fashion_retrieval import FashionRetrievalPipeline
 
-    AutoModelForFashionRetrieval.register(MVLTConfig, MVLTForImageTextRetrieval, exist_ok=True)
-    AutoModelForFashionRetrieval.register(MFSRConfig, MFSRModel, exist_ok=True)
-    AutoModelForFashionRetrieval.register(M2FashionConfig, M2FashionModel, exist_ok=True)
     if "fashion-retrieval" not in PIPELINE_REGISTRY.supported_tasks:
         PIPELINE_REGISTRY.register_pipeline(
             "fashion-retrieval", pipeline_class=FashionRetrievalPipeline, pt_model=AutoModelForFashionRetrieval, type="multimodal"
         )
+
+
+def register_fashion_retrieval() -> None:
+    """Register the retrieval classes with ``AutoModelForFashionRetrieval`` and the pipeline task now (``import
+    fashionvl`` does both already; the task waits there until ``transformers.pipelines`` is imported)."""
+    import fashionvl
+
+    for family in fashionvl.FAMILIES.values():
+        fashionvl._register_models(family)
+    register_fashion_retrieval_task()
 
 
 __all__ = [
@@ -80,4 +116,5 @@ __all__ = [
     "get_retrieval_adapter",
     "is_faiss_available",
     "register_fashion_retrieval",
+    "register_fashion_retrieval_task",
 ]

@@ -1,0 +1,121 @@
+"""``import fashionvl`` is lazy (issue 14 §4) and still registers everything: checked in fresh interpreters.
+
+No timing assertions here (the CPUs are shared): `benchmarks/bench_import.py` measures the time. These tests check
+what the import loads (``sys.modules``) and that the Auto classes and the pipeline resolve a saved checkpoint in a
+process that did nothing but ``import fashionvl``.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import fashionvl
+from fashionvl.hub import save_model_without_remote_code
+
+
+HEAVY_MODULES = (
+    "transformers.trainer",
+    "transformers.pipelines",
+    "transformers.modeling_utils",
+    "fashionvl.modeling.modeling_mvlt",
+    "fashionvl.modeling.modeling_mfsr",
+    "fashionvl.modeling.modeling_m2fashion",
+    "fashionvl.training.trainer",
+)
+
+
+def run_fresh(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON object as its last line."""
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def loaded_heavy_modules(statement: str) -> list[str]:
+    code = f"import json, sys\n{statement}\nprint(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_import_fashionvl_loads_neither_the_trainer_nor_the_modeling_stack():
+    assert loaded_heavy_modules("import fashionvl") == []
+
+
+def test_import_fashionvl_evaluation_loads_neither_the_trainer_nor_the_modeling_stack():
+    assert loaded_heavy_modules("import fashionvl.evaluation") == []
+
+
+def test_first_access_to_a_model_class_imports_its_modeling_module_only():
+    loaded = loaded_heavy_modules("import fashionvl; fashionvl.MVLTModel")
+    assert "fashionvl.modeling.modeling_mvlt" in loaded
+    assert "fashionvl.modeling.modeling_mfsr" not in loaded
+    assert "transformers.trainer" not in loaded
+
+
+def test_every_public_name_resolves():
+    for name in fashionvl.__all__:
+        assert getattr(fashionvl, name) is not None, name
+
+
+@pytest.mark.slow
+def test_auto_classes_and_the_pipeline_resolve_a_checkpoint_after_a_bare_import(tmp_path):
+    from fashionvl.processing.processing_mvlt import MVLTProcessor
+
+    captions = ["red floral dress", "black leather jacket", "blue denim jeans"]
+    processor = MVLTProcessor.from_captions(captions * 4, vocab_size=120, image_size=64, model_max_length=16)
+    config = fashionvl.MVLTConfig.from_preset("tiny", vocab_size=len(processor.tokenizer), image_size=64)
+    save_model_without_remote_code(fashionvl.MVLTForImageTextRetrieval(config).eval(), tmp_path)
+    processor.save_pretrained(tmp_path)
+
+    result = run_fresh(
+        f"""
+import json, sys
+import fashionvl
+loaded_by_import = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
+from PIL import Image
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoProcessor, pipeline
+folder = {str(tmp_path)!r}
+retriever = pipeline("fashion-retrieval", model=folder)
+images = [Image.new("RGB", (64, 64), colour) for colour in ("red", "black")]
+results = retriever("red floral dress", images=images)
+print(json.dumps({{
+    "loaded_by_import": loaded_by_import,
+    "config": type(AutoConfig.from_pretrained(folder)).__name__,
+    "model": type(AutoModel.from_pretrained(folder)).__name__,
+    "processor": type(AutoProcessor.from_pretrained(folder)).__name__,
+    "image_processor": type(AutoImageProcessor.from_pretrained(folder)).__name__,
+    "pipeline": type(retriever).__name__,
+    "pipeline_model": type(retriever.model).__name__,
+    "num_results": len(results),
+    "auto_model_holds": repr(AutoModel._model_mapping[fashionvl.MVLTConfig]),
+}}))
+"""
+    )
+    assert result == {
+        "loaded_by_import": [],
+        "config": "MVLTConfig",
+        "model": "MVLTModel",
+        "processor": "MVLTProcessor",
+        "image_processor": "MVLTImageProcessor",
+        "pipeline": "FashionRetrievalPipeline",
+        "pipeline_model": "MVLTForImageTextRetrieval",
+        "num_results": 2,
+        # once the modeling module is imported, the Auto mapping holds the real class, not the stand-in
+        "auto_model_holds": "<class 'fashionvl.modeling.modeling_mvlt.MVLTModel'>",
+    }
+
+
+def test_the_task_is_registered_when_the_pipeline_module_is_imported_first():
+    """Importing fashion_retrieval.py imports transformers.pipelines mid-way: the task is registered once it is done."""
+    completed = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-c",
+         "import fashionvl\n"
+         "from fashionvl.pipelines.fashion_retrieval import FashionRetrievalPipeline\n"
+         "from transformers.pipelines import PIPELINE_REGISTRY\n"
+         "assert PIPELINE_REGISTRY.check_task('fashion-retrieval')[1]['impl'] is FashionRetrievalPipeline"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
