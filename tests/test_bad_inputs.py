@@ -19,6 +19,7 @@ it with ``PYTHONPATH`` pointing at another checkout of the package).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import io
 import json
@@ -42,6 +43,13 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 SIDE = 16  # processor output size: small and fast
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A temporary folder for the shared tiny checkpoints, removed when the process exits."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 @dataclass
@@ -629,7 +637,7 @@ def mfsr_pipeline():
     from test_pipeline_retrieval import build_mfsr_checkpoint
     from transformers import pipeline
 
-    folder = Path(tempfile.mkdtemp(prefix="bad-inputs-mfsr-"))
+    folder = scratch_folder("bad-inputs-mfsr-")
     build_mfsr_checkpoint(folder)
     return pipeline("fashion-retrieval", model=str(folder))
 
@@ -738,7 +746,7 @@ handled("pipeline", "top-k-above-candidates", lambda result: len(result) == len(
 def checkpoint_folders():
     from test_pipeline_retrieval import build_mfsr_checkpoint, build_mvlt_checkpoint
 
-    root = Path(tempfile.mkdtemp(prefix="bad-inputs-checkpoints-"))
+    root = scratch_folder("bad-inputs-checkpoints-")
     build_mvlt_checkpoint(root / "mvlt")
     build_mfsr_checkpoint(root / "mfsr")
     return root
