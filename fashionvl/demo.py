@@ -87,7 +87,7 @@ class DemoArguments:
                                      "candidates, one draw)."})
     diagnostics_every: int = field(default=200, metadata={"help": "Pre-training steps between diagnostics (0: off)."})
     max_minutes: float = field(
-        default=8.5, metadata={"help": "Time budget of the run: pre-training stops at 60 % of it, fine-tuning a minute "
+        default=8.5, metadata={"help": "Time budget of the run: pre-training stops at 60 percent of it, fine-tuning a minute "
                                "before its end; the evaluation phases are not cut (the whole run stays under 10 "
                                "minutes on 2 lightly loaded cores)."}
     )
