@@ -97,7 +97,9 @@ def _split_from_dataset(dataset, captions_per_image: int) -> RetrievalSplit:
                 f"Image {row.get('filename', len(images))!r} has {len(row_captions)} captions; the VSE++ protocol "
                 f"needs {captions_per_image} per image."
             )
-        images.append(row["image"].convert("RGB"))
+        image = row["image"]
+        image.load()  # decoded as stored: the image processor handles every mode (no RGB conversion, issue 10)
+        images.append(image)
         captions.append(row_captions)
     return RetrievalSplit(images, captions)
 
@@ -363,7 +365,9 @@ def train_mfsr(data_args: MFSRDataArguments, training_args) -> dict[str, Any]:
             model, processor, train_split, training_args, data_args.finetune_epochs, data_args.finetune_learning_rate,
             data_args.finetune_epochs, data_args.finetune_learning_rate,
         )
-    model.save_pretrained(training_args.output_dir)
+    from ..hub import save_model_without_remote_code
+
+    save_model_without_remote_code(model, training_args.output_dir)  # weights first, config.json last
     processor.save_pretrained(training_args.output_dir)
     eval_split = splits[data_args.eval_split]
     metrics = evaluate_retrieval(model, processor, eval_split, protocol=data_args.eval_protocol)
