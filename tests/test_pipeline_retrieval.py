@@ -414,3 +414,30 @@ def test_mvlt_without_itc_refuses_itc_scores_and_embeddings(mvlt, images):
         mvlt[2].embed(images=images)
     with pytest.raises(ValueError, match="score must be one of"):
         mvlt[2]("red dress", images=images, score="cosine")
+
+
+def test_mvlt_captions_are_cut_to_the_models_max_position_embeddings(tmp_path, images):
+    from fashionvl.processing.processing_mvlt import MVLTProcessor
+
+    processor = MVLTProcessor.from_captions(CAPTIONS * 4, vocab_size=120, image_size=IMAGE_SIZE, model_max_length=128)
+    config = fashionvl.MVLTConfig.from_preset("tiny", vocab_size=len(processor.tokenizer), image_size=IMAGE_SIZE,
+                                              max_position_embeddings=12)
+    model = fashionvl.MVLTForImageTextRetrieval(config).eval()
+    save_model_without_remote_code(model, tmp_path)
+    processor.save_pretrained(tmp_path)
+    long_caption = " ".join(CAPTIONS * 3)  # ~45 tokens, more than the model's 12 positions
+    results = pipeline("fashion-retrieval", model=str(tmp_path))(long_caption, images=images[:2], top_k=None)
+    cut = processor(text=[long_caption] * 2, images=images[:2], truncation=True, max_length=12, return_tensors="pt")
+    with torch.no_grad():
+        expected = model(**{name: cut[name] for name in ("input_ids", "attention_mask", "token_type_ids", "pixel_values")
+                            if name in cut}).scores
+    assert sorted(r["score"] for r in results) == pytest.approx(sorted(expected.tolist()), abs=1e-5)
+
+
+def test_processor_from_captions_takes_the_caption_length_from_the_config():
+    from fashionvl.processing.processing_mvlt import MVLTProcessor
+
+    config = fashionvl.MVLTConfig.from_preset("tiny", vocab_size=100, max_position_embeddings=24)
+    processor = MVLTProcessor.from_captions(CAPTIONS * 4, vocab_size=120, config=config)
+    assert processor.tokenizer.model_max_length == 24
+    assert processor.image_processor.size["height"] == config.image_size

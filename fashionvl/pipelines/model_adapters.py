@@ -59,8 +59,19 @@ class MVLTRetrievalAdapter(RetrievalAdapter):
     def embeds(self) -> bool:
         return float(getattr(self.model.config, "itc_loss_weight", 0.0)) > 0
 
+    @property
+    def max_text_length(self) -> int:
+        """Captions are cut to the smaller of the tokenizer's `model_max_length` and the model's
+        `max_position_embeddings` (a processor built for longer captions than the model takes still works)."""
+        model_max_length = getattr(self.processor.tokenizer, "model_max_length", None)
+        limit = self.model.config.max_position_embeddings
+        if isinstance(model_max_length, int) and 0 < model_max_length < limit:
+            return model_max_length
+        return limit
+
     def prepare_pairs(self, texts: list[str], images: list) -> dict:
-        return dict(self.processor(text=texts, images=images, padding=True, return_tensors="pt"))
+        return dict(self.processor(text=texts, images=images, padding=True, truncation=True,
+                                   max_length=self.max_text_length, return_tensors="pt"))
 
     def prepare_images(self, images: list, attributes: Sequence | None = None) -> dict:
         if attributes:
@@ -68,7 +79,8 @@ class MVLTRetrievalAdapter(RetrievalAdapter):
         return {"pixel_values": self.processor(images=images, return_tensors="pt")["pixel_values"]}
 
     def prepare_texts(self, texts: list[str]) -> dict:
-        encoded = self.processor(text=texts, padding=True, return_tensors="pt")
+        encoded = self.processor(text=texts, padding=True, truncation=True, max_length=self.max_text_length,
+                                 return_tensors="pt")
         return {name: encoded[name] for name in self._TEXT_INPUTS if name in encoded}
 
     def run(self, model_inputs: dict) -> torch.Tensor:

@@ -62,11 +62,18 @@ class MVLTProcessor(ProcessorMixin):
     @classmethod
     def from_captions(
         cls, captions: list[str], vocab_size: int = 8000, image_size: int = 256, model_max_length: int = 128,
-        **image_processor_kwargs: Any,
+        config: Any = None, **image_processor_kwargs: Any,
     ) -> "MVLTProcessor":
         """Builds a processor offline: a WordPiece tokenizer trained on `captions` (training split only) and an
-        `MVLTImageProcessor` of `image_size` (extra keyword arguments go to the image processor)."""
+        `MVLTImageProcessor` of `image_size` (extra keyword arguments go to the image processor).
+
+        With `config` (the `MVLTConfig` the processor is built for), the caption length is its
+        `max_position_embeddings` and the image size its `image_size`, so captions never exceed what the model takes.
+        """
         from .tokenization import train_wordpiece_tokenizer
+
+        if config is not None:
+            model_max_length, image_size = config.max_position_embeddings, config.image_size
 
         tokenizer = train_wordpiece_tokenizer(captions, vocab_size=vocab_size, model_max_length=model_max_length)
         image_processor = MVLTImageProcessor(size={"height": image_size, "width": image_size}, **image_processor_kwargs)
