@@ -329,6 +329,11 @@ class M2FashionModel(M2FashionPreTrainedModel):
         attribute_states = self.check_attribute_states(attribute_states, pixel_values)
         if spatial_attribute_states is not None:
             spatial_attribute_states = self.check_attribute_states(spatial_attribute_states, pixel_values)
+        # inputs follow the weights' dtype (a model loaded with dtype=torch.bfloat16 gets float32 pixels and states)
+        dtype = self.dtype
+        pixel_values, attribute_states = pixel_values.to(dtype), attribute_states.to(dtype)
+        if spatial_attribute_states is not None:
+            spatial_attribute_states = spatial_attribute_states.to(dtype)
         backbone_outputs = self.backbone(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         feature_map = backbone_outputs.feature_maps[-1]  # I, (batch, C, h, w)
         attribute_aware_embeds, spatial_attention, channel_attention = self.attend(

@@ -349,7 +349,7 @@ class MFSRModel(MFSRPreTrainedModel):
     def encode_image(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """`(batch, 3, H, W)` -> (v, v^mo, v^se, v^sp); without separation (VSE++) v^se = v / ||v|| and the
         other parts are None."""
-        representation = self.image_encoder(pixel_values)
+        representation = self.image_encoder(pixel_values.to(self.dtype))  # a bf16 model gets float32 pixels
         if not self.config.use_feature_separation:
             return representation, None, F.normalize(representation, dim=-1), None
         return (representation, *self.image_separation(representation))
