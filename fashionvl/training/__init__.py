@@ -1,7 +1,8 @@
 """fashionvl.training: `FashionTrainer` (multi-loss logging, GAN two-optimizer training) and its arguments.
 
-The MVLT recipes (pre-training, fine-tuning, evaluation, the demo) live in
-`fashionvl.training.mvlt_recipes`; they are imported from there, not here, to keep this import light.
+The recipes that use them (pre-training, fine-tuning, evaluation of each family) live in `fashionvl.recipes`
+(`recipes/mvlt.py`, `recipes/mfsr.py`, `recipes/m2fashion.py`) and the demo in `fashionvl.demo`; they are not
+imported here, to keep this import light.
 """
 
 from .arguments import FashionTrainingArguments
