@@ -276,3 +276,15 @@ def test_with_allow_remote_index_reranking_fetches_same_host_urls(tmp_path, serv
     results = retriever("red dress", index=loaded, first_stage_k=2, top_k=2, allow_remote=True, timeout=GENEROUS)
     assert sorted(result["index"] for result in results) == [0, 1]
     assert sum(seen.endswith("/image.png") for seen in requests_seen) == 2
+
+
+def test_relative_item_paths_are_stored_relative_to_items_root(tmp_path, monkeypatch):
+    """Items given relative to the working directory (as the pipeline opened them) are stored relative to
+    items_root, so the README's quickstart round trip works."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "a.png").write_bytes(_png_bytes("blue"))
+    index = FashionGalleryIndex(torch.randn(1, 4), items=["shop/a.png"])
+    index.save("gallery", items_root="shop")
+    assert json.loads((tmp_path / "gallery" / "index.json").read_text())["items"] == ["a.png"]
+    assert FashionGalleryIndex.load("gallery", root="shop").open_item(0).getpixel((0, 0)) == (0, 0, 255)

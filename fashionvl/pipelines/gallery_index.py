@@ -351,7 +351,7 @@ class FashionGalleryIndex:
         if is_url(item) or item.startswith("data:"):
             return item
         root = os.path.abspath(os.fspath(items_root))
-        path = os.path.normpath(os.path.join(root, item))
+        path = os.path.abspath(item)  # items were opened as given when the gallery was embedded (relative to the cwd)
         if os.path.commonpath([root, path]) != root:
             raise ValueError(f"items[{position}] ({item!r}) is not inside items_root {root!r}.")
         return os.path.relpath(path, root)
