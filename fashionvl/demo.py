@@ -83,7 +83,7 @@ class DemoArguments:
         default=1050, metadata={"help": "Products of the fusion-weight calibration catalog (third seed; 0 keeps the "
                                 "config's itm_fusion_weight)."}
     )
-    calibration_queries: int = field(default=40, metadata={"help": "Queries per direction of the calibration (1 + 50 "
+    calibration_queries: int = field(default=100, metadata={"help": "Queries per direction of the calibration (1 + 50 "
                                      "candidates, one draw)."})
     diagnostics_every: int = field(default=200, metadata={"help": "Pre-training steps between diagnostics (0: off)."})
     max_minutes: float = field(

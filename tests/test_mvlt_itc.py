@@ -324,3 +324,12 @@ def test_padded_captions_run_under_bf16_autocast():
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         output = model(input_ids=input_ids, pixel_values=torch.randn(3, 3, 64, 64), attention_mask=attention_mask)
     assert torch.isfinite(output.last_hidden_state.float()).all()
+
+
+def test_fusion_weight_is_itc_alone_unless_itm_clearly_helps_on_the_calibration_split():
+    from fashionvl.recipes.mvlt import choose_fusion_weight
+
+    measured_in_the_demo = {0.0: 400.0, 0.5: 392.5, 1.0: 397.5, 2.0: 405.0}  # a 5-point gain: calibration noise
+    assert choose_fusion_weight(measured_in_the_demo, min_gain=10.0) == 0.0
+    assert choose_fusion_weight({0.0: 400.0, 0.5: 420.0, 1.0: 420.0}, min_gain=10.0) == 0.5  # ties: smaller weight
+    assert choose_fusion_weight({0.0: 400.0, 1.0: 390.0}, min_gain=0.0) == 0.0
