@@ -10,7 +10,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,h5]"
+	$(PY) -m pip install --quiet -e ".[dev,h5,faiss]"
 	touch $(STAMP)
 
 setup: $(STAMP)

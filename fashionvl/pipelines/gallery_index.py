@@ -5,8 +5,14 @@ A gallery is a set of items of one modality (product images, or captions) embedd
 are stored L2-normalised, so the inner product is the cosine similarity both models rank by.
 
 - Exact search: ``query @ gallery.T`` in torch, in chunks of queries, then ``torch.topk``.
-- FAISS search (optional extra ``pip install fashionvl[faiss]``): ``IndexFlatIP``, exact as well; the point
-  is its speed on large galleries (see ``benchmarks/bench_retrieval.py``).
+- FAISS search (optional extra ``pip install fashionvl[faiss]``), ``index_type=``:
+  ``"flat"`` (``IndexFlatIP``, exact, no search memory), or approximate for large galleries (opt-in):
+  ``"ivf"`` (``IndexIVFFlat``: k-means cells, ``nprobe`` cells visited per query) and ``"hnsw"``
+  (``IndexHNSWFlat``: a proximity graph, ``ef_search`` candidates kept per query). Recall against exact search
+  and speed at 1M items: ``benchmarks/bench_gallery_scale.py``.
+  Why not ``datasets.Dataset.add_faiss_index``: it indexes a column of an Arrow dataset; a gallery here is a
+  tensor file with a checksum and an ``index.json`` checked on load, and the torch backend needs no FAISS, so
+  the index wraps FAISS directly (the same three FAISS classes that method builds from a factory string).
 - Two-stage search: the dual encoder's top ``first_stage_k`` candidates are re-ranked by a more expensive
   scorer, e.g. MVLT's image-text matching (ITM) probability; only those candidates are re-scored.
 
@@ -42,6 +48,7 @@ EMBEDDINGS_FILE = "embeddings.safetensors"
 METADATA_FILE = "index.json"
 MODALITIES = ("image", "text")
 UNIT_NORM_TOLERANCE = 1e-3
+FAISS_INDEX_TYPES = ("flat", "ivf", "hnsw")
 
 
 def is_faiss_available() -> bool:
@@ -205,28 +212,44 @@ class FashionGalleryIndex:
         return torch.nn.functional.normalize(query_embeds.detach().float().cpu(), dim=-1)
 
     def search(
-        self, query_embeds: torch.Tensor, top_k: int = 10, backend: str = "torch", chunk_size: int = 256
+        self,
+        query_embeds: torch.Tensor,
+        top_k: int = 10,
+        backend: str = "torch",
+        chunk_size: int = 256,
+        index_type: str = "flat",
+        nprobe: int | None = None,
+        ef_search: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-``k`` gallery items of each query by cosine similarity.
 
         Args:
             query_embeds: (num_queries, dim) or (dim,).
             top_k: number of results (at most the gallery size).
-            backend: ``"torch"`` (exact, chunked matmul + topk) or ``"faiss"`` (``IndexFlatIP``, needs faiss).
+            backend: ``"torch"`` (exact, chunked matmul + topk) or ``"faiss"`` (needs faiss).
             chunk_size: queries per matmul in the torch backend (bounds memory at chunk_size x num_items).
+            index_type: FAISS index (``backend="faiss"`` only): ``"flat"`` (exact), ``"ivf"`` or ``"hnsw"``
+                (approximate; see :meth:`faiss_index`).
+            nprobe: IVF cells visited per query (default: :meth:`faiss_index`'s choice); more is slower and closer
+                to exact.
+            ef_search: HNSW candidates kept per query (default 128, at least ``top_k``).
 
         Returns:
             ``(scores, indices)``, both (num_queries, k): cosine similarities, descending, and gallery positions
-            (map them to ids with ``index.ids``). Equal scores keep the lower gallery position first.
+            (map them to ids with ``index.ids``). Equal scores keep the lower gallery position first (exact
+            backends). An approximate index may return fewer than ``k`` real hits for a query; the missing
+            positions are -1 with score ``-inf``.
         """
         queries = self._check_queries(query_embeds)
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}.")
         top_k = min(top_k, len(self))
         if backend == "torch":
+            if index_type != "flat":
+                raise ValueError(f"index_type={index_type!r} needs backend='faiss'; the torch backend is exact.")
             return self._search_torch(queries, top_k, chunk_size)
         if backend == "faiss":
-            return self._search_faiss(queries, top_k)
+            return self._search_faiss(queries, top_k, index_type, nprobe, ef_search)
         raise ValueError(f"backend must be 'torch' or 'faiss', got {backend!r}.")
 
     def _search_torch(self, queries: torch.Tensor, top_k: int, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -242,21 +265,68 @@ class FashionGalleryIndex:
             all_indices.append(indices.gather(1, order))
         return torch.cat(all_scores), torch.cat(all_indices)
 
-    def faiss_index(self):
-        """The FAISS ``IndexFlatIP`` over the embeddings (built on first use, rebuilt after :meth:`add`)."""
+    def faiss_index(self, index_type: str = "flat", nlist: int | None = None):
+        """The FAISS index of ``index_type`` over the embeddings (built on first use, rebuilt after :meth:`add`;
+        ``nlist`` applies when the IVF index is built).
+
+        - ``"flat"``: ``IndexFlatIP``, exact inner product; memory = the embeddings (4 x dim bytes per item).
+        - ``"ivf"``: ``IndexIVFFlat`` (inner product), ``nlist`` k-means cells (default 4 sqrt(N), at most N / 39)
+          trained on up to 64 x nlist items; memory = embeddings + an 8-byte id per item; ``nprobe`` (default
+          max(1, nlist / 16)) cells are searched per query.
+        - ``"hnsw"``: ``IndexHNSWFlat`` (inner product, M = 32 links, efConstruction 80); memory = embeddings
+          + about 2 x M x 4 bytes of links per item; slow to build (minutes per million items on 2 cores).
+        """
+        if index_type not in FAISS_INDEX_TYPES:
+            raise ValueError(f"index_type must be one of {FAISS_INDEX_TYPES}, got {index_type!r}.")
         if not is_faiss_available():
             raise ImportError("FAISS search needs the optional extra: pip install 'fashionvl[faiss]' (faiss-cpu).")
         if self._faiss_index is None:
-            import faiss
+            self._faiss_index = {}
+        if index_type not in self._faiss_index:
+            self._faiss_index[index_type] = self._build_faiss_index(index_type, nlist)
+        return self._faiss_index[index_type]
 
+    def _build_faiss_index(self, index_type: str, nlist: int | None):
+        import faiss
+
+        vectors = self.embeddings.numpy()
+        if index_type == "flat":
             index = faiss.IndexFlatIP(self.dim)
-            index.add(self.embeddings.numpy())
-            self._faiss_index = index
-        return self._faiss_index
+        elif index_type == "hnsw":
+            index = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 80
+        else:
+            # 4 sqrt(N) cells, with at least 39 training points per cell (FAISS's k-means minimum)
+            nlist = nlist or max(1, min(int(4 * len(self) ** 0.5), len(self) // 39))
+            if not 1 <= nlist <= len(self):
+                raise ValueError(f"nlist must be in [1, {len(self)}] (the gallery size), got {nlist}.")
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.dim), self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            sample = torch.randperm(len(self), generator=torch.Generator().manual_seed(0))[: 64 * nlist]
+            index.train(vectors[torch.sort(sample).values.numpy()])
+            index.nprobe = max(1, nlist // 16)
+        index.add(vectors)
+        return index
 
-    def _search_faiss(self, queries: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        scores, indices = self.faiss_index().search(queries.numpy(), top_k)
-        return torch.from_numpy(scores), torch.from_numpy(indices).long()
+    def _search_faiss(self, queries: torch.Tensor, top_k: int, index_type: str = "flat", nprobe: int | None = None,
+                      ef_search: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        import faiss
+
+        index = self.faiss_index(index_type)
+        if index_type == "ivf" and nprobe is not None:
+            if not 1 <= nprobe <= index.nlist:
+                raise ValueError(f"nprobe must be in [1, {index.nlist}] (the number of IVF cells), got {nprobe}.")
+            index.nprobe = nprobe
+        if index_type == "hnsw":
+            if ef_search is not None and ef_search < 1:
+                raise ValueError(f"ef_search must be >= 1, got {ef_search}.")
+            index.hnsw.efSearch = max(top_k, ef_search or 128)
+        elif ef_search is not None:
+            raise ValueError(f"ef_search applies to index_type='hnsw', not {index_type!r}.")
+        if nprobe is not None and index_type != "ivf":
+            raise ValueError(f"nprobe applies to index_type='ivf', not {index_type!r}.")
+        scores, indices = index.search(queries.numpy(), top_k)
+        scores, indices = torch.from_numpy(scores), torch.from_numpy(indices).long()
+        return scores.masked_fill(indices < 0, float("-inf")), indices
 
     def search_two_stage(
         self,
@@ -265,26 +335,30 @@ class FashionGalleryIndex:
         first_stage_k: int = 100,
         top_k: int = 10,
         backend: str = "torch",
+        **search_kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Dual-encoder top-``first_stage_k`` candidates, re-ranked by ``rerank_fn`` (e.g. MVLT ITM); top ``top_k``.
 
         Only the first stage's candidates are re-scored, so the cost is num_queries x first_stage_k pair scores
-        whatever the gallery size.
+        whatever the gallery size. ``search_kwargs`` go to the first stage's :meth:`search` (``index_type``,
+        ``nprobe``, ``ef_search``, ``chunk_size``).
 
         Returns:
             ``(scores, indices)`` (num_queries, min(top_k, first_stage_k)): re-ranking scores, descending, and
             gallery positions.
         """
-        _, candidates = self.search(query_embeds, top_k=first_stage_k, backend=backend)
+        _, candidates = self.search(query_embeds, top_k=first_stage_k, backend=backend, **search_kwargs)
         top_k = min(top_k, candidates.shape[1])
         all_scores, all_indices = [], []
         for position, candidate_indices in enumerate(candidates):
+            candidate_indices = candidate_indices[candidate_indices >= 0]  # an approximate index may find fewer
             scores = torch.as_tensor(rerank_fn(position, candidate_indices)).detach().float().cpu().reshape(-1)
             if len(scores) != len(candidate_indices):
                 raise ValueError(f"rerank_fn returned {len(scores)} scores for {len(candidate_indices)} candidates.")
             order = torch.sort(scores, descending=True, stable=True).indices[:top_k]
-            all_scores.append(scores[order])
-            all_indices.append(candidate_indices[order])
+            missing = top_k - len(order)
+            all_scores.append(torch.cat([scores[order], torch.full((missing,), float("-inf"))]))
+            all_indices.append(torch.cat([candidate_indices[order], torch.full((missing,), -1, dtype=torch.long)]))
         return torch.stack(all_scores), torch.stack(all_indices)
 
     # ------------------------------------------------------------------------------------------------ items
