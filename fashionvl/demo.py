@@ -180,7 +180,7 @@ def run_demo(demo: DemoArguments) -> dict:
 
     from .data.synthetic import COLORS
     from .recipes import mvlt as recipe
-    from .recipes.mvlt_diagnostics import MVLTDiagnosticsCallback
+    from .training.callbacks import MVLTDiagnosticsCallback
 
     clock = _Clock()
     set_seed(demo.seed)

@@ -10,7 +10,7 @@ import torch
 
 from fashionvl.demo import DemoArguments
 from fashionvl.recipes import mvlt as recipe
-from fashionvl.training import FashionTrainingArguments
+from fashionvl.training import FashionTrainingArguments, TimeBudgetCallback
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 SCRIPT_ARGUMENTS = {
@@ -91,7 +91,7 @@ def test_results_table_follows_the_paper_layout_with_chance():
 def test_time_budget_callback_stops_training(tmp_path):
     from transformers import TrainerControl, TrainerState
 
-    callback = recipe.TimeBudgetCallback(max_minutes=0.0)
+    callback = TimeBudgetCallback(max_minutes=0.0)
     args = FashionTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[])
     state, control = TrainerState(max_steps=10), TrainerControl()
     callback.on_train_begin(args, state, control)

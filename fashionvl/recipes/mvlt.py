@@ -26,12 +26,10 @@ always predicting the training split's most frequent class.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -58,6 +56,7 @@ from ..processing.masking import MaskGenerator
 from ..processing.processing_mvlt import MVLTProcessor
 from ..processing.tokenization import train_wordpiece_tokenizer
 from ..training import FashionTrainer
+from ..training.callbacks import TimeBudgetCallback
 
 logger = logging.getLogger(__name__)
 
@@ -302,32 +301,6 @@ def build_config(model_args: MVLTModelArguments, data_args: MVLTDataArguments, p
         values.pop("model_type", None)
         return MVLTConfig(**{**values, **overrides})
     return MVLTConfig.from_preset(model_args.preset, **overrides)
-
-
-class TimeBudgetCallback(TrainerCallback):
-    """Stops training once `max_minutes` have passed; under DDP every rank stops at the same step."""
-
-    def __init__(self, max_minutes: float):
-        self.max_seconds = 60.0 * max_minutes
-        self.start = None
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.start = time.monotonic()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        out_of_time = torch.tensor(float(time.monotonic() - self.start > self.max_seconds))
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            out_of_time = out_of_time.to(args.device)
-            torch.distributed.all_reduce(out_of_time, op=torch.distributed.ReduceOp.MAX)
-        if out_of_time.item() > 0 and not control.should_training_stop:
-            logger.warning(
-                "Time budget of %.1f min reached: stopping at step %d of %d.",
-                self.max_seconds / 60,
-                state.global_step,
-                state.max_steps,
-            )
-            control.should_training_stop = True
-        return control
 
 
 @dataclass
@@ -791,14 +764,6 @@ def format_results_table(metrics: dict[str, dict], chance: dict[str, dict] | Non
 # ----------------------------------------------------------------------------------------------
 
 
-def _figure_to_image(figure):
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-
-
 @torch.no_grad()
 def save_reconstruction_grid(model: MVLTForPreTraining, processor: MVLTProcessor, encoded: EncodedSplit, path: str,
                              num_images: int = 8, mask_ratio: float = 0.5, seed: int = 0) -> str:
@@ -829,7 +794,7 @@ def save_retrieval_examples(model: MVLTForImageTextRetrieval, processor: MVLTPro
                             seed: int = 0, pair_batch_size: int = 256) -> str:
     """TIR examples (paper Fig. 5): each query caption above its top-k images among 1 + `num_negatives` candidates."""
     from ..evaluation import sample_same_subcategory_candidates
-    from ..visualization import denormalize, make_image_grid, plot_retrieval_results
+    from ..visualization import denormalize, figure_to_image, make_image_grid, plot_retrieval_results
 
     candidate_sets = sample_same_subcategory_candidates(
         encoded.subcategory, encoded.product_id, num_queries=num_queries, num_negatives=num_negatives, seed=seed
@@ -852,7 +817,7 @@ def save_retrieval_examples(model: MVLTForImageTextRetrieval, processor: MVLTPro
             encoded.captions[int(query)], list(images), scores=[float(query_scores[c]) for c in order],
             positive_index=positive,
         )
-        panels.append(_figure_to_image(figure))
+        panels.append(figure_to_image(figure))
     width = max(panel.width for panel in panels)
     make_image_grid([panel.resize((width, round(panel.height * width / panel.width))) for panel in panels],
                     num_columns=1).save(path)

@@ -1,11 +1,15 @@
-"""fashionvl.training: `FashionTrainer` (multi-loss logging, GAN two-optimizer training) and its arguments.
+"""fashionvl.training: how every family is trained.
 
-The recipes that use them (pre-training, fine-tuning, evaluation of each family) live in `fashionvl.recipes`
-(`recipes/mvlt.py`, `recipes/mfsr.py`, `recipes/m2fashion.py`) and the demo in `fashionvl.demo`; they are not
+- `trainer.py`: `FashionTrainer` (multi-loss logging, GAN two-optimizer training) and `loss_components`;
+- `arguments.py`: `FashionTrainingArguments` (`TrainingArguments` + the discriminator optimizer);
+- `callbacks.py`: `TimeBudgetCallback` (wall-clock budget, DDP-safe) and `MVLTDiagnosticsCallback`.
+
+The recipes that use them (one module per family in `fashionvl.recipes`) and the demo (`fashionvl.demo`) are not
 imported here, to keep this import light.
 """
 
 from .arguments import FashionTrainingArguments
+from .callbacks import MVLTDiagnosticsCallback, TimeBudgetCallback
 from .trainer import DISCRIMINATOR_OPTIMIZER_NAME, FashionTrainer, LossComponentMeter, loss_components
 
 __all__ = [
@@ -13,5 +17,7 @@ __all__ = [
     "FashionTrainer",
     "FashionTrainingArguments",
     "LossComponentMeter",
+    "MVLTDiagnosticsCallback",
+    "TimeBudgetCallback",
     "loss_components",
 ]
