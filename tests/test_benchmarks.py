@@ -27,3 +27,21 @@ def test_two_stage_benchmark_compares_itm_only_with_itc_first_stage(tmp_path, ca
     assert rows[1]["itm_only_seconds_per_query"] == rows[0]["itm_only_seconds_per_query"] * 4
     assert "two-stage speed-up" in capsys.readouterr().out
     assert json.loads(output.read_text())["rows"][0]["gallery_size"] == 50
+
+
+def test_gallery_scale_benchmark_reports_recall_against_exact_search(tmp_path, capsys):
+    import pytest
+
+    pytest.importorskip("faiss")
+    bench = load_benchmark("bench_gallery_scale")
+    output = tmp_path / "scale.json"
+    result = bench.main(bench.ScaleArguments(size=3000, dim=16, num_queries=16, latency_queries=2, num_clusters=30,
+                                            nlist=30, nprobes=[30], ef_searches=[64], flat_size=500,
+                                            output=str(output)))
+    rows = {(row["gallery"], row["method"]): row for row in result["scale"]}
+    # exact search is the baseline; visiting every IVF cell is exact as well
+    assert rows[("clustered", "exact (torch matmul + topk)")]["recall@k"] == 1.0
+    assert rows[("uniform", "FAISS IVF-Flat nlist=30 nprobe=30")]["recall@k"] >= 0.99
+    assert {row["threads"] for row in result["flat_vs_torch"]} >= {1}
+    assert "recall@10 vs exact" in capsys.readouterr().out
+    assert json.loads(output.read_text())["environment"]["load_average_before"]
