@@ -191,3 +191,32 @@ def test_config_round_trips_with_its_nested_backbone_config(tmp_path):
     reloaded = MFSRConfig.from_pretrained(tmp_path)
     assert reloaded.margin == 0.3
     assert reloaded.backbone_config.to_dict() == config.backbone_config.to_dict()
+
+
+@pytest.mark.parametrize("model_class", [MFSRModel, MFSRForRetrieval])
+def test_orthogonal_separation_init_makes_each_part_a_norm_preserving_projection(model_class):
+    model = model_class(_config(separation_init="orthogonal"))
+    encoder = model if isinstance(model, MFSRModel) else model.mfsr
+    for head in (encoder.image_separation, encoder.text_separation):
+        weight = head.mlp[-1].weight  # (3 * embed_dim, hidden_size) = (96, 96) in the tiny preset
+        torch.testing.assert_close(weight @ weight.T, torch.eye(weight.shape[0]), atol=1e-5, rtol=0)
+        assert torch.count_nonzero(head.mlp[-1].bias) == 0
+
+
+def test_normal_separation_init_keeps_the_initializer_range():
+    model = MFSRModel(_config(separation_init="normal"))
+    weight = model.image_separation.mlp[-1].weight
+    assert abs(weight.std().item() - 0.02) < 0.003
+
+
+def test_separation_init_survives_save_and_load(tmp_path):
+    model = MFSRModel(_config(separation_init="orthogonal"))
+    model.save_pretrained(tmp_path)
+    loaded = MFSRModel.from_pretrained(tmp_path)
+    assert loaded.config.separation_init == "orthogonal"
+    torch.testing.assert_close(loaded.image_separation.mlp[-1].weight, model.image_separation.mlp[-1].weight)
+
+
+def test_config_rejects_an_unknown_separation_init():
+    with pytest.raises((ValueError, StrictDataclassClassValidationError), match="separation_init"):
+        _config(separation_init="identity")

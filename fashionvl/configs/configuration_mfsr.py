@@ -55,6 +55,10 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
             `hidden_size`. 1 (default) = a single linear map, the paper's "linear transformation of learned
             parameters" (Sec. 3.2). 2 = a two-layer ReLU MLP: initialised N(0, 0.02) it collapsed on the synthetic
             catalog once training used the hardest negative (every hardest negative scored like its positive).
+        separation_init (`str`, *optional*, defaults to `"normal"`):
+            Initialisation of the separation layers' weights (biases start at 0): `"normal"` = N(0,
+            `initializer_range`) like every other linear layer; `"orthogonal"` (orthonormal rows or columns, gain 1:
+            each part starts as a norm-preserving projection of the representation); `"xavier_uniform"`.
         use_feature_separation (`bool`, *optional*, defaults to `True`):
             `False` gives the VSE++ baseline of paper Table 3: no separation MLP, the retrieval embedding is
             v = FC_1(Res(x)) (resp. the GRU state l) L2-normalised, of size `hidden_size`; modal, specific and
@@ -140,6 +144,7 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
     text_num_layers: int = 4
     embed_dim: int = 1024
     separation_num_layers: int = 1
+    separation_init: str = "normal"
     use_feature_separation: bool = True
     decoder_num_layers: int = 4
     reconstruction_image_size: int = 64
@@ -190,6 +195,9 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
         forms = ("squared_cosine", "abs_cosine", "exp")
         if self.specific_loss_form not in forms:
             raise ValueError(f"MFSRConfig.specific_loss_form must be one of {forms}, got {self.specific_loss_form!r}.")
+        inits = ("normal", "orthogonal", "xavier_uniform")
+        if self.separation_init not in inits:
+            raise ValueError(f"MFSRConfig.separation_init must be one of {inits}, got {self.separation_init!r}.")
         reductions = ("token_mean", "caption_sum")
         if self.caption_loss_reduction not in reductions:
             raise ValueError(

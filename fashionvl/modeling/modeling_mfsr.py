@@ -155,6 +155,10 @@ class MFSRTextEncoder(nn.Module):
         return last_states[-1]
 
 
+class MFSRSeparationLinear(nn.Linear):
+    """A linear layer of the separation MLP (its own class so that `config.separation_init` can reach it)."""
+
+
 class MFSRFeatureSeparation(nn.Module):
     """mFSR eq. 3: MLP_m(m) split into [m^mo; m^se; m^sp], each part L2-normalised."""
 
@@ -162,8 +166,8 @@ class MFSRFeatureSeparation(nn.Module):
         super().__init__()
         layers = []
         for _ in range(config.separation_num_layers - 1):
-            layers += [nn.Linear(config.hidden_size, config.hidden_size), nn.ReLU()]
-        layers.append(nn.Linear(config.hidden_size, 3 * config.embed_dim))
+            layers += [MFSRSeparationLinear(config.hidden_size, config.hidden_size), nn.ReLU()]
+        layers.append(MFSRSeparationLinear(config.hidden_size, 3 * config.embed_dim))
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, representation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -250,7 +254,15 @@ class MFSRPreTrainedModel(PreTrainedModel):
         """DCGAN init (N(0, 0.02) convolutions, N(1, 0.02) batch-norm scales); torch's GRU init; the backbone
         is a transformers model and keeps its own initialisation."""
         std = self.config.initializer_range
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        if isinstance(module, MFSRSeparationLinear) and self.config.separation_init != "normal":
+            # Departure (config.separation_init): N(0, 0.02) makes each part a tiny random projection of the
+            # representation; "orthogonal" starts each part as a well-conditioned (norm-preserving) projection.
+            if self.config.separation_init == "orthogonal":
+                init.orthogonal_(module.weight)
+            else:
+                init.xavier_uniform_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
                 init.zeros_(module.bias)

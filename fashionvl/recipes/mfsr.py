@@ -138,6 +138,10 @@ class MFSRDataArguments:
     eval_protocol: str = field(default="all", metadata={"help": "'all', '1k' (COCO 5 folds) or '5k'."})
     eval_split: str = field(default="test", metadata={"help": "Split evaluated after training."})
     seed_catalog: int = field(default=0, metadata={"help": "Seed of the synthetic catalog."})
+    data_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Folder where the synthetic catalog is generated once and reused (default: output_dir)."},
+    )
     reconstruction_figure: str | None = field(
         default=None, metadata={"help": "Write a paper Fig. 5 style reconstruction PNG here after training."}
     )
@@ -151,7 +155,7 @@ def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test")
         from ..data.synthetic import generate_catalog, write_karpathy
 
         root = os.path.join(
-            cache_dir or "outputs", f"mfsr_synthetic_{data_args.num_products}_{data_args.image_size}_{data_args.seed_catalog}"
+            data_args.data_cache_dir or cache_dir or "outputs", f"mfsr_synthetic_{data_args.num_products}_{data_args.image_size}_{data_args.seed_catalog}"
         )
         json_path = os.path.join(root, "dataset_fashionvl_synthetic.json")
         if not os.path.isfile(json_path):
@@ -535,6 +539,8 @@ def ablation_study(
 
     for name in rows:
         ablation_overrides(name)
+    if data_args.data_cache_dir is None:  # every run reads the one catalog generated here
+        data_args = dataclasses.replace(data_args, data_cache_dir=training_args.output_dir)
     splits = load_retrieval_splits(data_args, splits=("train", data_args.eval_split), cache_dir=training_args.output_dir)
     processor = MFSRProcessor.from_captions(
         splits["train"].flat_captions(), image_size=data_args.image_size, min_count=data_args.min_count
