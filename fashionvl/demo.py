@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 
 import torch
+
+from .recipes._common import parse_config_overrides, parse_script_arguments
 
 
 RECIPES = ("retrieval", "paper")
@@ -98,9 +99,7 @@ class DemoArguments:
     def __post_init__(self):
         if self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}, got {self.recipe!r}.")
-        overrides = json.loads(self.config_overrides)
-        if not isinstance(overrides, dict):
-            raise ValueError(f"config_overrides must be a JSON object, got {self.config_overrides!r}.")
+        parse_config_overrides(self.config_overrides)  # a bad value is refused here, where it enters
 
     def model_overrides(self) -> dict:
         """The MVLTConfig fields of the recipe, then `config_overrides`."""
@@ -109,7 +108,7 @@ class DemoArguments:
             # Departure from the paper (README, "MVLT retrieval"): ITC, and ITM negatives mined from it (ALBEF);
             # initializer_range 0.05 instead of the tiny preset's 0.15 (measured: ITC R@10 0.90 vs 0.78 at 400 steps).
             overrides.update(itc_loss_weight=1.0, itm_negative_mining="itc", itm_pairs_per_row=1, initializer_range=0.05)
-        overrides.update(json.loads(self.config_overrides))
+        overrides.update(parse_config_overrides(self.config_overrides))
         return overrides
 
 
@@ -179,8 +178,12 @@ def run_demo(demo: DemoArguments) -> dict:
     from transformers import set_seed
 
     from .data.synthetic import COLORS
+    from .evaluation import mvlt_protocol as protocol
     from .recipes import mvlt as recipe
+    from .recipes._common import load_float32_model
     from .training.callbacks import MVLTDiagnosticsCallback
+    from .visualization import mvlt as mvlt_figures
+    from .visualization.plots import save_training_curves
 
     clock = _Clock()
     set_seed(demo.seed)
@@ -198,7 +201,7 @@ def run_demo(demo: DemoArguments) -> dict:
     test_dataset = concatenate_datasets([splits["validation"], splits["test"]])
     print(f"    {len(train_dataset)} training rows, {len(test_dataset)} held-out rows", flush=True)
     processor = clock.run("WordPiece tokenizer", recipe.build_processor, model_args, data_args, train_dataset)
-    encoded = clock.run("encoding the held-out rows", recipe.encode_split, test_dataset, processor,
+    encoded = clock.run("encoding the held-out rows", protocol.encode_image_text_split, test_dataset, processor,
                         demo.max_text_length, progress=demo.progress)
 
     budget = 60.0 * demo.max_minutes
@@ -215,70 +218,70 @@ def run_demo(demo: DemoArguments) -> dict:
         max_train_minutes=max(0.5, (0.6 * budget - clock.elapsed()) / 60),
     )
     pretraining = clock.run(
-        f"pre-training ({demo.recipe} recipe)", recipe.pretrain_mvlt, model_args, data_args, pretraining_args,
+        f"pre-training ({demo.recipe} recipe)", recipe.train, model_args, data_args, pretraining_args,
         _training_arguments(demo, pretrained_dir, demo.pretrain_steps, demo.pretrain_learning_rate),
         splits=splits, processor=processor, callbacks=callbacks,
     )
 
-    retrieval_model = recipe.load_mvlt(recipe.MVLTForImageTextRetrieval, pretrained_dir)
+    retrieval_model = load_float32_model(recipe.MVLTForImageTextRetrieval, pretrained_dir)
     eval_args = recipe.MVLTEvaluationArguments(
         num_queries=demo.num_queries, num_draws=demo.num_draws, num_negatives=demo.num_negatives,
         evaluation_seed=demo.seed,
     )
     calibration = None
-    if recipe.uses_itc(retrieval_model) and demo.calibration_products:
+    if protocol.uses_itc(retrieval_model) and demo.calibration_products:
         calibration_rows = _catalog_rows(demo.calibration_products, demo.seed + 2, demo.image_size)
-        calibration_encoded = recipe.encode_split(calibration_rows, processor, demo.max_text_length, progress=False)
+        calibration_encoded = protocol.encode_image_text_split(calibration_rows, processor, demo.max_text_length, progress=False)
         calibration = clock.run("calibrating the ITM weight of the fused score (third catalog)",
-                                recipe.calibrate_fusion_weight, retrieval_model, calibration_encoded,
+                                protocol.calibrate_fusion_weight, retrieval_model, calibration_encoded,
                                 num_queries=demo.calibration_queries, num_draws=1, progress=demo.progress)
         retrieval_model.config.itm_fusion_weight = calibration["itm_fusion_weight"]
         retrieval_model.config.save_pretrained(pretrained_dir)  # the checkpoint ranks with the calibrated weight
         print(f"    itm_fusion_weight = {calibration['itm_fusion_weight']} (SumR by weight: "
               f"{calibration['sumr_by_weight']})", flush=True)
-    retrieval = clock.run("TIR / ITR evaluation (zero-shot, 1 + 100 candidates)", recipe.evaluate_retrieval,
-                          retrieval_model, encoded, eval_args, progress=demo.progress)
+    retrieval = clock.run("TIR / ITR evaluation (zero-shot, 1 + 100 candidates)", protocol.evaluate_retrieval,
+                          retrieval_model, encoded, **eval_args.retrieval_protocol(), progress=demo.progress)
     unseen = None
     if demo.unseen_catalog_products:
         unseen_rows = _catalog_rows(demo.unseen_catalog_products, demo.seed + 1, demo.image_size)
-        unseen_encoded = recipe.encode_split(unseen_rows, processor, demo.max_text_length, progress=False)
+        unseen_encoded = protocol.encode_image_text_split(unseen_rows, processor, demo.max_text_length, progress=False)
         unseen_args = recipe.MVLTEvaluationArguments(num_queries=demo.num_queries, num_draws=demo.unseen_catalog_draws,
                                                      num_negatives=demo.num_negatives, evaluation_seed=demo.seed)
-        unseen = clock.run("TIR / ITR on a catalog drawn with another seed", recipe.evaluate_retrieval,
-                           retrieval_model, unseen_encoded, unseen_args, progress=demo.progress)
+        unseen = clock.run("TIR / ITR on a catalog drawn with another seed", protocol.evaluate_retrieval,
+                           retrieval_model, unseen_encoded, **unseen_args.retrieval_protocol(), progress=demo.progress)
 
     category_dir = os.path.join(demo.output_dir, "mvlt-category")
     remaining_minutes = max(0.5, (budget - clock.elapsed()) / 60 - 1.0)  # keep a minute for evaluation and figures
     finetuning = clock.run(
-        "fine-tuning category recognition", recipe.finetune_mvlt,
+        "fine-tuning category recognition", recipe.train,
         recipe.MVLTModelArguments(model_name_or_path=pretrained_dir), data_args,
         recipe.MVLTFinetuningArguments(task="recognition", max_train_minutes=remaining_minutes),
         _training_arguments(demo, category_dir, demo.finetune_steps, demo.finetune_learning_rate),
         splits=splits, processor=processor,
     )
     category_model = finetuning.trainer.model
-    recognition = clock.run("M-CR / S-CR evaluation", recipe.evaluate_category_recognition, category_model, encoded,
+    recognition = clock.run("M-CR / S-CR evaluation", protocol.evaluate_category_recognition, category_model, encoded,
                             progress=demo.progress)
 
-    chance = recipe.chance_levels(
+    chance = protocol.chance_levels(
         {"main_category": train_dataset["category"], "sub_category": train_dataset["subcategory"]},
         {"main_category": test_dataset["category"], "sub_category": test_dataset["subcategory"]},
         num_negatives=eval_args.num_negatives,
     )
     log_history = pretraining.trainer.state.log_history
     figures = {
-        "reconstruction_grid": recipe.save_reconstruction_grid(
+        "reconstruction_grid": mvlt_figures.save_reconstruction_grid(
             pretraining.trainer.model, processor, encoded, os.path.join(demo.output_dir, "reconstruction_grid.png")
         ),
-        "retrieval_examples": recipe.save_retrieval_examples(
+        "retrieval_examples": mvlt_figures.save_retrieval_examples(
             retrieval_model, processor, encoded, os.path.join(demo.output_dir, "retrieval_examples.png"),
             num_negatives=demo.num_negatives, seed=demo.seed,
         ),
-        "pretraining_curves": recipe.save_training_curves(log_history, os.path.join(demo.output_dir, "pretraining_curves.png")),
-        "pretraining_diagnostics": recipe.save_diagnostic_curves(
+        "pretraining_curves": save_training_curves(log_history, os.path.join(demo.output_dir, "pretraining_curves.png")),
+        "pretraining_diagnostics": mvlt_figures.save_diagnostic_curves(
             log_history, os.path.join(demo.output_dir, "pretraining_diagnostics.png"), chance_recall_at_10=chance["tir"]["R@10"],
         ),
-        "finetuning_curves": recipe.save_training_curves(
+        "finetuning_curves": save_training_curves(
             finetuning.trainer.state.log_history, os.path.join(demo.output_dir, "finetuning_curves.png")
         ),
     }
@@ -288,7 +291,7 @@ def run_demo(demo: DemoArguments) -> dict:
         "sub_category": recognition["sub_category"],
         "chance": chance,
         "score_methods": {
-            "tir/itr": "fused ITC + ITM (ours)" if recipe.uses_itc(retrieval_model) else "ITM (paper)",
+            "tir/itr": "fused ITC + ITM (ours)" if protocol.uses_itc(retrieval_model) else "ITM (paper)",
             "tir_itm/itr_itm": "ITM match probability alone (the paper's method)",
             "tir_itc/itr_itc": "ITC cosine alone (ours)",
         },
@@ -314,7 +317,7 @@ def run_demo(demo: DemoArguments) -> dict:
         "step_cpu_seconds": clock.cpu_steps,
         "settings": asdict(demo),
     }
-    table = recipe.format_results_table(metrics, chance, title="MVLT tiny (demo)")
+    table = protocol.format_results_table(metrics, chance, title="MVLT tiny (demo)")
     with open(os.path.join(demo.output_dir, "metrics.json"), "w", encoding="utf-8") as file:
         json.dump(metrics, file, indent=2)
     with open(os.path.join(demo.output_dir, "results.md"), "w", encoding="utf-8") as file:
@@ -331,10 +334,7 @@ def run_demo(demo: DemoArguments) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     """Console entry point (`fashionvl-demo`, `python scripts/demo.py`); `--help` lists every option."""
-    from transformers import HfArgumentParser
-
-    parser = HfArgumentParser(DemoArguments, description=__doc__.splitlines()[0])
-    (demo,) = parser.parse_args_into_dataclasses(args=list(sys.argv[1:] if argv is None else argv))
+    (demo,) = parse_script_arguments((DemoArguments,), argv, description=__doc__.splitlines()[0])
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     return run_demo(demo)
 

@@ -10,17 +10,15 @@ split. Recognition: accuracy and macro-F1 (SumC). MIG: originals / masked inputs
 Writes metrics.json (with chance levels), results.md, reconstruction_grid.png and retrieval_examples.png.
 """
 
-import sys
-
-from transformers import HfArgumentParser
-
-from fashionvl.recipes.mvlt import MVLTDataArguments, MVLTEvaluationArguments, evaluate_mvlt
+from fashionvl.recipes._common import parse_script_arguments
+from fashionvl.recipes.mvlt import MVLTDataArguments, MVLTEvaluationArguments, evaluate
 
 
 def main(argv=None):
-    parser = HfArgumentParser((MVLTEvaluationArguments, MVLTDataArguments), description=__doc__.splitlines()[0])
-    eval_args, data_args = parser.parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
-    report = evaluate_mvlt(eval_args, data_args)
+    eval_args, data_args = parse_script_arguments(
+        (MVLTEvaluationArguments, MVLTDataArguments), argv, description=__doc__.splitlines()[0]
+    )
+    report = evaluate(eval_args, data_args)
     print(report["table"])
     print(f"Metrics and figures written to {eval_args.output_dir}")
 

@@ -9,11 +9,8 @@ Use the same data flags as pre-training (the processor saved with the checkpoint
 `transformers.TrainingArguments` flag works, including torchrun / accelerate launch for several processes.
 """
 
-import sys
-
-from transformers import HfArgumentParser
-
-from fashionvl.recipes.mvlt import MVLTDataArguments, MVLTFinetuningArguments, MVLTModelArguments, finetune_mvlt
+from fashionvl.recipes._common import parse_script_arguments
+from fashionvl.recipes.mvlt import MVLTDataArguments, MVLTFinetuningArguments, MVLTModelArguments, train
 from fashionvl.training import FashionTrainingArguments
 
 DEFAULTS = dict(
@@ -33,15 +30,11 @@ DEFAULTS = dict(
 
 
 def main(argv=None):
-    parser = HfArgumentParser(
+    model_args, data_args, finetuning_args, training_args = parse_script_arguments(
         (MVLTModelArguments, MVLTDataArguments, MVLTFinetuningArguments, FashionTrainingArguments),
-        description=__doc__.splitlines()[0],
+        argv, DEFAULTS, description=__doc__.splitlines()[0],
     )
-    parser.set_defaults(**DEFAULTS)
-    model_args, data_args, finetuning_args, training_args = parser.parse_args_into_dataclasses(
-        args=sys.argv[1:] if argv is None else argv
-    )
-    result = finetune_mvlt(model_args, data_args, finetuning_args, training_args)
+    result = train(model_args, data_args, finetuning_args, training_args)
     if training_args.process_index == 0:
         print(f"Fine-tuned MVLT ({finetuning_args.task}, {result.trainer.state.global_step} steps) saved to {result.output_dir}")
 

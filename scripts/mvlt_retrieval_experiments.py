@@ -10,12 +10,12 @@ generated once and cached under `--cache_dir`. Results are appended as JSON line
 
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-from transformers import HfArgumentParser
+
+from fashionvl.recipes._common import parse_script_arguments
 
 
 @dataclass
@@ -39,13 +39,15 @@ class ExperimentArguments:
 
 
 def main(argv=None):
-    (args,) = HfArgumentParser(ExperimentArguments).parse_args_into_dataclasses(args=argv if argv is not None else sys.argv[1:])
+    (args,) = parse_script_arguments((ExperimentArguments,), argv)
     torch.set_num_threads(args.threads)
     from datasets import concatenate_datasets, load_from_disk
     from transformers import set_seed
 
     from fashionvl.demo import DemoArguments, _training_arguments
+    from fashionvl.evaluation import mvlt_protocol
     from fashionvl.recipes import mvlt as recipe
+    from fashionvl.recipes._common import load_float32_model
 
     set_seed(args.seed)
     catalog_dir = os.path.join(args.cache_dir, f"catalog_{args.num_products}_64")
@@ -64,13 +66,13 @@ def main(argv=None):
         mlm_probability=args.mlm_probability, hard_negatives=args.hard_negatives, max_train_minutes=args.max_minutes
     )
     start = time.process_time()
-    result = recipe.pretrain_mvlt(model_args, data_args, pretraining_args, training_args, splits=splits, processor=processor)
+    result = recipe.train(model_args, data_args, pretraining_args, training_args, splits=splits, processor=processor)
     train_cpu = time.process_time() - start
     held_out = concatenate_datasets([splits["validation"], splits["test"]])
-    encoded = recipe.encode_split(held_out, processor, 32, progress=False)
-    model = recipe.load_mvlt(recipe.MVLTForImageTextRetrieval, run_dir)
+    encoded = mvlt_protocol.encode_image_text_split(held_out, processor, 32, progress=False)
+    model = load_float32_model(recipe.MVLTForImageTextRetrieval, run_dir)
     eval_args = recipe.MVLTEvaluationArguments(num_queries=args.num_queries, num_draws=args.num_draws)
-    metrics = recipe.evaluate_retrieval(model, encoded, eval_args, progress=False)
+    metrics = mvlt_protocol.evaluate_retrieval(model, encoded, **eval_args.retrieval_protocol(), progress=False)
     logs = [entry for entry in result.trainer.state.log_history if "loss" in entry]
     record = {
         "name": args.name, "steps": result.trainer.state.global_step, "train_cpu_s": round(train_cpu, 1),

@@ -7,10 +7,9 @@
 from dataclasses import dataclass, field
 
 import numpy as np
-from transformers import HfArgumentParser
-
 from fashionvl.data.synthetic import render_product, sample_product
 from fashionvl.processing.masking import draw_masking_styles
+from fashionvl.recipes._common import parse_script_arguments
 
 
 @dataclass
@@ -24,7 +23,7 @@ class MaskingFigureArguments:
 
 
 def main(argv=None):
-    (args,) = HfArgumentParser(MaskingFigureArguments).parse_args_into_dataclasses(args=argv)
+    (args,) = parse_script_arguments((MaskingFigureArguments,), argv)
     image = np.asarray(render_product(sample_product(args.product_id), image_size=args.image_size).convert("RGB"))
     figure = draw_masking_styles(image, args.image_size, args.mask_unit_size, args.mask_ratio, args.seed)
     figure.save(args.output)

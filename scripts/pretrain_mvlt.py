@@ -15,11 +15,8 @@ Every `transformers.TrainingArguments` flag works (mixed precision, --deepspeed,
 (mir_loss, itm_loss, mlm_loss) under --output_dir/runs.
 """
 
-import sys
-
-from transformers import HfArgumentParser
-
-from fashionvl.recipes.mvlt import MVLTDataArguments, MVLTModelArguments, MVLTPretrainingArguments, pretrain_mvlt
+from fashionvl.recipes._common import parse_script_arguments
+from fashionvl.recipes.mvlt import MVLTDataArguments, MVLTModelArguments, MVLTPretrainingArguments, train
 from fashionvl.training import FashionTrainingArguments
 
 # Script defaults (shown by --help); flags on the command line win.
@@ -40,15 +37,11 @@ DEFAULTS = dict(
 
 
 def main(argv=None):
-    parser = HfArgumentParser(
+    model_args, data_args, pretraining_args, training_args = parse_script_arguments(
         (MVLTModelArguments, MVLTDataArguments, MVLTPretrainingArguments, FashionTrainingArguments),
-        description=__doc__.splitlines()[0],
+        argv, DEFAULTS, description=__doc__.splitlines()[0],
     )
-    parser.set_defaults(**DEFAULTS)
-    model_args, data_args, pretraining_args, training_args = parser.parse_args_into_dataclasses(
-        args=sys.argv[1:] if argv is None else argv
-    )
-    result = pretrain_mvlt(model_args, data_args, pretraining_args, training_args)
+    result = train(model_args, data_args, pretraining_args, training_args)
     if training_args.process_index == 0:
         print(f"Pre-trained MVLT ({result.trainer.state.global_step} steps) saved to {result.output_dir}")
 

@@ -327,7 +327,7 @@ def test_padded_captions_run_under_bf16_autocast():
 
 
 def test_fusion_weight_is_itc_alone_unless_itm_clearly_helps_on_the_calibration_split():
-    from fashionvl.recipes.mvlt import choose_fusion_weight
+    from fashionvl.evaluation.mvlt_protocol import choose_fusion_weight
 
     measured_in_the_demo = {0.0: 400.0, 0.5: 392.5, 1.0: 397.5, 2.0: 405.0}  # a 5-point gain: calibration noise
     assert choose_fusion_weight(measured_in_the_demo, min_gain=10.0) == 0.0

@@ -1,4 +1,4 @@
-"""MVLT recipes behind the scripts and the demo: arguments, chance levels, tables, and a tiny end-to-end run."""
+"""MVLT recipe behind the scripts and the demo: arguments, script defaults, callbacks, and a tiny end-to-end run."""
 
 import dataclasses
 import json
@@ -6,7 +6,6 @@ import runpy
 from pathlib import Path
 
 import pytest
-import torch
 
 from fashionvl.demo import DemoArguments
 from fashionvl.recipes import mvlt as recipe
@@ -59,35 +58,6 @@ def test_bad_arguments_are_rejected_with_the_value():
         recipe.MVLTEvaluationArguments(tasks="retrieval,detection").task_list()
 
 
-def test_chance_levels_are_k_over_101_and_the_majority_class():
-    chance = recipe.chance_levels(
-        train_labels={"main_category": [0, 0, 0, 1], "sub_category": [2, 2, 3, 3, 3]},
-        eval_labels={"main_category": [0, 1, 1, 1], "sub_category": [3, 2]},
-    )
-    assert chance["tir"]["R@1"] == pytest.approx(1 / 101)
-    assert chance["itr"]["R@10"] == pytest.approx(10 / 101)
-    assert chance["tir"]["SumR"] == pytest.approx(16 / 101 * 100)
-    # always predicting training class 0: right once out of 4; F1 of class 0 = 2*1/(4+1), class 1 has F1 0
-    assert chance["main_category"]["accuracy"] == pytest.approx(0.25)
-    assert chance["main_category"]["macro_f1"] == pytest.approx((2 / 5 + 0) / 2)
-    assert chance["sub_category"]["accuracy"] == pytest.approx(0.5)
-
-
-def test_results_table_follows_the_paper_layout_with_chance():
-    metrics = {
-        "tir": {"R@1": 0.5, "R@5": 0.75, "R@10": 1.0, "SumR": 225.0},
-        "main_category": {"accuracy": 0.9, "macro_f1": 0.8, "SumC": 170.0},
-    }
-    chance = recipe.chance_levels({"main_category": [0]}, {"main_category": [0, 1]})
-    table = recipe.format_results_table(metrics, chance).splitlines()
-    assert table[0] == "| Task | Metric | MVLT | Chance |"
-    assert "| TIR | R@10 | 100.00% | 9.90% |" in table
-    assert "| TIR | SumR | 225.00 | 15.84 |" in table
-    assert "| M-CR | A | 90.00% | 50.00% |" in table
-    assert "| M-CR | SumC | 170.00 | 83.33 |" in table
-    assert not any(line.startswith("| ITR") or line.startswith("| S-CR") for line in table)
-
-
 def test_time_budget_callback_stops_training(tmp_path):
     from transformers import TrainerControl, TrainerState
 
@@ -110,7 +80,7 @@ def test_tiny_pretrain_finetune_evaluate_end_to_end(tmp_path):
             report_to=[], save_strategy="no", remove_unused_columns=False, use_cpu=True, disable_tqdm=True, **extra,
         )
 
-    pretraining = recipe.pretrain_mvlt(
+    pretraining = recipe.train(
         recipe.MVLTModelArguments(tokenizer_vocab_size=300), data_args, recipe.MVLTPretrainingArguments(),
         training_args("pretrained", logging_steps=1), splits=splits,
     )
@@ -118,7 +88,7 @@ def test_tiny_pretrain_finetune_evaluate_end_to_end(tmp_path):
     assert {"mir_loss", "itm_loss", "mlm_loss"} <= logged[0].keys()
     assert (tmp_path / "pretrained" / "model.safetensors").is_file()
 
-    finetuning = recipe.finetune_mvlt(
+    finetuning = recipe.train(
         recipe.MVLTModelArguments(model_name_or_path=str(tmp_path / "pretrained")), data_args,
         recipe.MVLTFinetuningArguments(task="recognition"), training_args("category"), splits=splits,
     )
@@ -130,7 +100,7 @@ def test_tiny_pretrain_finetune_evaluate_end_to_end(tmp_path):
         output_dir=str(tmp_path / "eval"), num_queries=4, num_draws=2, num_negatives=5, full_gallery=True,
         max_full_gallery_queries=3,
     )
-    report = recipe.evaluate_mvlt(eval_args, data_args, splits=splits, progress=False)
+    report = recipe.evaluate(eval_args, data_args, splits=splits, progress=False)
     for direction in ("tir", "itr", "tir_full_gallery", "itr_full_gallery"):
         assert set(report[direction]) >= {"R@1", "R@5", "R@10", "SumR"}
         assert all(0.0 <= report[direction][f"R@{k}"] <= 1.0 for k in (1, 5, 10))
@@ -143,30 +113,6 @@ def test_tiny_pretrain_finetune_evaluate_end_to_end(tmp_path):
     assert "| S-CR | macro-F |" in (tmp_path / "eval" / "results.md").read_text()
     for figure in ("reconstruction_grid.png", "retrieval_examples.png"):
         assert (tmp_path / "eval" / figure).stat().st_size > 1000
-
-
-@pytest.mark.slow
-def test_itm_scores_do_not_depend_on_caption_padding():
-    config = recipe.MVLTConfig.from_preset("tiny", vocab_size=50, max_position_embeddings=12)
-    model = recipe.MVLTForImageTextRetrieval(config).eval()
-    generator = torch.Generator().manual_seed(0)
-    attention_mask = torch.ones(3, 12, dtype=torch.long)
-    attention_mask[0, 5:] = 0
-    attention_mask[1, 8:] = 0
-    encoded = recipe.EncodedSplit(
-        pixel_values=torch.randn(3, 3, 64, 64, generator=generator),
-        input_ids=torch.randint(5, 50, (3, 12), generator=generator) * attention_mask,
-        attention_mask=attention_mask, token_type_ids=torch.zeros(3, 12, dtype=torch.long),
-        category=torch.zeros(3, dtype=torch.long), subcategory=torch.zeros(3, dtype=torch.long),
-        product_id=torch.arange(3), captions=["a", "b", "c"],
-    )
-    score = recipe.itm_score_function(model, encoded, "tir", pair_batch_size=2)
-    scores = score(torch.tensor([0, 1]), torch.tensor([[0, 1, 2], [1, 2, 0]]))
-    with torch.no_grad():
-        expected = model(input_ids=encoded.input_ids[[0, 0, 0]][:, :5], attention_mask=attention_mask[[0, 0, 0]][:, :5],
-                         pixel_values=encoded.pixel_values).scores
-    torch.testing.assert_close(scores[0], expected, rtol=1e-4, atol=1e-5)
-    assert scores.shape == (2, 3)
 
 
 @pytest.mark.slow

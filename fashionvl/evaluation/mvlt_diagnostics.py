@@ -1,6 +1,6 @@
 """Diagnostics of MVLT pre-training that show whether retrieval is being learned (retrieval issue, item 6).
 
-Measured on a held-out slice (`EncodedSplit` of products never trained on), at every `every_steps` optimizer steps
+Measured on a held-out slice (`EncodedImageTextSplit` of products never trained on), at every `every_steps` optimizer steps
 by `fashionvl.training.callbacks.MVLTDiagnosticsCallback`, and written into the Trainer's `log_history` (so into `log_history.json` and the
 demo's curves) under `diag_*` keys:
 
@@ -22,9 +22,14 @@ from collections.abc import Sequence
 
 import torch
 
-# Step 1 of the issue-13 split: the protocol's score functions still live in the recipe; they move to
-# `fashionvl.evaluation.mvlt_protocol` next.
-from ..recipes.mvlt import EncodedSplit, encode_itc_features, fused_draw_scores, itc_score_function, itm_score_function, uses_itc
+from .mvlt_protocol import (
+    EncodedImageTextSplit,
+    encode_itc_features,
+    fused_draw_scores,
+    itc_score_function,
+    itm_score_function,
+    uses_itc,
+)
 from .retrieval import recall_at_k, sample_same_subcategory_candidates, score_candidate_sets
 
 
@@ -32,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def itm_accuracy_by_negative_kind(model, encoded: EncodedSplit, num_rows: int = 64, seed: int = 0,
+def itm_accuracy_by_negative_kind(model, encoded: EncodedImageTextSplit, num_rows: int = 64, seed: int = 0,
                                   itc_features=None) -> dict[str, float]:
     """ITM accuracy on `num_rows` positive pairs and on one negative caption of each kind per row (see module doc)."""
     generator = torch.Generator().manual_seed(seed)
@@ -58,7 +63,7 @@ def itm_accuracy_by_negative_kind(model, encoded: EncodedSplit, num_rows: int = 
 
 
 @torch.no_grad()
-def same_subcategory_recalls(model, encoded: EncodedSplit, num_queries: int = 20, num_negatives: int = 100,
+def same_subcategory_recalls(model, encoded: EncodedImageTextSplit, num_queries: int = 20, num_negatives: int = 100,
                              seed: int = 0, itc_features=None, ks: Sequence[int] = (1, 5, 10)) -> dict[str, dict]:
     """TIR recalls of the ITM, ITC and fused scores on one seeded draw of the 1 + `num_negatives` protocol (fewer
     negatives when the slice's sub-categories hold fewer products)."""
@@ -81,7 +86,7 @@ def same_subcategory_recalls(model, encoded: EncodedSplit, num_queries: int = 20
 
 
 @torch.no_grad()
-def grounding_probe(model, encoded: EncodedSplit, tokenizer, words: Sequence[str], num_rows: int = 64,
+def grounding_probe(model, encoded: EncodedImageTextSplit, tokenizer, words: Sequence[str], num_rows: int = 64,
                     seed: int = 0) -> dict[str, float]:
     """Colour-word probe: accuracy of the MLM head at restoring a masked probe word (among `words`) of held-out
     captions, with the product's own image (`true`) and with another product's image (`shuffled`).
@@ -121,7 +126,7 @@ def grounding_probe(model, encoded: EncodedSplit, tokenizer, words: Sequence[str
 
 
 @torch.no_grad()
-def cls_vision_attention(model, encoded: EncodedSplit, num_rows: int = 16) -> list[float]:
+def cls_vision_attention(model, encoded: EncodedImageTextSplit, num_rows: int = 16) -> list[float]:
     """Mean attention mass of the [CLS] query on the vision keys in each stage (joint pass, eager attention)."""
     rows = torch.arange(min(num_rows, len(encoded)))
     text = encoded.text(rows)
@@ -139,7 +144,7 @@ def cls_vision_attention(model, encoded: EncodedSplit, num_rows: int = 16) -> li
     return masses
 
 
-def mvlt_diagnostics(model, encoded: EncodedSplit, tokenizer=None, probe_words: Sequence[str] = (),
+def mvlt_diagnostics(model, encoded: EncodedImageTextSplit, tokenizer=None, probe_words: Sequence[str] = (),
                      num_rows: int = 64, num_queries: int = 20, seed: int = 0) -> dict[str, float]:
     """All diagnostics of the module docstring, as flat `diag_*` floats."""
     was_training = model.training

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import TrainerCallback
 
+from ..evaluation.mvlt_diagnostics import mvlt_diagnostics
+
 
 if TYPE_CHECKING:
-    from ..recipes.mvlt import EncodedSplit as EncodedImageTextSplit
+    from ..evaluation.mvlt_protocol import EncodedImageTextSplit
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +68,6 @@ class MVLTDiagnosticsCallback(TrainerCallback):
         if not state.is_world_process_zero or state.global_step == self._last_step:
             return
         self._last_step = state.global_step
-        from ..evaluation.mvlt_diagnostics import mvlt_diagnostics  # (imports the MVLT protocol: only when run)
-
         model = getattr(model, "module", model)
         values = mvlt_diagnostics(model, self.encoded, self.tokenizer, self.probe_words, self.num_rows,
                                   self.num_queries, self.seed)

@@ -16,7 +16,7 @@ Layout (one home per piece):
   model outputs / scores it draws as parameters and imports nothing from `fashionvl.recipes` (no cycle).
 """
 
-from . import _figures, mfsr, plots
+from . import _figures, mfsr, mvlt, plots
 from ._figures import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -28,6 +28,7 @@ from ._figures import (
     to_uint8_image,
 )
 from .mfsr import plot_mfsr_reconstruction
+from .mvlt import save_diagnostic_curves, save_reconstruction_grid, save_retrieval_examples
 from .plots import (
     plot_attention_overlay,
     plot_contact_sheet,
@@ -35,7 +36,8 @@ from .plots import (
     plot_reconstruction_grid,
     plot_retrieval_results,
     plot_training_curves,
+    save_training_curves,
 )
 
 
-__all__ = sorted([*_figures.__all__, *plots.__all__, *mfsr.__all__])
+__all__ = sorted([*_figures.__all__, *plots.__all__, *mvlt.__all__, *mfsr.__all__])

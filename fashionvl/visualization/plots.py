@@ -240,6 +240,16 @@ def plot_contact_sheet(
     return finish_figure(figure, path)
 
 
+def save_training_curves(log_history: Sequence[dict], path: str) -> str | None:
+    """Training curves of a Trainer log history (every `*_loss` component), or None when nothing was logged."""
+    if not any("loss" in entry for entry in log_history):
+        return None
+    keys = sorted({key for entry in log_history for key in entry if key == "loss" or key.endswith("_loss")}
+                  - {"train_loss"})
+    plot_training_curves(log_history, keys=keys, path=path)
+    return path
+
+
 __all__ = [
     "plot_attention_overlay",
     "plot_contact_sheet",
@@ -247,4 +257,5 @@ __all__ = [
     "plot_reconstruction_grid",
     "plot_retrieval_results",
     "plot_training_curves",
+    "save_training_curves",
 ]
