@@ -14,8 +14,12 @@ from fashionvl.data import (
     load_fashiongen,
     load_karpathy,
     subcategory_names,
+    write_darn,
+    write_deepfashion,
+    write_fashiongen_h5,
+    write_karpathy,
 )
-from fashionvl.data.synthetic import generate_catalog, write_darn, write_deepfashion, write_fashiongen_h5, write_karpathy
+from fashionvl.data.synthetic import generate_catalog
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,10 @@ Every loader returns a `datasets.Dataset` whose images are decoded lazily, on ro
 - `load_karpathy(json_path, image_root, split)`: COCO / Flickr30K Karpathy splits (image paths).
 - `load_darn(root, split)` and `load_darn_retrieval_lists(root, split)`: DARN, ASEN release.
 - `fashionvl.data.synthetic.generate_catalog(num_products, seed=0, image_size=256)`: the bundled
-  procedural catalog (PNG bytes in memory), with writers for all four on-disk formats.
+  procedural catalog (PNG bytes in memory).
+
+Each format's writer lives next to its reader (`write_fashiongen_h5`, `write_deepfashion`, `write_karpathy`,
+`write_darn`), so a catalog can be exported in every on-disk format the loaders read.
 
 Malformed files raise `DataFormatError` (a ``ValueError``) whose message starts with
 ``<path>, line <n>:``. Text files are read as UTF-8 (a BOM is dropped). Image names from annotation files are
@@ -32,10 +35,10 @@ Where the label metadata lives:
 """
 
 from ._files import DataFormatError
-from .darn import load_darn, load_darn_retrieval_lists
-from .deepfashion import load_deepfashion
-from .fashiongen import FashionGenImageReader, load_fashiongen
-from .karpathy import flatten_captions, load_karpathy
+from .darn import load_darn, load_darn_retrieval_lists, write_darn
+from .deepfashion import load_deepfashion, write_deepfashion
+from .fashiongen import FashionGenImageReader, load_fashiongen, write_fashiongen_h5
+from .karpathy import flatten_captions, load_karpathy, write_karpathy
 from .metadata import (
     ATTRIBUTE_TYPE_IDS,
     ATTRIBUTE_TYPE_NAMES,
@@ -66,4 +69,8 @@ __all__ = [
     "generate_catalog",
     "subcategory_names",
     "subcategory_parents",
+    "write_darn",
+    "write_deepfashion",
+    "write_fashiongen_h5",
+    "write_karpathy",
 ]

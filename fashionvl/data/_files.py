@@ -93,3 +93,14 @@ def normalise_split(split: str, aliases: dict[str, str], allowed: tuple[str, ...
     if name not in allowed:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(set(allowed) | set(aliases))}")
     return name
+
+
+def splits_to_write(catalog, names: dict[str, str]) -> list[tuple[str, object]]:
+    """The splits a format writer writes: ``[(format split name, dataset)]`` for a DatasetDict, or for a single
+    Dataset (its ``split``, else train); ``names`` maps our split names to the format's."""
+    if hasattr(catalog, "column_names") and not isinstance(catalog.column_names, dict):
+        return [(names.get(str(catalog.split or "train"), "train"), catalog)]
+    unknown = sorted(set(catalog) - set(names))
+    if unknown:
+        raise ValueError(f"unknown split name(s) {unknown}; expected a subset of {sorted(names)}")
+    return [(names[split], dataset) for split, dataset in catalog.items()]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 
-from ._files import DataFormatError, image_path_under, normalise_split, parse_int, read_lines
+from ._files import DataFormatError, image_path_under, normalise_split, parse_int, read_lines, splits_to_write
 
 #: DARN's 9 attribute dimensions and their number of values (ASEN's make_triplet_DARN.py).
 DARN_ATTRIBUTES = {
@@ -187,3 +187,50 @@ def load_darn_retrieval_lists(root, split: str, image_root=None):
         lists[role] = Dataset.from_dict(columns, features=features,
                                         info=DatasetInfo(description=description, features=features))
     return DatasetDict(lists)
+
+
+_DARN_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
+
+
+def write_darn(catalog, root, query_every: int = 4) -> None:
+    """Write a catalog in the ASEN release layout of DARN under ``root``.
+
+    ``filenames_<split>.txt`` lists ``images/<split>/<product id>_<view>.jpg``; ``label_train.txt``
+    has one line per train image with every applicable ``attr val`` pair of ``attribute_values``;
+    for valid/test, every ``query_every``-th image goes to ``query_<split>.txt`` and the others to
+    ``candidate_<split>.txt``, one ``img attr val`` line per applicable attribute. ``meta.json``
+    names the dimensions and their values.
+    """
+    from tqdm.auto import tqdm
+
+    from .metadata import attribute_dimensions
+
+    splits = splits_to_write(catalog, _DARN_SPLITS)
+    dimensions = attribute_dimensions(splits[0][1])
+    os.makedirs(root, exist_ok=True)
+    for split, dataset in splits:
+        folder = f"images/{split}"
+        os.makedirs(os.path.join(root, folder), exist_ok=True)
+        filenames, labels, queries, candidates = [], [], [], []
+        for index, row in enumerate(tqdm(dataset, desc=f"DARN {split}", leave=False)):
+            filename = f"{folder}/{row['product_id']:06d}_{row.get('view', 0)}.jpg"
+            row["image"].convert("RGB").save(os.path.join(root, filename), quality=95)
+            filenames.append(filename)
+            pairs = [(attribute, value) for attribute, value in enumerate(row["attribute_values"]) if value >= 0]
+            if split == "train":
+                labels.append(f"{index} " + " ".join(f"{attribute} {value}" for attribute, value in pairs))
+            else:
+                target = queries if index % query_every == 0 else candidates
+                target.extend(f"{index} {attribute} {value}" for attribute, value in pairs)
+        outputs = {f"filenames_{split}.txt": filenames}
+        if split == "train":
+            outputs["label_train.txt"] = labels
+        else:
+            outputs.update({f"query_{split}.txt": queries, f"candidate_{split}.txt": candidates})
+        for name, lines in outputs.items():
+            with open(os.path.join(root, name), "w", encoding="utf-8") as handle:
+                handle.writelines(line + "\n" for line in lines)
+    meta = {"ATTRIBUTES": list(dimensions), "ATTRIBUTES_NUM": {name: len(v) for name, v in dimensions.items()},
+            "ATTRIBUTES_VALUES": dimensions}
+    with open(os.path.join(root, "meta.json"), "w", encoding="utf-8") as handle:
+        json.dump(meta, handle, indent=1)

@@ -1,4 +1,4 @@
-"""DeepFashion Category & Attribute Prediction benchmark (Liu et al. 2016): reader.
+"""DeepFashion Category & Attribute Prediction benchmark (Liu et al. 2016): reader and writer.
 
 Layout (SPEC §5): ``Anno_coarse/`` (or ``Anno/``) holds whitespace-separated text files whose
 line 1 is the number of entries and line 2 the column names:
@@ -16,6 +16,8 @@ line 1 is the number of entries and line 2 the column names:
 Images are ``img/<item title>/img_XXXXXXXX.jpg`` under ``Img/`` (or the root). An image name runs to its image
 extension, so names with spaces are read whole; names that are absolute or leave the image root are refused.
 An image listed twice with different values, or in two partitions, is an error naming both lines.
+
+`write_deepfashion` writes an image-text-attribute dataset (e.g. the synthetic catalog) in this layout.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ import os
 
 import numpy as np
 
-from ._files import DataFormatError, image_path_under, iter_text_lines, normalise_split, parse_int, split_image_name
+from ._files import (
+    DataFormatError,
+    image_path_under,
+    iter_text_lines,
+    normalise_split,
+    parse_int,
+    split_image_name,
+    splits_to_write,
+)
 from .metadata import ATTRIBUTE_TYPE_NAMES
 
 CATEGORY_TYPE_NAMES = {1: "upper-body", 2: "lower-body", 3: "full-body"}
@@ -231,3 +241,91 @@ def load_deepfashion(root, split: str, image_root=None):
     )
     return Dataset.from_dict(columns, features=features, info=DatasetInfo(description=description, features=features),
                              split=split)
+
+
+# ----------------------------------------------------------------------------------------------
+# Writer
+# ----------------------------------------------------------------------------------------------
+
+_DEEPFASHION_SPLITS = {"train": "train", "validation": "val", "test": "test"}
+#: Landmarks DeepFashion annotates per clothes type (upper 6, lower 4, full body 8) as bbox fractions.
+_LANDMARK_LAYOUT = {
+    1: [(0.35, 0.05), (0.65, 0.05), (0.05, 0.6), (0.95, 0.6), (0.2, 0.98), (0.8, 0.98)],
+    2: [(0.2, 0.03), (0.8, 0.03), (0.2, 0.97), (0.8, 0.97)],
+    3: [(0.38, 0.04), (0.62, 0.04), (0.1, 0.3), (0.9, 0.3), (0.3, 0.4), (0.7, 0.4), (0.15, 0.97), (0.85, 0.97)],
+}
+
+
+def _garment_box(image: Image.Image) -> tuple[int, int, int, int]:
+    pixels = np.asarray(image.convert("RGB"))
+    rows, cols = np.nonzero(pixels.min(axis=2) < 250)
+    if len(rows) == 0:
+        return 0, 0, image.width - 1, image.height - 1
+    return int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())
+
+
+def _folder_name(name: str, product_id: int) -> str:
+    return "_".join(name.split()).replace("/", "-") + f"_{product_id:06d}"
+
+
+def _write_counted(path: str, header: str, lines: list[str]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"{len(lines)}\n{header}\n")
+        handle.writelines(line + "\n" for line in lines)
+
+
+def write_deepfashion(catalog, root, image_format: str = "jpg") -> None:
+    """Write a catalog in the DeepFashion Category & Attribute Prediction layout under ``root``.
+
+    DeepFashion has one category level: its categories are the catalog's *sub*-categories (with
+    the clothes type 1 upper / 2 lower / 3 full body of `SubcategorySpec`). Every image goes to
+    ``Img/img/<Product_Title>_<product id>/img_<row>.jpg`` (one folder per product, like
+    DeepFashion's item folders); annotations to ``Anno_coarse/``, the partition to ``Eval/``.
+    Bounding boxes are the garment's non-white extent; landmarks are placed in the box.
+    """
+    from tqdm.auto import tqdm
+
+    from .metadata import ATTRIBUTE_TYPE_IDS, attribute_names, attribute_types, subcategory_names
+    from .synthetic_products import SUBCATEGORIES  # the clothes type of each synthetic sub-category
+
+    splits = splits_to_write(catalog, _DEEPFASHION_SPLITS)
+    reference = splits[0][1]
+    sub_names = subcategory_names(reference)
+    types_by_name = {spec.name: spec.category_type for spec in SUBCATEGORIES}
+    cloth_types = [types_by_name.get(name, 1) for name in sub_names]
+    anno, evaluation = os.path.join(root, "Anno_coarse"), os.path.join(root, "Eval")
+    for folder in (anno, evaluation):
+        os.makedirs(folder, exist_ok=True)
+
+    tables = {key: [] for key in ("category_img", "attr_img", "partition", "bbox", "landmarks")}
+    row_number = 0
+    for split, dataset in splits:
+        for row in tqdm(dataset, desc=f"DeepFashion {split}", leave=False):
+            folder = _folder_name(row.get("name") or sub_names[row["subcategory"]], row["product_id"])
+            image_name = f"img/{folder}/img_{row_number:08d}.{image_format}"
+            path = os.path.join(root, "Img", image_name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            row["image"].convert("RGB").save(path, quality=95)
+            left, top, right, bottom = _garment_box(row["image"])
+            cloth_type = cloth_types[row["subcategory"]]
+            points = [(round(left + fx * (right - left)), round(top + fy * (bottom - top)))
+                      for fx, fy in _LANDMARK_LAYOUT[cloth_type]]
+            tables["category_img"].append(f"{image_name} {row['subcategory'] + 1}")
+            tables["attr_img"].append(f"{image_name} " + " ".join(str(int(code)) for code in row["attributes"]))
+            tables["partition"].append(f"{image_name} {split}")
+            tables["bbox"].append(f"{image_name} {left} {top} {right} {bottom}")
+            tables["landmarks"].append(f"{image_name} {cloth_type} 1 " + " ".join(f"0 {x} {y}" for x, y in points))
+            row_number += 1
+
+    _write_counted(os.path.join(anno, "list_category_cloth.txt"), "category_name category_type",
+                   [f"{name} {kind}" for name, kind in zip(sub_names, cloth_types)])
+    _write_counted(os.path.join(anno, "list_attr_cloth.txt"), "attribute_name attribute_type",
+                   [f"{name} {ATTRIBUTE_TYPE_IDS[kind]}"
+                    for name, kind in zip(attribute_names(reference), attribute_types(reference))])
+    _write_counted(os.path.join(anno, "list_category_img.txt"), "image_name category_label", tables["category_img"])
+    _write_counted(os.path.join(anno, "list_attr_img.txt"), "image_name attribute_labels", tables["attr_img"])
+    _write_counted(os.path.join(anno, "list_bbox.txt"), "image_name x_1 y_1 x_2 y_2", tables["bbox"])
+    _write_counted(os.path.join(anno, "list_landmarks.txt"),
+                   "image_name clothes_type variation_type landmark_visibility_1 landmark_location_x_1 "
+                   "landmark_location_y_1 ...", tables["landmarks"])
+    _write_counted(os.path.join(evaluation, PARTITION_FILE), "image_name evaluation_status", tables["partition"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from ._files import DataFormatError, image_path_under, normalise_split
+from ._files import DataFormatError, image_path_under, normalise_split, splits_to_write
 
 _SPLITS = ("train", "val", "test")
 
@@ -143,3 +143,40 @@ def flatten_captions(dataset):
     undecoded = dataset.cast_column("image", type(image_feature)(decode=False)) if image_feature is not None else dataset
     flat = undecoded.map(explode, batched=True, remove_columns=undecoded.column_names)
     return flat.cast_column("image", image_feature) if image_feature is not None else flat
+
+
+_KARPATHY_SPLITS = {"train": "train", "validation": "val", "test": "test"}
+
+
+def write_karpathy(catalog, root, dataset_name: str = "fashionvl_synthetic", restval_every: int | None = None) -> str:
+    """Write a catalog as a Karpathy split file + image folder; returns the JSON path.
+
+    One JSON image per row (view) with the product's five ``captions`` as sentences; images go to
+    ``root/images/<split>/<product id>_<view>.jpg`` (``filepath`` = ``images/<split>``). With
+    ``restval_every=k`` every k-th train product is marked ``restval``, like COCO's extra images.
+    """
+    from tqdm.auto import tqdm
+
+    images = []
+    sentence_id = 0
+    for split, dataset in splits_to_write(catalog, _KARPATHY_SPLITS):
+        filepath = f"images/{split}"
+        os.makedirs(os.path.join(root, filepath), exist_ok=True)
+        for row in tqdm(dataset, desc=f"Karpathy {split}", leave=False):
+            filename = f"{row['product_id']:06d}_{row.get('view', 0)}.jpg"
+            row["image"].convert("RGB").save(os.path.join(root, filepath, filename), quality=95)
+            captions = row.get("captions") or [row["caption"]]
+            image_id = len(images)
+            sentences = [{"raw": caption, "tokens": caption.lower().replace(",", " ").replace(".", " ").split(),
+                          "imgid": image_id, "sentid": sentence_id + k} for k, caption in enumerate(captions)]
+            marked = split
+            if split == "train" and restval_every and row["product_id"] % restval_every == 0:
+                marked = "restval"
+            images.append({"filepath": filepath, "filename": filename, "imgid": image_id, "split": marked,
+                           "sentences": sentences, "sentids": [s["sentid"] for s in sentences],
+                           "cocoid": int(row["product_id"])})
+            sentence_id += len(sentences)
+    json_path = os.path.join(root, f"dataset_{dataset_name}.json")
+    with open(json_path, "w", encoding="utf-8") as handle:
+        json.dump({"images": images, "dataset": dataset_name}, handle)
+    return json_path

@@ -37,248 +37,59 @@ The attribute names/types and the dimension value names are stored in ``dataset.
 
 Writers export a catalog in every on-disk format the real loaders read: Fashion-Gen HDF5
 (`write_fashiongen_h5`), DeepFashion Category & Attribute Prediction (`write_deepfashion`),
-Karpathy JSON + image folder (`write_karpathy`) and the ASEN release of DARN (`write_darn`).
+Karpathy JSON + image folder (`write_karpathy`) and the ASEN release of DARN (`write_darn`). Each writer lives
+next to its reader (`fashiongen.py`, `deepfashion.py`, `karpathy.py`, `darn.py`) and is re-exported here.
+
+Layout: the vocabulary, taxonomy and product sampling are in `fashionvl.data.synthetic_products`; this module
+describes (captions) and draws (the procedural renderer) the products and builds the catalog datasets.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
-import os
 import random
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from .fashiongen import write_fashiongen_h5  # re-exported: the Fashion-Gen writer lives with its reader
+# Re-exported: each format writer lives with its reader.
+from .darn import write_darn
+from .deepfashion import write_deepfashion
+from .fashiongen import write_fashiongen_h5
+from .karpathy import write_karpathy
+from . import synthetic_products
 from .metadata import catalog_info_description
 
 
-# ----------------------------------------------------------------------------------------------
-# Vocabulary: colours, patterns, fabrics, typed attributes, categorical dimensions
-# ----------------------------------------------------------------------------------------------
+from .synthetic_products import (
+    ATTRIBUTE_DIMENSIONS,
+    ATTRIBUTES,
+    COLORS,
+    FABRICS,
+    FITS,
+    LENGTHS,
+    MAIN_CATEGORIES,
+    NECKLINES,
+    NUM_CAPTIONS_PER_PRODUCT,
+    PATTERNS,
+    SLEEVES,
+    SPLIT_NAMES,
+    STYLES,
+    SUBCATEGORIES,
+    SUBCATEGORY_NAMES,
+    Product,
+    SubcategorySpec,
+    product_split,
+    sample_product,
+)
 
-#: Garment colours (RGB). Chosen to stay distinct after shading jitter and at 64 px.
-COLORS: dict[str, tuple[int, int, int]] = {
-    "red": (200, 30, 35),
-    "orange": (240, 125, 20),
-    "yellow": (245, 205, 30),
-    "green": (40, 150, 60),
-    "blue": (35, 90, 200),
-    "purple": (120, 50, 160),
-    "pink": (240, 120, 170),
-    "brown": (115, 70, 35),
-    "black": (30, 30, 30),
-    "grey": (140, 140, 140),
-}
+
 _LIGHT_COLORS = {"yellow", "pink", "orange", "grey"}
 _WHITE = (255, 255, 255)
 _PATTERN_LIGHT = (248, 248, 248)
 _PATTERN_DARK = (25, 25, 25)
-
-PATTERNS = ("solid", "striped", "dotted", "checked", "floral")
-FABRICS = ("cotton", "denim", "knit", "leather")
-SLEEVES = ("sleeveless", "short sleeve", "long sleeve")
-NECKLINES = ("crew neck", "v-neck", "collar", "turtleneck")
-LENGTHS = ("short", "long")
-FITS = ("fitted", "loose")
-STYLES = ("casual", "formal", "sporty")
-
-#: Typed binary attributes (DeepFashion-C style: type 1 texture, 2 fabric, 3 shape, 4 part, 5 style).
-#: Some names contain spaces, as in DeepFashion's list_attr_cloth.txt.
-ATTRIBUTES: tuple[tuple[str, str], ...] = (
-    ("solid", "texture"),
-    ("striped", "texture"),
-    ("polka dot", "texture"),
-    ("checked", "texture"),
-    ("floral", "texture"),
-    ("cotton", "fabric"),
-    ("denim", "fabric"),
-    ("knit", "fabric"),
-    ("leather", "fabric"),
-    ("sleeveless", "shape"),
-    ("short sleeve", "shape"),
-    ("long sleeve", "shape"),
-    ("short length", "shape"),
-    ("long length", "shape"),
-    ("fitted", "shape"),
-    ("loose", "shape"),
-    ("crew neck", "part"),
-    ("v-neck", "part"),
-    ("collar", "part"),
-    ("turtleneck", "part"),
-    ("casual", "style"),
-    ("formal", "style"),
-    ("sporty", "style"),
-)
-_PATTERN_ATTRIBUTE = {"solid": "solid", "striped": "striped", "dotted": "polka dot", "checked": "checked", "floral": "floral"}
-
-
-@dataclass(frozen=True)
-class SubcategorySpec:
-    """How one sub-category is drawn and which property values it allows."""
-
-    name: str
-    main: str
-    nouns: tuple[str, ...]
-    shape: str
-    sleeves: tuple[str, ...] = ()
-    necklines: tuple[str, ...] = ()
-    length: str | None = None
-    fits: tuple[str, ...] = ()
-    fabrics: tuple[str, ...] = ("cotton",)
-    styles: tuple[str, ...] = STYLES
-    category_type: int = 1  # DeepFashion clothes type: 1 upper-body, 2 lower-body, 3 full-body
-
-
-_TOP_FITS = ("fitted", "loose")
-SUBCATEGORIES: tuple[SubcategorySpec, ...] = (
-    SubcategorySpec("SHIRTS", "SHIRTS", ("shirt", "button-up shirt"), "top", ("short sleeve", "long sleeve"),
-                    ("collar",), None, _TOP_FITS, ("cotton", "denim")),
-    SubcategorySpec("BLOUSES", "SHIRTS", ("blouse",), "top", SLEEVES, ("crew neck", "v-neck"), None,
-                    _TOP_FITS, ("cotton", "knit")),
-    SubcategorySpec("CREWNECKS", "SWEATERS", ("crewneck sweater", "sweater", "jumper"), "top", ("long sleeve",),
-                    ("crew neck",), None, _TOP_FITS, ("knit", "cotton")),
-    SubcategorySpec("TURTLENECKS", "SWEATERS", ("turtleneck sweater", "turtleneck"), "top", ("long sleeve",),
-                    ("turtleneck",), None, _TOP_FITS, ("knit", "cotton")),
-    SubcategorySpec("TROUSERS", "PANTS", ("trousers", "pants"), "pants", (), (), "long", _TOP_FITS,
-                    ("cotton", "denim", "leather"), category_type=2),
-    SubcategorySpec("SHORTS", "PANTS", ("shorts",), "pants", (), (), "short", _TOP_FITS,
-                    ("cotton", "denim", "leather"), category_type=2),
-    SubcategorySpec("T-SHIRTS", "TOPS", ("t-shirt", "tee"), "top", ("short sleeve", "long sleeve"),
-                    ("crew neck", "v-neck"), None, _TOP_FITS, ("cotton", "knit")),
-    SubcategorySpec("TANK TOPS", "TOPS", ("tank top", "tank"), "top", ("sleeveless",), ("crew neck", "v-neck"),
-                    None, _TOP_FITS, ("cotton", "knit")),
-    SubcategorySpec("JACKETS", "JACKETS & COATS", ("jacket",), "jacket", ("long sleeve",), ("collar", "v-neck"),
-                    "short", _TOP_FITS, ("denim", "leather", "cotton")),
-    SubcategorySpec("COATS", "JACKETS & COATS", ("coat", "overcoat"), "jacket", ("long sleeve",), ("collar", "v-neck"),
-                    "long", _TOP_FITS, ("cotton", "leather", "knit")),
-    SubcategorySpec("CAPS", "HATS", ("cap", "baseball cap"), "cap", fabrics=("cotton", "denim", "leather"),
-                    styles=("casual", "sporty")),
-    SubcategorySpec("BEANIES", "HATS", ("beanie", "winter hat"), "beanie", fabrics=("knit", "cotton"),
-                    styles=("casual", "sporty")),
-    SubcategorySpec("SHORT SKIRTS", "SKIRTS", ("mini skirt", "short skirt"), "skirt", (), (), "short",
-                    _TOP_FITS, ("cotton", "denim", "leather"), category_type=2),
-    SubcategorySpec("LONG SKIRTS", "SKIRTS", ("maxi skirt", "long skirt"), "skirt", (), (), "long",
-                    _TOP_FITS, ("cotton", "denim", "knit"), category_type=2),
-    SubcategorySpec("SHORT DRESSES", "DRESSES", ("mini dress", "short dress"), "dress", SLEEVES,
-                    ("crew neck", "v-neck"), "short", _TOP_FITS, ("cotton", "knit"), category_type=3),
-    SubcategorySpec("LONG DRESSES", "DRESSES", ("maxi dress", "long dress", "gown"), "dress", SLEEVES,
-                    ("crew neck", "v-neck"), "long", _TOP_FITS, ("cotton", "knit"), category_type=3),
-    SubcategorySpec("TOTE BAGS", "TOTE BAGS", ("tote bag", "tote"), "tote", fabrics=("leather", "cotton", "denim"),
-                    styles=("casual", "formal")),
-    SubcategorySpec("SHOULDER BAGS", "TOTE BAGS", ("shoulder bag", "crossbody bag"), "shoulder_bag",
-                    fabrics=("leather", "cotton", "denim"), styles=("casual", "formal")),
-    SubcategorySpec("LOW TOP SNEAKERS", "SNEAKERS", ("low-top sneakers", "sneakers", "trainers"), "sneaker_low",
-                    fabrics=("leather", "cotton", "knit"), styles=("casual", "sporty"), category_type=2),
-    SubcategorySpec("HIGH TOP SNEAKERS", "SNEAKERS", ("high-top sneakers", "high-tops"), "sneaker_high",
-                    fabrics=("leather", "cotton", "knit"), styles=("casual", "sporty"), category_type=2),
-)
-#: Main categories in the order of Fashion-Gen's category ids (so sorted names give the same ids).
-MAIN_CATEGORIES: tuple[str, ...] = (
-    "SHIRTS", "SWEATERS", "PANTS", "TOPS", "JACKETS & COATS", "HATS", "SKIRTS", "DRESSES", "TOTE BAGS", "SNEAKERS",
-)
-SUBCATEGORY_NAMES: tuple[str, ...] = tuple(spec.name for spec in SUBCATEGORIES)
-
-#: Categorical attribute dimensions (DARN keeps 9 such dimensions with value ids).
-ATTRIBUTE_DIMENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("category", SUBCATEGORY_NAMES),
-    ("color", tuple(COLORS)),
-    ("pattern", PATTERNS),
-    ("fabric", FABRICS),
-    ("sleeve length", SLEEVES),
-    ("neckline", NECKLINES),
-    ("length", LENGTHS),
-    ("fit", FITS),
-    ("style", STYLES),
-)
-
-NUM_CAPTIONS_PER_PRODUCT = 5
-SPLIT_NAMES = ("train", "validation", "test")
-
-
-# ----------------------------------------------------------------------------------------------
-# Product sampling
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Product:
-    """Everything that defines one synthetic product (its images and texts derive from this)."""
-
-    product_id: int
-    subcategory: int
-    color: str
-    pattern: str
-    fabric: str
-    sleeve: str | None
-    neckline: str | None
-    length: str | None
-    fit: str | None
-    style: str
-
-    @property
-    def spec(self) -> SubcategorySpec:
-        return SUBCATEGORIES[self.subcategory]
-
-    @property
-    def category(self) -> int:
-        return MAIN_CATEGORIES.index(self.spec.main)
-
-    def attribute_codes(self) -> list[int]:
-        """Typed binary attributes as -1/1 codes, in the order of `ATTRIBUTES`."""
-        present = {_PATTERN_ATTRIBUTE[self.pattern], self.fabric, self.style}
-        for value in (self.sleeve, self.neckline, self.fit):
-            if value is not None:
-                present.add(value)
-        if self.length is not None:
-            present.add(f"{self.length} length")
-        return [1 if name in present else -1 for name, _ in ATTRIBUTES]
-
-    def attribute_values(self) -> list[int]:
-        """Value index per categorical dimension (`ATTRIBUTE_DIMENSIONS`), -1 where not applicable."""
-        chosen = (SUBCATEGORY_NAMES[self.subcategory], self.color, self.pattern, self.fabric, self.sleeve,
-                  self.neckline, self.length, self.fit, self.style)
-        return [-1 if value is None else values.index(value) for value, (_, values) in zip(chosen, ATTRIBUTE_DIMENSIONS)]
-
-
-def _pick(rng: random.Random, options):
-    return rng.choice(options) if options else None
-
-
-def sample_product(product_id: int, seed: int = 0) -> Product:
-    """Sample product ``product_id`` of the catalog with ``seed`` (independent of the catalog size).
-
-    Sub-categories are assigned round-robin, so any ``20 * k`` products are exactly balanced.
-    """
-    rng = random.Random(f"{seed}:{product_id}:product")
-    spec = SUBCATEGORIES[product_id % len(SUBCATEGORIES)]
-    return Product(
-        product_id=product_id,
-        subcategory=product_id % len(SUBCATEGORIES),
-        color=_pick(rng, tuple(COLORS)),
-        pattern=_pick(rng, PATTERNS),
-        fabric=_pick(rng, spec.fabrics),
-        sleeve=_pick(rng, spec.sleeves),
-        neckline=_pick(rng, spec.necklines),
-        length=spec.length,
-        fit=_pick(rng, spec.fits),
-        style=_pick(rng, spec.styles),
-    )
-
-
-def product_split(product_id: int) -> str:
-    """Split of a product: 8 of every 10 products of a sub-category train, 1 validation, 1 test.
-
-    The position in the cycle is offset by the sub-category, so even tiny catalogs have
-    validation/test products spread over sub-categories.
-    """
-    num_sub = len(SUBCATEGORIES)
-    slot = (product_id // num_sub + product_id % num_sub) % 10
-    return "validation" if slot == 8 else "test" if slot == 9 else "train"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -901,184 +712,6 @@ def generate_catalog(num_products: int, seed: int = 0, image_size: int = 256, vi
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# Writers: the catalog in the on-disk formats of the real datasets
-# ----------------------------------------------------------------------------------------------
-
-_DEEPFASHION_SPLITS = {"train": "train", "validation": "val", "test": "test"}
-_DARN_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
-_KARPATHY_SPLITS = {"train": "train", "validation": "val", "test": "test"}
-#: Landmarks DeepFashion annotates per clothes type (upper 6, lower 4, full body 8) as bbox fractions.
-_LANDMARK_LAYOUT = {
-    1: [(0.35, 0.05), (0.65, 0.05), (0.05, 0.6), (0.95, 0.6), (0.2, 0.98), (0.8, 0.98)],
-    2: [(0.2, 0.03), (0.8, 0.03), (0.2, 0.97), (0.8, 0.97)],
-    3: [(0.38, 0.04), (0.62, 0.04), (0.1, 0.3), (0.9, 0.3), (0.3, 0.4), (0.7, 0.4), (0.15, 0.97), (0.85, 0.97)],
-}
-
-
-def _as_splits(catalog, names: dict[str, str]) -> list[tuple[str, object]]:
-    """``[(format split name, dataset)]`` for a DatasetDict, or a single Dataset (its ``split``, else train)."""
-    if hasattr(catalog, "column_names") and not isinstance(catalog.column_names, dict):
-        return [(names.get(str(catalog.split or "train"), "train"), catalog)]
-    unknown = sorted(set(catalog) - set(names))
-    if unknown:
-        raise ValueError(f"unknown split name(s) {unknown}; expected a subset of {sorted(names)}")
-    return [(names[split], dataset) for split, dataset in catalog.items()]
-
-
-def _garment_box(image: Image.Image) -> tuple[int, int, int, int]:
-    pixels = np.asarray(image.convert("RGB"))
-    rows, cols = np.nonzero(pixels.min(axis=2) < 250)
-    if len(rows) == 0:
-        return 0, 0, image.width - 1, image.height - 1
-    return int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())
-
-
-def _folder_name(name: str, product_id: int) -> str:
-    return "_".join(name.split()).replace("/", "-") + f"_{product_id:06d}"
-
-
-def _write_counted(path: str, header: str, lines: list[str]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(f"{len(lines)}\n{header}\n")
-        handle.writelines(line + "\n" for line in lines)
-
-
-def write_deepfashion(catalog, root, image_format: str = "jpg") -> None:
-    """Write a catalog in the DeepFashion Category & Attribute Prediction layout under ``root``.
-
-    DeepFashion has one category level: its categories are the catalog's *sub*-categories (with
-    the clothes type 1 upper / 2 lower / 3 full body of `SubcategorySpec`). Every image goes to
-    ``Img/img/<Product_Title>_<product id>/img_<row>.jpg`` (one folder per product, like
-    DeepFashion's item folders); annotations to ``Anno_coarse/``, the partition to ``Eval/``.
-    Bounding boxes are the garment's non-white extent; landmarks are placed in the box.
-    """
-    from tqdm.auto import tqdm
-
-    from .deepfashion import PARTITION_FILE
-    from .metadata import ATTRIBUTE_TYPE_IDS, attribute_names, attribute_types, subcategory_names
-
-    splits = _as_splits(catalog, _DEEPFASHION_SPLITS)
-    reference = splits[0][1]
-    sub_names = subcategory_names(reference)
-    types_by_name = {spec.name: spec.category_type for spec in SUBCATEGORIES}
-    cloth_types = [types_by_name.get(name, 1) for name in sub_names]
-    anno, evaluation = os.path.join(root, "Anno_coarse"), os.path.join(root, "Eval")
-    for folder in (anno, evaluation):
-        os.makedirs(folder, exist_ok=True)
-
-    tables = {key: [] for key in ("category_img", "attr_img", "partition", "bbox", "landmarks")}
-    row_number = 0
-    for split, dataset in splits:
-        for row in tqdm(dataset, desc=f"DeepFashion {split}", leave=False):
-            folder = _folder_name(row.get("name") or sub_names[row["subcategory"]], row["product_id"])
-            image_name = f"img/{folder}/img_{row_number:08d}.{image_format}"
-            path = os.path.join(root, "Img", image_name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            row["image"].convert("RGB").save(path, quality=95)
-            left, top, right, bottom = _garment_box(row["image"])
-            cloth_type = cloth_types[row["subcategory"]]
-            points = [(round(left + fx * (right - left)), round(top + fy * (bottom - top)))
-                      for fx, fy in _LANDMARK_LAYOUT[cloth_type]]
-            tables["category_img"].append(f"{image_name} {row['subcategory'] + 1}")
-            tables["attr_img"].append(f"{image_name} " + " ".join(str(int(code)) for code in row["attributes"]))
-            tables["partition"].append(f"{image_name} {split}")
-            tables["bbox"].append(f"{image_name} {left} {top} {right} {bottom}")
-            tables["landmarks"].append(f"{image_name} {cloth_type} 1 " + " ".join(f"0 {x} {y}" for x, y in points))
-            row_number += 1
-
-    _write_counted(os.path.join(anno, "list_category_cloth.txt"), "category_name category_type",
-                   [f"{name} {kind}" for name, kind in zip(sub_names, cloth_types)])
-    _write_counted(os.path.join(anno, "list_attr_cloth.txt"), "attribute_name attribute_type",
-                   [f"{name} {ATTRIBUTE_TYPE_IDS[kind]}"
-                    for name, kind in zip(attribute_names(reference), attribute_types(reference))])
-    _write_counted(os.path.join(anno, "list_category_img.txt"), "image_name category_label", tables["category_img"])
-    _write_counted(os.path.join(anno, "list_attr_img.txt"), "image_name attribute_labels", tables["attr_img"])
-    _write_counted(os.path.join(anno, "list_bbox.txt"), "image_name x_1 y_1 x_2 y_2", tables["bbox"])
-    _write_counted(os.path.join(anno, "list_landmarks.txt"),
-                   "image_name clothes_type variation_type landmark_visibility_1 landmark_location_x_1 "
-                   "landmark_location_y_1 ...", tables["landmarks"])
-    _write_counted(os.path.join(evaluation, PARTITION_FILE), "image_name evaluation_status", tables["partition"])
-
-
-def write_karpathy(catalog, root, dataset_name: str = "fashionvl_synthetic", restval_every: int | None = None) -> str:
-    """Write a catalog as a Karpathy split file + image folder; returns the JSON path.
-
-    One JSON image per row (view) with the product's five ``captions`` as sentences; images go to
-    ``root/images/<split>/<product id>_<view>.jpg`` (``filepath`` = ``images/<split>``). With
-    ``restval_every=k`` every k-th train product is marked ``restval``, like COCO's extra images.
-    """
-    from tqdm.auto import tqdm
-
-    images = []
-    sentence_id = 0
-    for split, dataset in _as_splits(catalog, _KARPATHY_SPLITS):
-        filepath = f"images/{split}"
-        os.makedirs(os.path.join(root, filepath), exist_ok=True)
-        for row in tqdm(dataset, desc=f"Karpathy {split}", leave=False):
-            filename = f"{row['product_id']:06d}_{row.get('view', 0)}.jpg"
-            row["image"].convert("RGB").save(os.path.join(root, filepath, filename), quality=95)
-            captions = row.get("captions") or [row["caption"]]
-            image_id = len(images)
-            sentences = [{"raw": caption, "tokens": caption.lower().replace(",", " ").replace(".", " ").split(),
-                          "imgid": image_id, "sentid": sentence_id + k} for k, caption in enumerate(captions)]
-            marked = split
-            if split == "train" and restval_every and row["product_id"] % restval_every == 0:
-                marked = "restval"
-            images.append({"filepath": filepath, "filename": filename, "imgid": image_id, "split": marked,
-                           "sentences": sentences, "sentids": [s["sentid"] for s in sentences],
-                           "cocoid": int(row["product_id"])})
-            sentence_id += len(sentences)
-    json_path = os.path.join(root, f"dataset_{dataset_name}.json")
-    with open(json_path, "w", encoding="utf-8") as handle:
-        json.dump({"images": images, "dataset": dataset_name}, handle)
-    return json_path
-
-
-def write_darn(catalog, root, query_every: int = 4) -> None:
-    """Write a catalog in the ASEN release layout of DARN under ``root``.
-
-    ``filenames_<split>.txt`` lists ``images/<split>/<product id>_<view>.jpg``; ``label_train.txt``
-    has one line per train image with every applicable ``attr val`` pair of ``attribute_values``;
-    for valid/test, every ``query_every``-th image goes to ``query_<split>.txt`` and the others to
-    ``candidate_<split>.txt``, one ``img attr val`` line per applicable attribute. ``meta.json``
-    names the dimensions and their values.
-    """
-    from tqdm.auto import tqdm
-
-    from .metadata import attribute_dimensions
-
-    splits = _as_splits(catalog, _DARN_SPLITS)
-    dimensions = attribute_dimensions(splits[0][1])
-    os.makedirs(root, exist_ok=True)
-    for split, dataset in splits:
-        folder = f"images/{split}"
-        os.makedirs(os.path.join(root, folder), exist_ok=True)
-        filenames, labels, queries, candidates = [], [], [], []
-        for index, row in enumerate(tqdm(dataset, desc=f"DARN {split}", leave=False)):
-            filename = f"{folder}/{row['product_id']:06d}_{row.get('view', 0)}.jpg"
-            row["image"].convert("RGB").save(os.path.join(root, filename), quality=95)
-            filenames.append(filename)
-            pairs = [(attribute, value) for attribute, value in enumerate(row["attribute_values"]) if value >= 0]
-            if split == "train":
-                labels.append(f"{index} " + " ".join(f"{attribute} {value}" for attribute, value in pairs))
-            else:
-                target = queries if index % query_every == 0 else candidates
-                target.extend(f"{index} {attribute} {value}" for attribute, value in pairs)
-        outputs = {f"filenames_{split}.txt": filenames}
-        if split == "train":
-            outputs["label_train.txt"] = labels
-        else:
-            outputs.update({f"query_{split}.txt": queries, f"candidate_{split}.txt": candidates})
-        for name, lines in outputs.items():
-            with open(os.path.join(root, name), "w", encoding="utf-8") as handle:
-                handle.writelines(line + "\n" for line in lines)
-    meta = {"ATTRIBUTES": list(dimensions), "ATTRIBUTES_NUM": {name: len(v) for name, v in dimensions.items()},
-            "ATTRIBUTES_VALUES": dimensions}
-    with open(os.path.join(root, "meta.json"), "w", encoding="utf-8") as handle:
-        json.dump(meta, handle, indent=1)
-
-
 def save_contact_sheet(path, seed: int = 0, image_size: int = 128, products_per_subcategory: int = 1,
                        num_columns: int = 5):
     """Draw the first product(s) of every sub-category with their captions into a PNG at ``path``.
@@ -1093,3 +726,23 @@ def save_contact_sheet(path, seed: int = 0, image_size: int = 128, products_per_
     images = [render_product(product, image_size) for product in products]
     captions = [f"[{product.spec.name.lower()}] {make_captions(product, seed)[0]}" for product in products]
     return plot_contact_sheet(images, captions, num_columns=num_columns, path=path)
+
+
+
+__all__ = [
+    *synthetic_products.__all__,  # the vocabulary, taxonomy and products
+    # captions, drawing, the catalog
+    "catalog_description",
+    "catalog_features",
+    "generate_catalog",
+    "make_captions",
+    "product_name",
+    "render_product",
+    "render_view",
+    "save_contact_sheet",
+    # the format writers (each next to its reader)
+    "write_darn",
+    "write_deepfashion",
+    "write_fashiongen_h5",
+    "write_karpathy",
+]
