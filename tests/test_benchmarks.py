@@ -45,3 +45,14 @@ def test_gallery_scale_benchmark_reports_recall_against_exact_search(tmp_path, c
     assert {row["threads"] for row in result["flat_vs_torch"]} >= {1}
     assert "recall@10 vs exact" in capsys.readouterr().out
     assert json.loads(output.read_text())["environment"]["load_average_before"]
+
+
+def test_data_path_benchmark_reports_each_component_as_a_share_of_the_step(tmp_path, capsys):
+    bench = load_benchmark("bench_data_path")
+    output = tmp_path / "data_path.json"
+    result = bench.main(bench.DataPathArguments(preset="tiny", image_size=32, batch_size=2, repeats=1,
+                                               output=str(output)))
+    assert set(result["components_ms"]) >= {"image processing", "tokenisation", "MLM masking", "collator (all but decode)"}
+    assert 0 < result["data_path_share"] < result["data_path_with_decode_share"]
+    assert "share of the step" in capsys.readouterr().out
+    assert json.loads(output.read_text())["step_ms"] > 0
