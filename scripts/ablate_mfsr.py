@@ -53,6 +53,7 @@ class StudyArguments:
     rows: str = field(default=",".join(ABLATIONS), metadata={"help": "Comma-separated Table 3 rows."})
     seeds: str = field(default="0,1,2", metadata={"help": "Comma-separated training seeds."})
     num_threads: int = field(default=1, metadata={"help": "torch CPU threads."})
+    resume: bool = field(default=False, metadata={"help": "Reuse run folders that hold a model of the same config."})
 
 
 def main(argv=None):
@@ -65,7 +66,8 @@ def main(argv=None):
     rows = [name.strip() for name in study.rows.split(",")]
     seeds = [int(seed) for seed in study.seeds.split(",")]
     results = ablation_study(
-        data_args, training_args, rows, seeds, output_file=os.path.join(training_args.output_dir, "ablation.json")
+        data_args, training_args, rows, seeds, output_file=os.path.join(training_args.output_dir, "ablation.json"),
+        resume=study.resume,
     )
     table = format_ablation_table(results)
     with open(os.path.join(training_args.output_dir, "ablation.md"), "w", encoding="utf-8") as handle:

@@ -220,3 +220,9 @@ def test_separation_init_survives_save_and_load(tmp_path):
 def test_config_rejects_an_unknown_separation_init():
     with pytest.raises((ValueError, StrictDataclassClassValidationError), match="separation_init"):
         _config(separation_init="identity")
+
+
+def test_orthogonal_separation_init_gives_each_part_its_own_orthogonal_block_when_parts_outnumber_inputs():
+    model = MFSRModel(_config(separation_init="orthogonal", embed_dim=96))  # 3 x 96 parts from a 96-d representation
+    for part_weight in model.text_separation.mlp[-1].weight.chunk(3, dim=0):
+        torch.testing.assert_close(part_weight @ part_weight.T, torch.eye(96), atol=1e-5, rtol=0)

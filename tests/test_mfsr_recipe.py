@@ -216,3 +216,16 @@ def test_frozen_backbone_phase_then_fine_tuning_phase_with_the_step_schedule(tmp
     model.mfsr.set_image_backbone_trainable(True)
     _run_phase(model, processor, split, args, 1, 1e-4, 1, 1e-4)
     assert not all(torch.equal(tensor, initial[name]) for name, tensor in backbone.state_dict().items())
+
+
+def test_a_resumed_study_reuses_a_run_folder_only_for_the_same_configuration(tmp_path):
+    import json
+
+    from fashionvl.recipes.mfsr import _finished_run
+
+    config = MFSRConfig.from_preset("tiny", vocab_size=30)
+    MFSRForRetrieval(config).save_pretrained(tmp_path)
+    (tmp_path / "retrieval_metrics.json").write_text(json.dumps({"metrics": {"rsum": 123.0}}))
+    assert _finished_run(str(tmp_path), config) == {"metrics": {"rsum": 123.0}}
+    assert _finished_run(str(tmp_path), MFSRConfig.from_preset("tiny", vocab_size=30, margin=0.1)) is None
+    assert _finished_run(str(tmp_path / "missing"), config) is None

@@ -55,10 +55,12 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
             `hidden_size`. 1 (default) = a single linear map, the paper's "linear transformation of learned
             parameters" (Sec. 3.2). 2 = a two-layer ReLU MLP: initialised N(0, 0.02) it collapsed on the synthetic
             catalog once training used the hardest negative (every hardest negative scored like its positive).
-        separation_init (`str`, *optional*, defaults to `"normal"`):
-            Initialisation of the separation layers' weights (biases start at 0): `"normal"` = N(0,
-            `initializer_range`) like every other linear layer; `"orthogonal"` (orthonormal rows or columns, gain 1:
-            each part starts as a norm-preserving projection of the representation); `"xavier_uniform"`.
+        separation_init (`str`, *optional*, defaults to `"orthogonal"`):
+            Initialisation of the separation layers' weights (biases start at 0). `"orthogonal"` (default, gain 1):
+            each part starts as a norm-preserving projection of the representation (the parts mutually orthogonal
+            when `3 * embed_dim <= hidden_size`, else one orthogonal block per part). `"normal"` = N(0,
+            `initializer_range`) like every other linear layer (the paper names no initialisation); on the synthetic
+            catalog it cost ~70 rsum against VSE++ (a tiny, ill-conditioned random projection). `"xavier_uniform"`.
         use_feature_separation (`bool`, *optional*, defaults to `True`):
             `False` gives the VSE++ baseline of paper Table 3: no separation MLP, the retrieval embedding is
             v = FC_1(Res(x)) (resp. the GRU state l) L2-normalised, of size `hidden_size`; modal, specific and
@@ -144,7 +146,7 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
     text_num_layers: int = 4
     embed_dim: int = 1024
     separation_num_layers: int = 1
-    separation_init: str = "normal"
+    separation_init: str = "orthogonal"
     use_feature_separation: bool = True
     decoder_num_layers: int = 4
     reconstruction_image_size: int = 64

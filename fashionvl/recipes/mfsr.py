@@ -523,13 +523,29 @@ def separation_diagnostics(model, processor: MFSRProcessor, split: RetrievalSpli
     return report
 
 
+def _finished_run(run_dir: str, config: MFSRConfig) -> dict | None:
+    """The `train_mfsr` result saved in `run_dir` when that run trained a model of `config`, else None."""
+    metrics_file = os.path.join(run_dir, "retrieval_metrics.json")
+    if not (os.path.isfile(metrics_file) and os.path.isfile(os.path.join(run_dir, "config.json"))):
+        return None
+    ignored = {"transformers_version", "architectures", "dtype", "torch_dtype"}
+    saved = {key: value for key, value in MFSRConfig.from_pretrained(run_dir).to_dict().items() if key not in ignored}
+    wanted = {key: value for key, value in config.to_dict().items() if key not in ignored}
+    if saved != wanted:
+        return None
+    with open(metrics_file, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def ablation_study(
-    data_args: MFSRDataArguments, training_args, rows: list[str], seeds: list[int], output_file: str | None = None
+    data_args: MFSRDataArguments, training_args, rows: list[str], seeds: list[int], output_file: str | None = None,
+    resume: bool = False,
 ) -> dict[str, list[dict]]:
     """Train every row of `rows` (names of `ABLATIONS`) once per seed on the same data; evaluate each run.
 
     Each run: `train_mfsr` into `<output_dir>/<row>/seed<k>`, then `separation_diagnostics` on the evaluation
-    split and `loss_gradient_norms` on one fixed training batch at initialisation and after training.
+    split and `loss_gradient_norms` on one fixed training batch at initialisation and after training. With
+    `resume`, a run folder that already holds a trained model of the same configuration is evaluated, not retrained.
 
     Returns:
         `{row: [run report per seed]}` (also written to `output_file` as JSON after every run), each report
@@ -558,7 +574,9 @@ def ablation_study(
             initial = build_model(dataclasses.replace(data_args, ablation=name), vocab_size=len(processor.tokenizer))
             initial.train()
             init_norms = loss_gradient_norms(initial, probe_batch)
-            result = train_mfsr(dataclasses.replace(data_args, ablation=name, reconstruction_figure=None), run_args)
+            result = _finished_run(row_dir, initial.config) if resume else None
+            if result is None:
+                result = train_mfsr(dataclasses.replace(data_args, ablation=name, reconstruction_figure=None), run_args)
             model = MFSRForRetrieval.from_pretrained(row_dir, dtype=torch.float32)
             model.train()
             trained_norms = loss_gradient_norms(model, probe_batch)
