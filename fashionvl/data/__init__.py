@@ -9,6 +9,9 @@ Every loader returns a `datasets.Dataset` whose images are decoded lazily, on ro
 - `fashionvl.data.synthetic.generate_catalog(num_products, seed=0, image_size=256)`: the bundled
   procedural catalog (PNG bytes in memory).
 
+`DecodeOnceDataset(dataset)` serves the rows of a dataset with an ``Image`` column with each image decoded once (on
+first access) instead of at every access; the recipes hand it to the Trainer.
+
 Each format's writer lives next to its reader (`write_fashiongen_h5`, `write_deepfashion`, `write_karpathy`,
 `write_darn`), so a catalog can be exported in every on-disk format the loaders read.
 
@@ -35,6 +38,7 @@ Where the label metadata lives:
 """
 
 from ._files import DataFormatError
+from .decode_once import DecodeOnceDataset
 from .darn import load_darn, load_darn_retrieval_lists, write_darn
 from .deepfashion import load_deepfashion, write_deepfashion
 from .fashiongen import FashionGenImageReader, load_fashiongen, write_fashiongen_h5
@@ -55,6 +59,7 @@ __all__ = [
     "ATTRIBUTE_TYPE_IDS",
     "ATTRIBUTE_TYPE_NAMES",
     "DataFormatError",
+    "DecodeOnceDataset",
     "FashionGenImageReader",
     "flatten_captions",
     "load_darn",

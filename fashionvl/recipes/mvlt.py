@@ -39,6 +39,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..configs.configuration_mvlt import MVLTConfig
+from ..data.decode_once import DecodeOnceDataset, has_decoded_image_column
 from ..evaluation.mvlt_protocol import (
     chance_levels,
     encode_image_text_split,
@@ -101,6 +102,11 @@ class MVLTDataArguments:
     eval_split: str = field(default="test", metadata={"help": "Split used for evaluation (and the Trainer's eval loss)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training rows."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N evaluation rows."})
+    decode_images_once: bool = field(
+        default=True,
+        metadata={"help": "Training / evaluation rows decode each stored image once and keep it in memory (up to 2 "
+                  "GiB of pixels; fashionvl.data.DecodeOnceDataset) instead of at every access (each epoch)."},
+    )
 
     def __post_init__(self):
         if self.data_format not in DATA_FORMATS:
@@ -398,6 +404,14 @@ def _data_and_processor(model_args, data_args, training_args, splits, processor)
 
 
 
+def _trainer_rows(dataset, data_args: MVLTDataArguments):
+    """The rows the Trainer's data loader reads: with `decode_images_once`, each stored image is decoded on first
+    access and reused in later epochs (issue 15 §3); datasets without a `datasets.Image` column as they are."""
+    if data_args.decode_images_once and has_decoded_image_column(dataset):
+        return DecodeOnceDataset(dataset)
+    return dataset
+
+
 def train(
     model_args: MVLTModelArguments,
     data_args: MVLTDataArguments,
@@ -429,8 +443,8 @@ def train(
     trainer = FashionTrainer(
         model=model,
         args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=splits[data_args.eval_split] if evaluate_during_training else None,
+        train_dataset=_trainer_rows(train_dataset, data_args),
+        eval_dataset=_trainer_rows(splits[data_args.eval_split], data_args) if evaluate_during_training else None,
         data_collator=collator,
         callbacks=[*callbacks, *budget],
     )
