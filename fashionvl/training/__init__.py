@@ -1,6 +1,8 @@
 """fashionvl.training: how every family is trained.
 
-- `trainer.py`: `FashionTrainer` (multi-loss logging, GAN two-optimizer training) and `loss_components`;
+- `trainer.py`: `FashionTrainer` (multi-loss logging, GAN two-optimizer training, atomic saves, resuming);
+- `loss_components.py`: the `*_loss` parts of a model output (`loss_components`) and their means (`LossComponentMeter`);
+- `checkpoints.py`: the last complete checkpoint of a run (`last_complete_checkpoint`);
 - `arguments.py`: `FashionTrainingArguments` (`TrainingArguments` + the discriminator optimizer);
 - `callbacks.py`: `TimeBudgetCallback` (wall-clock budget, DDP-safe) and `MVLTDiagnosticsCallback`.
 
@@ -10,7 +12,9 @@ imported here, to keep this import light.
 
 from .arguments import FashionTrainingArguments
 from .callbacks import MVLTDiagnosticsCallback, TimeBudgetCallback
-from .trainer import DISCRIMINATOR_OPTIMIZER_NAME, FashionTrainer, LossComponentMeter, loss_components
+from .checkpoints import last_complete_checkpoint
+from .loss_components import LossComponentMeter, loss_components
+from .trainer import DISCRIMINATOR_OPTIMIZER_NAME, FashionTrainer
 
 __all__ = [
     "DISCRIMINATOR_OPTIMIZER_NAME",
@@ -19,5 +23,6 @@ __all__ = [
     "LossComponentMeter",
     "MVLTDiagnosticsCallback",
     "TimeBudgetCallback",
+    "last_complete_checkpoint",
     "loss_components",
 ]

@@ -50,10 +50,8 @@ with a warning naming it, where the stock Trainer would pick it and fail.
 
 import atexit
 import contextlib
-import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -66,11 +64,12 @@ from transformers import Trainer
 from transformers.trainer_pt_utils import find_batch_size
 
 from .._safe_io import replace_files_in_order
+from .checkpoints import last_complete_checkpoint
+from .loss_components import LossComponentMeter, loss_components
 
 logger = logging.getLogger(__name__)
 
 DISCRIMINATOR_OPTIMIZER_NAME = "discriminator_optimizer.pt"
-LOSS_FIELD_SUFFIX = "_loss"
 
 # Defaults of the discriminator optimizer when plain `TrainingArguments` are passed
 # (the same as `FashionTrainingArguments`' defaults).
@@ -107,48 +106,6 @@ def destroy_process_group_at_exit() -> None:
         _EXIT_HANDLER_REGISTERED = True
 
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-_CHECKPOINT_FOLDER = re.compile(r"^checkpoint-(\d+)$")
-
-
-def is_complete_checkpoint(folder: str | os.PathLike) -> bool:
-    """True when a `checkpoint-<step>` folder was written to the end: a readable `trainer_state.json` (the
-    Trainer's last file) of that step, and model weights."""
-    folder = os.fspath(folder)
-    match = _CHECKPOINT_FOLDER.match(os.path.basename(os.path.normpath(folder)))
-    state_path = os.path.join(folder, "trainer_state.json")
-    try:
-        with open(state_path, encoding="utf-8") as handle:
-            state = json.load(handle)
-    except (OSError, ValueError):
-        return False
-    if match is not None and state.get("global_step") != int(match.group(1)):
-        return False
-    return any(os.path.isfile(os.path.join(folder, name)) for name in WEIGHT_FILES)
-
-
-def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
-    """The `checkpoint-<step>` folder of `output_dir` with the highest step that is complete (see
-    `is_complete_checkpoint`); incomplete ones after it are logged and skipped. None when there is none."""
-    if not os.path.isdir(output_dir):
-        return None
-    steps = sorted(
-        (int(match.group(1)), name)
-        for name in os.listdir(output_dir)
-        if (match := _CHECKPOINT_FOLDER.match(name)) and os.path.isdir(os.path.join(output_dir, name))
-    )
-    for _, name in reversed(steps):
-        path = os.path.join(output_dir, name)
-        if is_complete_checkpoint(path):
-            return path
-        logger.warning(
-            "FashionTrainer: %s is incomplete (no readable trainer_state.json of its step, or no weights: the run "
-            "that wrote it was interrupted); resuming from an earlier checkpoint.",
-            path,
-        )
-    return None
-
-
 def min_train_batch_size(model: nn.Module | None) -> int:
     """Smallest batch the model trains on: its `min_train_batch_size` attribute, else 2 with BatchNorm layers
     (batch statistics of one sample are undefined), else 1."""
@@ -158,82 +115,6 @@ def min_train_batch_size(model: nn.Module | None) -> int:
     if model is not None and any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules()):
         return 2
     return 1
-
-
-def loss_components(outputs: Any) -> dict[str, torch.Tensor]:
-    """The loss parts of a model output: every non-None scalar field whose name ends in `_loss`.
-
-    Args:
-        outputs: a `ModelOutput` (or any mapping); tuples carry no names and give `{}`.
-
-    Returns:
-        `{name: scalar tensor}` in the output's field order; the total `loss` itself is not included.
-    """
-    if not isinstance(outputs, Mapping):
-        return {}
-    components = {}
-    for name, value in outputs.items():
-        if name.endswith(LOSS_FIELD_SUFFIX) and isinstance(value, torch.Tensor) and value.numel() == 1:
-            components[name] = value.detach().reshape(())
-    return components
-
-
-class LossComponentMeter:
-    """Weighted running means of named scalar losses, reducible across distributed ranks.
-
-    `add(values, weight)` adds `weight * value` to each name's sum and `weight` to its total weight;
-    `mean()` is sum / total weight. The trainer gives each training micro-batch the weight
-    1 / (micro-batches of its optimizer step), so every optimizer step counts once, and each evaluation
-    batch its number of samples.
-    """
-
-    def __init__(self):
-        self.sums: dict[str, torch.Tensor] = {}
-        self.weights: dict[str, float] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self.sums)
-
-    def reset(self) -> None:
-        self.sums.clear()
-        self.weights.clear()
-
-    def add(self, values: Mapping[str, torch.Tensor], weight: float) -> None:
-        for name, value in values.items():
-            value = value.detach().float()
-            if name in self.sums:
-                self.sums[name] = self.sums[name] + weight * value
-                self.weights[name] += weight
-            else:
-                self.sums[name] = weight * value
-                self.weights[name] = weight
-
-    def mean(self, device: torch.device | None = None) -> dict[str, float]:
-        """The means over everything added on all ranks (a collective call when distributed), then reset.
-
-        Every rank must call this at the same point. Names seen on only some ranks are averaged over the
-        ranks that saw them.
-        """
-        names = sorted(self.sums)
-        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        if distributed:
-            all_names: list[list[str]] = [None] * dist.get_world_size()
-            dist.all_gather_object(all_names, names)
-            names = sorted(set().union(*all_names))
-        if not names:
-            self.reset()
-            return {}
-        if device is None:
-            device = next(iter(self.sums.values())).device if self.sums else torch.device("cpu")
-        zero = torch.zeros((), device=device)
-        sums = torch.stack([self.sums.get(name, zero).to(device) for name in names])
-        weights = torch.tensor([self.weights.get(name, 0.0) for name in names], device=device, dtype=sums.dtype)
-        if distributed:
-            totals = torch.cat([sums, weights])
-            dist.all_reduce(totals, op=dist.ReduceOp.SUM)
-            sums, weights = totals[: len(names)], totals[len(names) :]
-        self.reset()
-        return {name: (s / w).item() for name, s, w in zip(names, sums, weights) if w > 0}
 
 
 @contextlib.contextmanager
