@@ -22,6 +22,9 @@ are all replaced); ``save_model_without_remote_code`` writes into a temporary fo
 the weights first and ``config.json`` last. ``load_checkpoint`` (and the ``fashion-retrieval`` pipeline, through
 ``check_checkpoint_folder``) refuses a checkpoint whose weights belong to another architecture or whose tokenizer
 does not match the model's vocabulary.
+
+The model card is written by `fashionvl.model_card`; the checkpoint checks live in `fashionvl.checkpoint_checks`
+(both re-exported here).
 """
 
 from __future__ import annotations
@@ -39,19 +42,14 @@ from pathlib import Path
 from typing import Any
 
 from ._safe_io import atomic_folder, replace_files_in_order
+from .checkpoint_checks import check_checkpoint_folder, check_loaded_weights, check_tokenizer_matches
+from .model_card import write_model_card
 
 logger = logging.getLogger(__name__)
 
 # `from .x import ...` and `from ..configs.x import ...` (a bare `from . import x` is rejected when collecting)
 RELATIVE_IMPORT = re.compile(r"^(\s*)from\s+(\.+)([\w.]*)\s+import\s", flags=re.MULTILINE)
 ABSOLUTE_FASHIONVL_IMPORT = re.compile(r"^\s*(from\s+fashionvl[\s.]|import\s+fashionvl\b)", flags=re.MULTILINE)
-
-MODEL_CARD_TASKS = {
-    "mvlt": ("image-text-retrieval", "Fashion-Gen text-image / image-text retrieval, category recognition"),
-    "mfsr": ("image-text-retrieval", "cross-modal image-caption retrieval"),
-    "m2fashion": ("image-classification", "clothing category and attribute prediction, attribute-specific retrieval"),
-}
-
 
 @contextlib.contextmanager
 def _without_auto_class(*objects):
@@ -227,99 +225,6 @@ def _write_processor_auto_maps(processor, folder: Path) -> None:
             _update_json(folder / "tokenizer_config.json", {"auto_map": {"AutoTokenizer": reference}})
 
 
-def _flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    flat: dict[str, float] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten_metrics(value, prefix=f"{name}/"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[name] = float(value)
-    return flat
-
-
-def write_model_card(
-    folder: str | os.PathLike,
-    model,
-    metrics: Mapping[str, Any] | None = None,
-    model_name: str | None = None,
-    dataset_name: str | None = None,
-    dataset_type: str | None = None,
-    evaluation_protocol: str | None = None,
-    license: str = "apache-2.0",
-) -> Path:
-    """Write ``README.md``: model-index metadata, intended use, usage, the evaluation's metrics. Returns the path."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
-    model_type = model.config.model_type
-    task_type, task_description = MODEL_CARD_TASKS.get(model_type, ("other", "fashion vision-language"))
-    model_name = model_name or Path(folder).name
-    flat_metrics = _flatten_metrics(metrics or {})
-    eval_results = [
-        EvalResult(
-            task_type=task_type,
-            dataset_type=dataset_type or (dataset_name or "custom").lower().replace(" ", "-"),
-            dataset_name=dataset_name or "custom evaluation set",
-            metric_type=name.split("/")[-1].lower().replace("@", "_at_"),
-            metric_name=name,
-            metric_value=value,
-        )
-        for name, value in flat_metrics.items()
-    ]
-    card_data = ModelCardData(
-        model_name=model_name,
-        license=license,
-        library_name="transformers",
-        tags=["fashionvl", model_type, "fashion", "vision-language", "custom_code"],
-        eval_results=eval_results or None,
-    )
-    class_name = type(model).__name__
-    metrics_table = "\n".join(f"| {name} | {value:.4f} |" for name, value in flat_metrics.items())
-    body = f"""
-# {model_name}
-
-A `{class_name}` checkpoint made with the `fashionvl` package ({model_type}): {task_description}.
-
-## Intended use
-
-Research and prototyping of fashion product search and tagging: ranking product images for a text query (and
-captions for an image), recognising categories and attributes. Not evaluated for decisions about people; the
-training data's product catalogue biases (brands, body types, photography style) carry over to the rankings.
-
-## How to use
-
-Without fashionvl installed (remote code shipped in this folder):
-
-```python
-from transformers import AutoModel, AutoProcessor
-
-model = AutoModel.from_pretrained("{model_name}", trust_remote_code=True)   # {class_name}
-processor = AutoProcessor.from_pretrained("{model_name}", trust_remote_code=True)
-```
-
-With fashionvl installed, as a retrieval pipeline:
-
-```python
-import fashionvl
-from transformers import pipeline
-
-retriever = pipeline("fashion-retrieval", model="{model_name}")
-```
-
-## Evaluation
-
-{evaluation_protocol or "Metrics of the evaluation run that produced this checkpoint."}
-
-| metric | value |
-|---|---|
-{metrics_table or "| (no metrics recorded) | |"}
-"""
-    card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
-    path = Path(folder) / "README.md"
-    card.save(path)
-    return path
-
-
 def export_for_hub(
     model,
     processor,
@@ -442,65 +347,6 @@ def load_checkpoint(model_path: str | os.PathLike, model_class: str | None = Non
     processor = AutoProcessor.from_pretrained(model_path)
     check_tokenizer_matches(model.config, getattr(processor, "tokenizer", None), str(model_path))
     return model.eval(), processor
-
-
-MAX_MISSING_WEIGHT_FRACTION = 0.5
-
-
-def check_loaded_weights(model, missing_keys, source: str, max_missing_fraction: float = MAX_MISSING_WEIGHT_FRACTION) -> None:
-    """Refuse a model most of whose weights were not in the checkpoint (weights of another architecture).
-
-    Raises:
-        ValueError: naming the checkpoint, how many of the model's weights are missing, and the first keys.
-    """
-    names = [name for name, _ in model.state_dict().items()]
-    missing = sorted(set(missing_keys) & set(names)) if missing_keys else []
-    if names and len(missing) > max_missing_fraction * len(names):
-        raise ValueError(
-            f"{source}: {len(missing)} of the {len(names)} weights of {type(model).__name__} are not in the checkpoint "
-            f"(e.g. {missing[:5]}); the weights belong to another model, and loading them would give a randomly "
-            "initialised one."
-        )
-
-
-def check_tokenizer_matches(config, tokenizer, source: str) -> None:
-    """Refuse a tokenizer whose vocabulary does not match ``config.vocab_size`` (models with text input only).
-
-    A checkpoint without its ``tokenizer.json`` / ``vocab.txt`` gives a tokenizer of the few special tokens, which
-    maps every word to [UNK]; one larger than the vocabulary gives ids the embedding cannot look up.
-    """
-    vocab_size = getattr(config, "vocab_size", None)
-    if tokenizer is None or not isinstance(vocab_size, int):
-        return
-    if len(tokenizer) != vocab_size:
-        raise ValueError(
-            f"{source}: the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {vocab_size}; "
-            "the tokenizer files (tokenizer.json / vocab.txt) are missing or belong to another checkpoint."
-        )
-
-
-def check_checkpoint_folder(model, processor) -> None:
-    """Checks of a loaded ``model`` against the folder it came from (``config._name_or_path``), for callers that
-    did not load it themselves (the pipeline): the weights file holds most of the model's weights, and the
-    tokenizer matches the vocabulary (the weights check needs a local folder with ``model.safetensors``)."""
-    source = getattr(model.config, "_name_or_path", None)
-    weights = Path(source) / "model.safetensors" if source and os.path.isdir(source) else None
-    if weights is not None and weights.is_file():
-        _check_saved_weight_names(model, weights, source)
-    check_tokenizer_matches(model.config, getattr(processor, "tokenizer", None), str(source or type(model).__name__))
-
-
-def _check_saved_weight_names(model, weights: Path, source: str) -> None:
-    from safetensors import safe_open
-
-    with safe_open(str(weights), framework="pt") as handle:
-        saved = set(handle.keys())
-    names = set(model.state_dict())
-    prefix = getattr(model, "base_model_prefix", "")
-    found = {name for name in names if name in saved or (prefix and name.startswith(prefix + ".")
-                                                             and name[len(prefix) + 1:] in saved)
-             or f"{prefix}.{name}" in saved}
-    check_loaded_weights(model, sorted(names - found), source)
 
 
 def push_to_hub(
