@@ -5,6 +5,10 @@
   ``sum_r``, and VSE++'s ``vse_recall`` (COCO 1K / 5K, Flickr30K).
 - :mod:`.classification`: ``classification_metrics`` (accuracy, macro-F1), ``sum_c``, ``topk_accuracy``.
 - :mod:`.attributes`: DeepFashion-C ``attribute_topk_recall`` and DARN ``attribute_retrieval_map``.
+
+Each family's protocol (its score functions, draws, chance levels and results table) has its own module, imported
+by name and not here: :mod:`.mvlt_protocol` (MVLT Table 2, ``EncodedImageTextSplit``) and :mod:`.mvlt_diagnostics`
+(the retrieval diagnostics logged during MVLT pre-training).
 """
 
 from .attributes import attribute_retrieval_map, attribute_topk_recall
