@@ -8,7 +8,8 @@ weights):
 - ``MVLTModel`` with L = 128 text tokens: + the chained text stream;
 - ``MVLTModel`` + MIR decoder (U-Net): the two costs the paper adds to PVT besides the heads;
 - ``MVLTForPreTraining`` (MIR + ITM + MLM losses, paper weights), MLM decoded on the masked tokens only
-  (``mlm_sparse_prediction=True``) and on all 128 tokens (the default, Hugging Face-style logits);
+  (``mlm_sparse_prediction=True``) and on all 128 tokens (the default, Hugging Face-style logits); and the sparse
+  one with gradient checkpointing on (``gradient_checkpointing_enable()``: memory traded for recomputation);
 - the retrieval recipe's steps (sparse MLM): + ITC (a vision-only and a text-only pass), and + ITM on its own joint
   pass over ITC-mined pairs (3 pairs per row as ALBEF, or 1 as the CPU demo). Their cost against today's step is
   the ratio of their "time x" to the sparse-MLM row's, both measured in the same run.
@@ -108,11 +109,14 @@ def _mvlt_encoder_case(text_length: int, with_decoder: bool, batch_size: int, de
     return model, inputs, loss_of
 
 
-def _mvlt_pretraining_case(sparse_mlm: bool, text_length: int, batch_size: int, device: str, **overrides):
+def _mvlt_pretraining_case(sparse_mlm: bool, text_length: int, batch_size: int, device: str,
+                           gradient_checkpointing: bool = False, **overrides):
     from fashionvl import MVLTConfig, MVLTForPreTraining
 
     config = MVLTConfig.from_preset("paper", mlm_sparse_prediction=sparse_mlm, **overrides)
     model = MVLTForPreTraining(config)
+    if gradient_checkpointing:  # recompute each encoder block in backward instead of keeping its activations
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     batch = _mvlt_batch(config, batch_size, text_length)
     if config.itm_negative_mining == "itc":
         batch["itm_labels"] = torch.ones_like(batch["itm_labels"])  # the model mines its own negatives
@@ -145,11 +149,39 @@ def row_builders(args: BenchmarkArguments) -> dict:
         "MVLTModel + MIR U-Net decoder": (f"256px, L={length}", lambda b, d: _mvlt_encoder_case(length, True, b, d)),
         "MVLTForPreTraining, sparse MLM": (f"256px, L={length}", lambda b, d: _mvlt_pretraining_case(True, length, b, d)),
         "MVLTForPreTraining, dense MLM": (f"256px, L={length}", lambda b, d: _mvlt_pretraining_case(False, length, b, d)),
+        "MVLTForPreTraining, sparse MLM, gradient checkpointing": (
+            f"256px, L={length}", lambda b, d: _mvlt_pretraining_case(True, length, b, d, gradient_checkpointing=True)
+        ),
         **{
             name: (f"256px, L={length}", lambda b, d, overrides=overrides: _mvlt_pretraining_case(True, length, b, d, **overrides))
             for name, overrides in ITC_ROWS.items()
         },
     }
+
+
+def analytic_step_flops(name: str, batch_size: int, text_length: int) -> float | None:
+    """Analytic FLOPs of one forward + backward step of row ``name`` (the FLOP count of ``bench_gpu.py``; backward =
+    2 x forward, gradient checkpointing recomputes the forward once more); None for rows it does not cover."""
+    from bench_gpu import _pass_flops, _unet_decoder_flops, mvlt_forward_flops
+
+    from fashionvl import MVLTConfig
+
+    if name.startswith("PvtModel tiny"):  # PVT-Tiny = MVLT's vision stream (same widths, depths, reductions)
+        config = MVLTConfig.from_preset("paper", image_size=int(name.split()[-1]))
+        return 3 * sum(_pass_flops(config, batch_size, 0, False, True).values())
+    config = MVLTConfig.from_preset("paper", **ITC_ROWS.get(name, {}))
+    if name == "MVLTModel, no text":
+        return 3 * sum(_pass_flops(config, batch_size, 0, False, True).values())
+    if name == "MVLTModel":
+        return 3 * sum(_pass_flops(config, batch_size, text_length, True, True).values())
+    if name == "MVLTModel + MIR U-Net decoder":
+        return 3 * (sum(_pass_flops(config, batch_size, text_length, True, True).values()) + _unet_decoder_flops(config, batch_size))
+    if name.startswith("MVLTForPreTraining"):
+        config.mlm_sparse_prediction = "dense MLM" not in name
+        masked = round(0.15 * batch_size * text_length)
+        passes = 4 if "gradient checkpointing" in name else 3
+        return passes * sum(mvlt_forward_flops(config, batch_size, text_length, masked).values())
+    return None
 
 
 class _Row:
@@ -279,23 +311,30 @@ def run_benchmark(args: BenchmarkArguments) -> list[dict]:
         if reference and "error" not in result:
             result["time_ratio"] = result[time_key] / reference[time_key]
             result["memory_ratio"] = result["peak_step_memory_mib"] / max(reference["peak_step_memory_mib"], 1e-9)
+    reference_flops = analytic_step_flops(REFERENCE_ROW, args.batch_size, args.text_length)
+    for result in results:
+        flops = analytic_step_flops(result["row"], args.batch_size, args.text_length)
+        result["analytic_step_gflops"] = None if flops is None else flops / 1e9
+        result["flop_ratio"] = None if flops is None else flops / reference_flops
     return results
 
 
 def format_table(results: list[dict], args: BenchmarkArguments) -> str:
     lines = [
         f"| model | inputs | params (M) | step wall (s, median) | step CPU (s, best) | time x {REFERENCE_ROW} | "
-        f"peak step memory (MiB) | memory x {REFERENCE_ROW} |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"analytic FLOPs x {REFERENCE_ROW} | peak step memory (MiB) | memory x {REFERENCE_ROW} |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
         if "error" in result:
-            lines.append(f"| {result['row']} | {result['inputs']} | - | {result['error']} | | | | |")
+            lines.append(f"| {result['row']} | {result['inputs']} | - | {result['error']} | | | | | |")
             continue
         lines.append(
             f"| {result['row']} | {result['inputs']} | {result['parameters'] / 1e6:.1f} | {result['step_seconds']:.3f} | "
             f"{result['step_cpu_seconds']:.3f} | "
-            f"{result.get('time_ratio', float('nan')):.2f} | {result['peak_step_memory_mib']:.0f} | "
+            f"{result.get('time_ratio', float('nan')):.2f} | "
+            f"{'-' if result.get('flop_ratio') is None else format(result['flop_ratio'], '.2f')} | "
+            f"{result['peak_step_memory_mib']:.0f} | "
             f"{result.get('memory_ratio', float('nan')):.2f} |"
         )
     lines.append(
@@ -303,7 +342,9 @@ def format_table(results: list[dict], args: BenchmarkArguments) -> str:
         f"warm-up step(s), "
         f"device {args.device}, {args.threads or torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs. Time ratios use "
-        f"{'wall' if args.device.startswith('cuda') else 'process CPU'} time."
+        f"{'wall' if args.device.startswith('cuda') else 'process CPU'} time. Analytic FLOPs: the count of "
+        f"bench_gpu.py (matmuls and convolutions; backward = 2 x forward), the floor any implementation of the same "
+        f"computation pays."
     )
     return "\n".join(lines)
 
