@@ -9,7 +9,8 @@ weights):
 - ``MVLTModel`` + MIR decoder (U-Net): the two costs the paper adds to PVT besides the heads;
 - ``MVLTForPreTraining`` (MIR + ITM + MLM losses, paper weights), MLM decoded on the masked tokens only
   (``mlm_sparse_prediction=True``) and on all 128 tokens (the default, Hugging Face-style logits); and the sparse
-  one with gradient checkpointing on (``gradient_checkpointing_enable()``: memory traded for recomputation);
+  one with gradient checkpointing on (``activation_checkpointing_enable()``, transformers 5: memory traded for
+  recomputation);
 - the retrieval recipe's steps (sparse MLM): + ITC (a vision-only and a text-only pass), and + ITM on its own joint
   pass over ITC-mined pairs (3 pairs per row as ALBEF, or 1 as the CPU demo). Their cost against today's step is
   the ratio of their "time x" to the sparse-MLM row's, both measured in the same run.
@@ -116,7 +117,7 @@ def _mvlt_pretraining_case(sparse_mlm: bool, text_length: int, batch_size: int, 
     config = MVLTConfig.from_preset("paper", mlm_sparse_prediction=sparse_mlm, **overrides)
     model = MVLTForPreTraining(config)
     if gradient_checkpointing:  # recompute each encoder block in backward instead of keeping its activations
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     batch = _mvlt_batch(config, batch_size, text_length)
     if config.itm_negative_mining == "itc":
         batch["itm_labels"] = torch.ones_like(batch["itm_labels"])  # the model mines its own negatives

@@ -40,7 +40,7 @@ def test_gallery_scale_benchmark_reports_recall_against_exact_search(tmp_path, c
                                             output=str(output)))
     rows = {(row["gallery"], row["method"]): row for row in result["scale"]}
     # exact search is the baseline; visiting every IVF cell is exact as well
-    assert rows[("clustered", "exact (torch matmul + topk)")]["recall@k"] == 1.0
+    assert rows[("low_rank", "exact (torch matmul + topk)")]["recall@k"] == 1.0
     assert rows[("uniform", "FAISS IVF-Flat nlist=30 nprobe=30")]["recall@k"] >= 0.99
     assert {row["threads"] for row in result["flat_vs_torch"]} >= {1}
     assert "recall@10 vs exact" in capsys.readouterr().out
