@@ -203,7 +203,7 @@ def mvlt_itc_loss(
 # <<< MVLT losses
 
 # >>> mFSR losses
-def vse_hinge_loss(
+def mfsr_vse_hinge_loss(
     image_embeds: torch.Tensor,
     text_embeds: torch.Tensor,
     margin: float = 0.2,
@@ -228,7 +228,7 @@ def vse_hinge_loss(
     """
     if image_embeds.shape != text_embeds.shape or image_embeds.dim() != 2:
         raise ValueError(
-            f"vse_hinge_loss expects two (batch, dim) tensors of the same shape, got {tuple(image_embeds.shape)} "
+            f"mfsr_vse_hinge_loss expects two (batch, dim) tensors of the same shape, got {tuple(image_embeds.shape)} "
             f"and {tuple(text_embeds.shape)}."
         )
     scores = image_embeds @ text_embeds.t()  # scores[j, k] = <v_j, l_k>
@@ -252,7 +252,7 @@ def vse_hinge_loss(
     return cost_caption.sum() + cost_image.sum()
 
 
-def modal_loss(image_modal: torch.Tensor, text_modal: torch.Tensor) -> torch.Tensor:
+def mfsr_modal_loss(image_modal: torch.Tensor, text_modal: torch.Tensor) -> torch.Tensor:
     """mFSR eq. 7: pull every modal vector towards its modality's batch mean, push the two means apart.
 
     L_mo = 1/N sum_i (||v_i^mo - mean(v^mo)||_2 + ||l_i^mo - mean(l^mo)||_2) + exp(-||mean(v^mo) - mean(l^mo)||_2)
@@ -278,10 +278,10 @@ def modal_loss(image_modal: torch.Tensor, text_modal: torch.Tensor) -> torch.Ten
 SPECIFIC_LOSS_FORMS = ("squared_cosine", "abs_cosine", "exp")
 
 
-def specific_loss(semantic: torch.Tensor, specific: torch.Tensor, form: str = "squared_cosine") -> torch.Tensor:
+def mfsr_specific_loss(semantic: torch.Tensor, specific: torch.Tensor, form: str = "squared_cosine") -> torch.Tensor:
     """mFSR eq. 10 (one modality): decorrelate the specific part from the semantic part of each sample.
 
-    The full L_sp of eq. 10 is `specific_loss(v_se, v_sp) + specific_loss(l_se, l_sp)`.
+    The full L_sp of eq. 10 is `specific_loss(v_se, v_sp) + mfsr_specific_loss(l_se, l_sp)`.
 
     Forms (the parts are unit vectors, so sp_i^T se_i is their cosine c_i):
 
@@ -301,7 +301,7 @@ def specific_loss(semantic: torch.Tensor, specific: torch.Tensor, form: str = "s
     """
     if semantic.shape != specific.shape:
         raise ValueError(
-            f"specific_loss needs semantic and specific parts of the same shape, got {tuple(semantic.shape)} "
+            f"mfsr_specific_loss needs semantic and specific parts of the same shape, got {tuple(semantic.shape)} "
             f"and {tuple(specific.shape)}."
         )
     cosine = (semantic * specific).sum(dim=1)
@@ -311,10 +311,10 @@ def specific_loss(semantic: torch.Tensor, specific: torch.Tensor, form: str = "s
         return cosine.abs().mean()
     if form == "exp":
         return torch.exp(cosine).mean()  # mFSR eq. 10 as printed
-    raise ValueError(f"specific_loss form must be one of {SPECIFIC_LOSS_FORMS}, got {form!r}.")
+    raise ValueError(f"mfsr_specific_loss form must be one of {SPECIFIC_LOSS_FORMS}, got {form!r}.")
 
 
-def gan_discriminator_loss(positive_logits: torch.Tensor, negative_logits: torch.Tensor) -> torch.Tensor:
+def mfsr_gan_discriminator_loss(positive_logits: torch.Tensor, negative_logits: torch.Tensor) -> torch.Tensor:
     """mFSR eq. 11 / eq. 12 in non-saturating binary cross-entropy form (the minimised discriminator loss).
 
     eq. 11 (D1): positives = D1(real image x), negatives = D1(generated x').
@@ -334,7 +334,7 @@ def gan_discriminator_loss(positive_logits: torch.Tensor, negative_logits: torch
     ) + F.binary_cross_entropy_with_logits(negative_logits, torch.zeros_like(negative_logits))
 
 
-def gan_generator_loss(
+def mfsr_gan_generator_loss(
     generated_logits: torch.Tensor, matched_pair_logits: torch.Tensor, mismatched_pair_logits: torch.Tensor
 ) -> torch.Tensor:
     """mFSR eq. 13 (L_img-re = L_G), non-saturating form.
@@ -364,7 +364,7 @@ def gan_generator_loss(
 CAPTION_LOSS_REDUCTIONS = ("token_mean", "caption_sum")
 
 
-def caption_reconstruction_loss(
+def mfsr_caption_reconstruction_loss(
     logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100, reduction: str = "token_mean"
 ) -> torch.Tensor:
     """mFSR eq. 14: teacher-forced negative log-likelihood -log p(w_t | w_0:t-1) of the caption words.
@@ -382,7 +382,7 @@ def caption_reconstruction_loss(
         Scalar loss.
     """
     if reduction not in CAPTION_LOSS_REDUCTIONS:
-        raise ValueError(f"caption_reconstruction_loss reduction must be one of {CAPTION_LOSS_REDUCTIONS}, got {reduction!r}.")
+        raise ValueError(f"mfsr_caption_reconstruction_loss reduction must be one of {CAPTION_LOSS_REDUCTIONS}, got {reduction!r}.")
     token_nll = F.cross_entropy(
         logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=ignore_index, reduction="sum"
     )

@@ -43,12 +43,12 @@ from transformers.utils.generic import can_return_tuple
 from ..configs.configuration_mfsr import MFSRConfig
 from .input_checks import check_pixel_values, check_token_ids
 from .losses import (
-    caption_reconstruction_loss,
-    gan_discriminator_loss,
-    gan_generator_loss,
-    modal_loss,
-    specific_loss,
-    vse_hinge_loss,
+    mfsr_caption_reconstruction_loss,
+    mfsr_gan_discriminator_loss,
+    mfsr_gan_generator_loss,
+    mfsr_modal_loss,
+    mfsr_specific_loss,
+    mfsr_vse_hinge_loss,
 )
 
 
@@ -537,7 +537,7 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
             logits_per_image=encoded.logits_per_image, image_embeds=encoded.image_embeds, text_embeds=encoded.text_embeds
         )
         # mFSR eq. 8-9: VSE++ hinge with the hardest negative, on the semantic parts (same-image captions masked)
-        output.semantic_loss = vse_hinge_loss(
+        output.semantic_loss = mfsr_vse_hinge_loss(
             encoded.image_embeds,
             encoded.text_embeds,
             margin=config.margin,
@@ -545,13 +545,13 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
             image_ids=image_ids if config.mask_same_image_negatives else None,
         )
         if config.use_feature_separation and config.modal_loss_weight > 0:
-            output.modal_loss = modal_loss(encoded.image_modal_embeds, encoded.text_modal_embeds)  # eq. 7
+            output.modal_loss = mfsr_modal_loss(encoded.image_modal_embeds, encoded.text_modal_embeds)  # eq. 7
         if config.use_feature_separation and config.specific_loss_weight > 0:
-            # mFSR eq. 10: both modalities; cos^2 by default (see `specific_loss` for why not exp as printed)
+            # mFSR eq. 10: both modalities; cos^2 by default (see `mfsr_specific_loss` for why not exp as printed)
             form = config.specific_loss_form
-            output.specific_loss = specific_loss(
+            output.specific_loss = mfsr_specific_loss(
                 encoded.image_embeds, encoded.image_specific_embeds, form=form
-            ) + specific_loss(encoded.text_embeds, encoded.text_specific_embeds, form=form)
+            ) + mfsr_specific_loss(encoded.text_embeds, encoded.text_specific_embeds, form=form)
         if config.use_image_reconstruction:
             # mFSR eq. 4: x' = G([v^mo; v^se; v^sp]); eq. 13: generator loss through D1 and D2
             image_code = torch.cat([encoded.image_modal_embeds, encoded.image_embeds, encoded.image_specific_embeds], dim=-1)
@@ -559,13 +559,13 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
             _, generated_logits, matched_logits, mismatched_logits = self._discriminator_logits(
                 generated, self.reconstruction_target(pixel_values), detach_weights=True
             )
-            output.image_reconstruction_loss = gan_generator_loss(generated_logits, matched_logits, mismatched_logits)
+            output.image_reconstruction_loss = mfsr_gan_generator_loss(generated_logits, matched_logits, mismatched_logits)
             output.reconstructed_pixel_values = generated
         if config.use_caption_reconstruction:
             text_code = torch.cat([encoded.text_modal_embeds, encoded.text_embeds, encoded.text_specific_embeds], dim=-1)
             output.caption_logits = self._caption_logits(input_ids, text_code)
             labels = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
-            output.caption_reconstruction_loss = caption_reconstruction_loss(  # eq. 14 (per-word mean by default)
+            output.caption_reconstruction_loss = mfsr_caption_reconstruction_loss(  # eq. 14 (per-word mean by default)
                 output.caption_logits, labels, reduction=config.caption_loss_reduction
             )
 
@@ -590,8 +590,8 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
         real_logits, generated_logits, matched_logits, mismatched_logits = self._discriminator_logits(
             generated, self.reconstruction_target(pixel_values), detach_weights=False
         )
-        real_fake_loss = gan_discriminator_loss(real_logits, generated_logits)  # eq. 11
-        pair_loss = gan_discriminator_loss(matched_logits, mismatched_logits)  # eq. 12
+        real_fake_loss = mfsr_gan_discriminator_loss(real_logits, generated_logits)  # eq. 11
+        pair_loss = mfsr_gan_discriminator_loss(matched_logits, mismatched_logits)  # eq. 12
         total = real_fake_loss + pair_loss
         return MFSRForRetrievalOutput(
             loss=total,
