@@ -22,3 +22,10 @@ def _seed_everything():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+def pytest_configure(config):
+    """Markers used by transformers' common tests (fetched by tests/transformers_test_suite.py), registered so that
+    collecting them does not warn."""
+    for marker in ("accelerate_tests", "flash_attn_test", "flash_attn_3_test", "flash_attn_4_test", "torch_compile_test"):
+        config.addinivalue_line("markers", f"{marker}: transformers common-test marker")

@@ -94,3 +94,19 @@ def test_preset_files_only_use_known_config_arguments():
     known = set(MVLTConfig().to_dict())
     for name in available_presets("mvlt"):
         assert set(load_preset("mvlt", name)) <= known, name
+
+
+def test_normalisation_statistics_are_not_stored_in_the_model_config():
+    assert not {"image_mean", "image_std"} & set(MVLTConfig.from_preset("tiny").to_dict())
+
+
+def test_an_older_config_json_with_normalisation_statistics_loads_with_the_same_fill_values(tmp_path):
+    import json
+
+    old = MVLTConfig().to_dict()
+    del old["mask_fill_values"]
+    old.update(image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25])
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    config = MVLTConfig.from_pretrained(tmp_path)
+    assert config.mask_fill_values == pytest.approx([(1e-6 - 0.5) / 0.25] * 3)
+    assert not hasattr(config, "image_std")

@@ -21,6 +21,20 @@ STAGE_LIST_FIELDS = ("hidden_sizes", "depths", "num_attention_heads", "mlp_ratio
 MIR_DECODERS = ("unet", "partial")
 ITC_TEXT_POOLINGS = ("mean", "cls")
 ITM_NEGATIVE_MININGS = ("collator", "itc")
+# The image processor's default normalisation (ImageNet), from which the default [ZERO] fill values are computed.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalized_pixel_value(raw_value: float, image_mean, image_std, num_channels: int) -> list[float]:
+    """`(raw_value - mean) / std` per channel: where a raw pixel value lands after the image processor's
+    normalisation (errors name `image_mean` / `image_std` when they do not fit `num_channels`)."""
+    for name, values in (("image_mean", image_mean), ("image_std", image_std)):
+        if not isinstance(values, (list, tuple)) or len(values) != num_channels:
+            raise ValueError(f"`{name}` must have one value per channel (num_channels={num_channels}), got {values}.")
+    if any(std <= 0 for std in image_std):
+        raise ValueError(f"`image_std` must be positive, got {list(image_std)}.")
+    return [(raw_value - mean) / std for mean, std in zip(image_mean, image_std)]
 
 
 @strict
@@ -95,11 +109,13 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
         entries per image, row-major over units.
     mask_pixel_value (`float`, *optional*, defaults to 1e-6):
         Raw pixel value (in [0, 1], before normalisation) that fills masked units: the paper's [ZERO] = 1e-6
-        (footnote 2). The model fills `(mask_pixel_value - image_mean) / image_std` per channel.
-    image_mean (`list[float]`, *optional*, defaults to the ImageNet mean `[0.485, 0.456, 0.406]`):
-        Per-channel mean used by the image processor to normalise `pixel_values` (one value per channel).
-    image_std (`list[float]`, *optional*, defaults to the ImageNet std `[0.229, 0.224, 0.225]`):
-        Per-channel standard deviation used to normalise `pixel_values` (positive, one value per channel).
+        (footnote 2).
+    mask_fill_values (`list[float]`, *optional*):
+        Per-channel value the model writes into masked units of the *normalised* `pixel_values`: [ZERO] after the
+        image processor's normalisation, `(mask_pixel_value - mean) / std`. By default computed with the ImageNet
+        mean/std, the image processor's defaults. The normalisation statistics themselves belong to the image
+        processor; a config (or an older `config.json`) that passes `image_mean` / `image_std` gets the fill values
+        computed from them, and they are not stored.
     mir_decoder (`str`, *optional*, defaults to `"unet"`):
         `"unet"`: a four-level U-Net decoder over the four pyramid maps (paper text). `"partial"`: the
         official code's decoder over stages 2-4 (3x3 conv+BN reductions, multiplicative aggregation, 1x1 conv to
@@ -205,8 +221,7 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
     # Masked image reconstruction
     mask_unit_size: int = 16
     mask_pixel_value: float = 1e-6
-    image_mean: list[float] | tuple[float, ...] = (0.485, 0.456, 0.406)
-    image_std: list[float] | tuple[float, ...] = (0.229, 0.224, 0.225)
+    mask_fill_values: list[float] | tuple[float, ...] | None = None
     mir_decoder: str = "unet"
     decoder_hidden_size: int = 64
     # Losses (eq. 8) and downstream heads
@@ -229,8 +244,14 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         # Stage lists are stored as lists so that config.json round-trips exactly.
-        for name in STAGE_LIST_FIELDS + ("image_mean", "image_std"):
+        for name in STAGE_LIST_FIELDS:
             setattr(self, name, list(getattr(self, name)))
+        # Normalisation statistics are the image processor's; configs saved before they moved there still carry them.
+        image_mean = kwargs.pop("image_mean", IMAGENET_MEAN)
+        image_std = kwargs.pop("image_std", IMAGENET_STD)
+        if self.mask_fill_values is None:
+            self.mask_fill_values = normalized_pixel_value(self.mask_pixel_value, image_mean, image_std, self.num_channels)
+        self.mask_fill_values = [float(value) for value in self.mask_fill_values]
         super().__post_init__(**kwargs)
 
     @classmethod
@@ -259,11 +280,6 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
     def num_mask_units(self) -> int:
         """Number of masking units Q per image: `(image_size // mask_unit_size) ** 2` (256 for the paper)."""
         return (self.image_size // self.mask_unit_size) ** 2
-
-    @property
-    def mask_fill_values(self) -> list[float]:
-        """Per-channel normalised value of the raw pixel `mask_pixel_value` ([ZERO] of MVLT eq. 3)."""
-        return [(self.mask_pixel_value - mean) / std for mean, std in zip(self.image_mean, self.image_std)]
 
     def validate_stage_lists(self):
         """Every per-stage list has one positive entry per stage, and each width splits evenly into heads."""
@@ -299,14 +315,11 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
             raise ValueError(
                 f"image_size={self.image_size} must be divisible by mask_unit_size={self.mask_unit_size}."
             )
-        for name in ("image_mean", "image_std"):
-            if len(getattr(self, name)) != self.num_channels:
-                raise ValueError(
-                    f"`{name}` must have one value per channel (num_channels={self.num_channels}), "
-                    f"got {getattr(self, name)}."
-                )
-        if any(std <= 0 for std in self.image_std):
-            raise ValueError(f"`image_std` must be positive, got {self.image_std}.")
+        if len(self.mask_fill_values) != self.num_channels:
+            raise ValueError(
+                f"`mask_fill_values` must have one value per channel (num_channels={self.num_channels}), "
+                f"got {self.mask_fill_values}."
+            )
 
     def validate_numerics(self):
         """Epsilons and the initialiser's standard deviation are positive."""

@@ -744,7 +744,10 @@ class MVLTModel(MVLTPreTrainedModel):
         super().__init__(config)
         self.config = config
         self.embeddings = MVLTTextEmbeddings(config)
-        drop_paths = torch.linspace(0, config.drop_path_rate, sum(config.depths)).tolist()
+        # Stochastic depth rising linearly over all blocks (PVT), in plain Python: no tensor is built in __init__, so
+        # the model can be created on the meta device.
+        num_blocks = sum(config.depths)
+        drop_paths = [config.drop_path_rate * block / max(num_blocks - 1, 1) for block in range(num_blocks)]
         self.stages = nn.ModuleList()
         for stage, depth in enumerate(config.depths):
             start = sum(config.depths[:stage])
