@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 import torch
 from transformers import HfArgumentParser
 
+from fashionvl.evaluation.mfsr_protocol import format_ablation_table
 from fashionvl.modeling.modeling_mfsr import MFSRForRetrieval
 from fashionvl.processing.processing_mfsr import MFSRProcessor
 from fashionvl.recipes.mfsr import (
     ABLATIONS,
     MFSRDataArguments,
     ablation_study,
-    format_ablation_table,
     load_retrieval_splits,
     save_reconstruction_figure,
 )

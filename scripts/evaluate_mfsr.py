@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from fashionvl.recipes.mfsr import MFSRDataArguments, evaluate_saved_model, format_recall_table
+from fashionvl.evaluation.mfsr_protocol import format_recall_table
+from fashionvl.recipes.mfsr import MFSRDataArguments, evaluate_saved_model
 
 
 @dataclass

@@ -18,7 +18,8 @@ import sys
 
 from transformers import HfArgumentParser
 
-from fashionvl.recipes.mfsr import MFSRDataArguments, format_recall_table, run_ablations
+from fashionvl.evaluation.mfsr_protocol import format_recall_table
+from fashionvl.recipes.mfsr import MFSRDataArguments, run_ablations
 from fashionvl.training import FashionTrainingArguments
 
 # Script defaults; flags given on the command line come later and win.

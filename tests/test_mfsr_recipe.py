@@ -1,21 +1,13 @@
-"""mFSR recipe glue: ablation rows, schedule, chance levels, evaluation ordering, tables."""
-
-import math
+"""mFSR recipe glue: ablation rows, collator, schedule and warm-up, evaluate script, resuming a study."""
 
 import pytest
 import torch
 from PIL import Image
 
 from fashionvl import MFSRConfig, MFSRForRetrieval
-from fashionvl.recipes.mfsr import (
-    ABLATIONS,
-    RetrievalSplit,
-    ablation_overrides,
-    chance_recall,
-    evaluate_retrieval,
-    format_recall_table,
-    step_decay_lambda,
-)
+from fashionvl.processing.collators_mfsr import CaptionedImageSplit
+from fashionvl.recipes.mfsr import ABLATIONS, ablation_overrides
+from fashionvl.training.trainer_mfsr import step_decay_lambda
 
 
 def test_every_table3_row_builds_a_model_with_exactly_its_losses():
@@ -55,7 +47,7 @@ def test_rows_that_differ_only_in_losses_share_architecture_and_embedding_size()
 
 
 def test_loss_gradient_norms_reports_every_computed_term_on_the_encoders():
-    from fashionvl.recipes.mfsr import loss_gradient_norms
+    from fashionvl.evaluation.mfsr_diagnostics import loss_gradient_norms
 
     config = MFSRConfig.from_preset("tiny", vocab_size=12, reconstruction_image_size=8)
     model = MFSRForRetrieval(config)
@@ -73,9 +65,9 @@ def test_loss_gradient_norms_reports_every_computed_term_on_the_encoders():
 
 def test_training_collator_passes_the_image_id_of_every_pair():
     from fashionvl.processing.processing_mfsr import MFSRProcessor
-    from fashionvl.recipes.mfsr import MFSRDataCollator, MFSRPairDataset
+    from fashionvl.processing.collators_mfsr import MFSRDataCollator, MFSRPairDataset
 
-    split = RetrievalSplit(
+    split = CaptionedImageSplit(
         [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue")],
         [[f"{colour} shirt number {k}" for k in range(5)] for colour in ("red", "blue")],
     )
@@ -95,67 +87,6 @@ def test_unknown_ablation_names_are_rejected():
 def test_step_decay_keeps_the_rate_until_the_decay_step_then_divides_by_ten():
     schedule = step_decay_lambda(decay_step=30, factor=0.1)
     assert [schedule(step) for step in (0, 29, 30, 1000)] == [1.0, 1.0, 0.1, 0.1]
-
-
-def test_chance_recall_matches_the_hypergeometric_formula():
-    chance = chance_recall(num_images=4, captions_per_image=5, ks=(1, 5))
-    assert chance["t2i"]["R@1"] == pytest.approx(25.0)
-    assert chance["i2t"]["R@1"] == pytest.approx(100 * 5 / 20)
-    # best of 5 correct captions among 20 within the top 5: 1 - C(15, 5) / C(20, 5)
-    assert chance["i2t"]["R@5"] == pytest.approx(100 * (1 - math.comb(15, 5) / math.comb(20, 5)))
-
-
-class _IdentityProcessor:
-    """Image i is a grey square of level i, caption "c i" names image i: features are one-hot vectors."""
-
-    def __call__(self, images=None, text=None):
-        if images is not None:
-            return {"pixel_values": torch.tensor([image.getpixel((0, 0))[0] for image in images])}
-        ids = torch.tensor([[int(caption.split()[1])] for caption in text])
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-
-
-class _OneHotModel(torch.nn.Module):
-    def __init__(self, num_images, caption_to_image):
-        super().__init__()
-        self.anchor = torch.nn.Parameter(torch.zeros(1))
-        self.num_images, self.caption_to_image = num_images, caption_to_image
-
-    def get_image_features(self, pixel_values):
-        return torch.nn.functional.one_hot(pixel_values, self.num_images).float()
-
-    def get_text_features(self, input_ids, attention_mask):
-        return torch.nn.functional.one_hot(self.caption_to_image[input_ids[:, 0]], self.num_images).float()
-
-
-def _split(num_images):
-    images = [Image.new("RGB", (4, 4), (index, index, index)) for index in range(num_images)]
-    captions = [[f"c {index}"] * 5 for index in range(num_images)]
-    return RetrievalSplit(images, captions)
-
-
-def test_evaluation_pairs_each_image_with_its_own_five_captions():
-    split = _split(10)
-    metrics = evaluate_retrieval(_OneHotModel(10, torch.arange(10)), _IdentityProcessor(), split, batch_size=3)
-    assert metrics["i2t"]["R@1"] == 100.0 and metrics["t2i"]["R@1"] == 100.0
-
-
-def test_evaluation_scores_a_wrong_pairing_as_a_miss():
-    split = _split(10)
-    shifted = (torch.arange(10) + 1) % 10  # every caption points at the next image
-    metrics = evaluate_retrieval(_OneHotModel(10, shifted), _IdentityProcessor(), split, batch_size=4)
-    assert metrics["i2t"]["R@1"] == 0.0 and metrics["t2i"]["R@1"] == 0.0
-
-
-def test_coco_1k_protocol_needs_a_number_of_images_divisible_by_five():
-    with pytest.raises(ValueError, match="divisible by 5"):
-        evaluate_retrieval(_OneHotModel(7, torch.arange(7)), _IdentityProcessor(), _split(7), protocol="1k")
-
-
-def test_recall_table_has_one_row_per_model():
-    metrics = {"i2t": {"R@1": 10.0, "R@5": 20.0, "R@10": 30.0}, "t2i": {"R@1": 1.0, "R@5": 2.0, "R@10": 3.0}, "rsum": 66.0}
-    table = format_recall_table({"mfsr": metrics})
-    assert table.splitlines()[-1] == "| mfsr | 10.0 | 20.0 | 30.0 | 1.0 | 2.0 | 3.0 | 66.0 |"
 
 
 def test_evaluate_script_scores_a_saved_model_on_the_synthetic_test_split(tmp_path):
@@ -187,7 +118,7 @@ def _colour_split(num_images=8):
     names = ["red", "blue", "green", "yellow"]
     images = [Image.new("RGB", (32, 32), colours[index % 4]) for index in range(num_images)]
     captions = [[f"a {names[index % 4]} shirt"] * 5 for index in range(num_images)]
-    return RetrievalSplit(images, captions)
+    return CaptionedImageSplit(images, captions)
 
 
 def test_frozen_backbone_phase_then_fine_tuning_phase_with_the_step_schedule(tmp_path):
@@ -229,3 +160,16 @@ def test_a_resumed_study_reuses_a_run_folder_only_for_the_same_configuration(tmp
     assert _finished_run(str(tmp_path), config) == {"metrics": {"rsum": 123.0}}
     assert _finished_run(str(tmp_path), MFSRConfig.from_preset("tiny", vocab_size=30, margin=0.1)) is None
     assert _finished_run(str(tmp_path / "missing"), config) is None
+
+
+def test_max_violation_warmup_uses_all_negatives_before_the_warmup_ends_and_the_hardest_after():
+    from types import SimpleNamespace
+
+    from fashionvl.training.callbacks import MaxViolationWarmupCallback
+
+    model = MFSRForRetrieval(MFSRConfig.from_preset("tiny", vocab_size=30, max_violation=True))
+    callback = MaxViolationWarmupCallback(warmup_epochs=1.0)
+    callback.on_step_begin(None, SimpleNamespace(epoch=0.5), None, model=model)
+    assert model.config.max_violation is False
+    callback.on_step_begin(None, SimpleNamespace(epoch=1.0), None, model=model)
+    assert model.config.max_violation is True

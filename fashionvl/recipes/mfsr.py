@@ -1,6 +1,14 @@
-"""mFSR recipes: data, training schedule, paper Table 3 ablations, the VSE++ evaluation protocol, Fig. 5.
+"""mFSR recipe: data, training schedule, paper Table 3 ablations over seeds; it only orchestrates.
 
-The scripts `scripts/train_mfsr.py` and `scripts/evaluate_mfsr.py` are thin wrappers around this module.
+The scripts `scripts/train_mfsr.py`, `scripts/evaluate_mfsr.py` and `scripts/ablate_mfsr.py` are thin wrappers
+around this module. The pieces it puts together live in their homes:
+
+- `fashionvl.processing.collators_mfsr`: `CaptionedImageSplit`, `MFSRPairDataset`, `MFSRDataCollator`;
+- `fashionvl.evaluation.mfsr_protocol`: the VSE++ protocol (`evaluate_retrieval`, `chance_recall`, the tables);
+- `fashionvl.evaluation.mfsr_diagnostics`: `separation_diagnostics`, `loss_gradient_norms`;
+- `fashionvl.training.trainer_mfsr.MFSRTrainer` (the step schedule) and
+  `fashionvl.training.callbacks.MaxViolationWarmupCallback`;
+- `fashionvl.visualization.mfsr`: paper Fig. 5 (`save_mfsr_reconstruction_figure`).
 
 Data (`load_retrieval_splits`): image-caption retrieval data with 5 captions per image.
 
@@ -15,18 +23,19 @@ schedule (section 3.5): Adam, learning rate 2e-4 for 15 epochs then 2e-5 (`lr_de
 whole model at 2e-5 (`freeze_backbone`, `finetune_epochs`). The vocabulary is built from the training captions
 only. Discriminators get their own optimizer inside `FashionTrainer`.
 
-Evaluation (`evaluate_retrieval`, SPEC §6): i2t rank = best rank of the 5 captions, t2i, R@1/5/10, medr, meanr,
-rsum (`fashionvl.evaluation.vse_recall`); protocols `1k` (COCO 1K: mean over 5 folds of 1,000 images), `5k`
+Evaluation (`fashionvl.evaluation.mfsr_protocol.evaluate_retrieval`, SPEC §6): i2t rank = best rank of the 5
+captions, t2i, R@1/5/10, medr, meanr, rsum (`fashionvl.evaluation.vse_recall`); protocols `1k` (COCO 1K: mean over 5 folds of 1,000 images), `5k`
 (COCO 5K), `all` (every test image at once, Flickr30K 1K and the synthetic catalog).
 
 Ablations (`ABLATIONS`, paper Table 3): `vse++` (no separation, semantic loss only), `separation only` (the
 separation head, semantic loss only: the equal-architecture control), `mo`, `sp`, `mo+sp`, `mo+sp+img-re`,
-`mo+sp+cap-re`, `mfsr` (all five losses). `loss_gradient_norms` measures how strongly each term pulls on the
-encoders (the balance of eq. 6's weights).
+`mo+sp+cap-re`, `mfsr` (all five losses); `ablation_study` trains rows x seeds and records recalls, separation
+diagnostics and the gradient norm of each loss term (the balance of eq. 6's weights).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -34,14 +43,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from ..configs.configuration_mfsr import MFSRConfig
+from ..evaluation.mfsr_diagnostics import loss_gradient_norms, separation_diagnostics
+from ..evaluation.mfsr_protocol import CAPTIONS_PER_IMAGE, chance_recall, evaluate_retrieval
 from ..modeling.modeling_mfsr import MFSRForRetrieval
+from ..processing.collators_mfsr import CaptionedImageSplit, MFSRDataCollator, MFSRPairDataset
 from ..processing.processing_mfsr import MFSRProcessor
-
-CAPTIONS_PER_IMAGE = 5
+from ..training.callbacks import MaxViolationWarmupCallback
+from ..training.trainer_mfsr import MFSRTrainer
+from ._common import load_float32_model, parse_config_overrides
 
 _NO_RECONSTRUCTION = {"image_reconstruction_loss_weight": 0.0, "caption_reconstruction_loss_weight": 0.0}
 # Paper Table 3 rows -> MFSRConfig overrides (every other weight keeps its value, 1 by default).
@@ -69,26 +81,7 @@ def ablation_overrides(name: str) -> dict[str, Any]:
 # ---- data ------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class RetrievalSplit:
-    """One split: `images[i]` (PIL, RGB) and its captions `captions[i]` (5 for COCO / Flickr30K)."""
-
-    images: list
-    captions: list[list[str]]
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def pairs(self) -> list[tuple[int, str]]:
-        """(image index, caption) for every caption: the training samples."""
-        return [(index, caption) for index, captions in enumerate(self.captions) for caption in captions]
-
-    def flat_captions(self) -> list[str]:
-        """All captions, image by image (the order `vse_recall` expects)."""
-        return [caption for captions in self.captions for caption in captions]
-
-
-def _split_from_dataset(dataset, captions_per_image: int) -> RetrievalSplit:
+def _split_from_dataset(dataset, captions_per_image: int) -> CaptionedImageSplit:
     images, captions = [], []
     for row in tqdm(dataset, desc="reading split", leave=False):
         row_captions = list(row["captions"])[:captions_per_image]
@@ -101,7 +94,7 @@ def _split_from_dataset(dataset, captions_per_image: int) -> RetrievalSplit:
         image.load()  # decoded as stored: the image processor handles every mode (no RGB conversion, issue 10)
         images.append(image)
         captions.append(row_captions)
-    return RetrievalSplit(images, captions)
+    return CaptionedImageSplit(images, captions)
 
 
 @dataclass
@@ -147,8 +140,8 @@ class MFSRDataArguments:
     )
 
 
-def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test"), cache_dir: str | None = None) -> dict[str, RetrievalSplit]:
-    """Read the requested splits as `RetrievalSplit`s (see the module docstring for the data sources)."""
+def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test"), cache_dir: str | None = None) -> dict[str, CaptionedImageSplit]:
+    """Read the requested splits as `CaptionedImageSplit`s (see the module docstring for the data sources)."""
     from ..data import load_karpathy
 
     if data_args.data == "synthetic":
@@ -174,56 +167,13 @@ def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test")
     }
 
 
-class MFSRPairDataset(torch.utils.data.Dataset):
-    """Training samples of a split: one row per (image, caption) pair, `{"image": PIL, "caption": str}`."""
-
-    def __init__(self, split: RetrievalSplit):
-        self.split = split
-        self.index = split.pairs()
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, item: int) -> dict:
-        image_index, caption = self.index[item]
-        return {"image": self.split.images[image_index], "caption": caption, "image_id": image_index}
-
-
-class MFSRDataCollator:
-    """Rows `{"image", "caption"[, "image_id"]}` -> `pixel_values`, `input_ids`, `attention_mask` (through an
-    `MFSRProcessor`) and `image_ids` `(batch,)` when the rows carry them (the semantic hinge then never takes
-    another caption of the same image as a negative)."""
-
-    def __init__(self, processor: MFSRProcessor):
-        self.processor = processor
-        self._pixel_cache: dict[int, torch.Tensor] = {}
-
-    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
-        batch = dict(self.processor(text=[row["caption"] for row in rows]))
-        if all("image_id" in row for row in rows):
-            # Each training image is pre-processed once (5 captions per image: 5 visits per epoch).
-            missing = [row for row in rows if row["image_id"] not in self._pixel_cache]
-            if missing:
-                pixels = self.processor(images=[row["image"] for row in missing])["pixel_values"]
-                self._pixel_cache.update({row["image_id"]: value for row, value in zip(missing, pixels)})
-            batch["pixel_values"] = torch.stack([self._pixel_cache[row["image_id"]] for row in rows])
-            batch["image_ids"] = torch.tensor([row["image_id"] for row in rows], dtype=torch.long)
-        else:
-            batch["pixel_values"] = self.processor(images=[row["image"] for row in rows])["pixel_values"]
-        return batch
-
-
 # ---- model and schedule -----------------------------------------------------------------------------------
 
 
 def build_model(data_args: MFSRDataArguments, vocab_size: int) -> MFSRForRetrieval:
     """`MFSRForRetrieval` of the preset and ablation, optionally with pre-trained backbone weights."""
     overrides = ablation_overrides(data_args.ablation)
-    if data_args.config_overrides:
-        try:
-            overrides.update(json.loads(data_args.config_overrides))
-        except (json.JSONDecodeError, TypeError, ValueError) as error:
-            raise ValueError(f"--config_overrides must be a JSON object, got {data_args.config_overrides!r}: {error}") from None
+    overrides.update(parse_config_overrides(data_args.config_overrides, option="--config_overrides"))
     config = MFSRConfig.from_preset(
         data_args.preset, vocab_size=vocab_size, freeze_image_backbone=data_args.freeze_backbone, **overrides
     )
@@ -233,108 +183,21 @@ def build_model(data_args: MFSRDataArguments, vocab_size: int) -> MFSRForRetriev
     return model
 
 
-LOSS_TERMS = ("semantic_loss", "modal_loss", "specific_loss", "image_reconstruction_loss", "caption_reconstruction_loss")
-
-
-def loss_gradient_norms(model: MFSRForRetrieval, batch: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
-    """Gradient norm of each *weighted* eq. 6 term on the shared encoders, one backward pass per term.
-
-    Diagnostic of the loss balance: a term whose gradient is 100x smaller than the semantic one barely acts.
-    The model's gradients are left as they were (zeroed before and after).
-
-    Args:
-        model: an `MFSRForRetrieval` (its train/eval mode is kept).
-        batch: a training batch (`pixel_values`, `input_ids`, `attention_mask`, optional `image_ids`).
-
-    Returns:
-        `{term: {"value": unweighted loss, "image_encoder": norm, "text_encoder": norm, "separation": norm}}`
-        for every computed term (`separation` is 0 without a separation head).
-    """
-    groups = {
-        "image_encoder": [p for p in model.mfsr.image_encoder.parameters() if p.requires_grad],
-        "text_encoder": [p for p in model.mfsr.text_encoder.parameters() if p.requires_grad],
-        "separation": [
-            p for name in ("image_separation", "text_separation") if hasattr(model.mfsr, name)
-            for p in getattr(model.mfsr, name).parameters()
-        ],
-    }
-    report = {}
-    for term in LOSS_TERMS:
-        model.zero_grad(set_to_none=True)
-        output = model(**batch)
-        value = getattr(output, term)
-        if value is None:
-            continue
-        (getattr(model.config, f"{term}_weight") * value).backward()
-        report[term] = {"value": value.item()}
-        for group, parameters in groups.items():
-            squares = [p.grad.pow(2).sum() for p in parameters if p.grad is not None]
-            report[term][group] = torch.stack(squares).sum().sqrt().item() if squares else 0.0
-    model.zero_grad(set_to_none=True)
-    return report
-
-
-def step_decay_lambda(decay_step: int, factor: float):
-    """Learning-rate multiplier: 1 before `decay_step` optimizer steps, `factor` from then on (paper section 3.5)."""
-    return lambda step: 1.0 if step < decay_step else factor
-
-
-def _mfsr_trainer_class():
-    from ..training import FashionTrainer
-
-    class MFSRTrainer(FashionTrainer):
-        """`FashionTrainer` with the paper's step schedule (one learning-rate drop after `decay_step` steps)."""
-
-        def __init__(self, *args, decay_step: int, decay_factor: float, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.decay_step, self.decay_factor = decay_step, decay_factor
-
-        def create_scheduler(self, num_training_steps: int, optimizer=None):
-            if self.lr_scheduler is None:
-                self.lr_scheduler = LambdaLR(
-                    optimizer if optimizer is not None else self.optimizer, step_decay_lambda(self.decay_step, self.decay_factor)
-                )
-                self._created_lr_scheduler = True
-            return self.lr_scheduler
-
-    return MFSRTrainer
-
-
-def _max_violation_warmup_callback(warmup_epochs: float):
-    from transformers import TrainerCallback
-
-    class MaxViolationWarmup(TrainerCallback):
-        """Sum the hinge over every negative (VSE0) for the first epochs, then use the hardest one (VSE++).
-
-        From randomly initialised encoders the hardest-negative loss alone can collapse every embedding onto one
-        point (loss = 2 * margin * batch); VSE++ itself starts from ImageNet features.
-        """
-
-        def on_step_begin(self, args, state, control, model=None, **kwargs):
-            model.config.max_violation = state.epoch is None or state.epoch >= warmup_epochs
-
-        on_train_end = on_step_begin
-
-    return MaxViolationWarmup()
-
-
 def _run_phase(model, processor, train_split, training_args, num_epochs, learning_rate, decay_epochs, decayed_learning_rate,
                max_violation_warmup_epochs: float = 0):
-    import dataclasses
-
     dataset = MFSRPairDataset(train_split)
     args = dataclasses.replace(
         training_args, num_train_epochs=num_epochs, learning_rate=learning_rate, remove_unused_columns=False
     )
     steps_per_epoch = math.ceil(len(dataset) / (args.per_device_train_batch_size * max(1, args.gradient_accumulation_steps)))
-    trainer = _mfsr_trainer_class()(
+    trainer = MFSRTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
         data_collator=MFSRDataCollator(processor),
         decay_step=int(decay_epochs * steps_per_epoch),
         decay_factor=decayed_learning_rate / learning_rate,
-        callbacks=[_max_violation_warmup_callback(max_violation_warmup_epochs)] if max_violation_warmup_epochs > 0 else None,
+        callbacks=[MaxViolationWarmupCallback(max_violation_warmup_epochs)] if max_violation_warmup_epochs > 0 else None,
     )
     trainer.train()
     return trainer
@@ -397,8 +260,6 @@ def run_ablations(data_args: MFSRDataArguments, training_args) -> dict[str, dict
     Returns:
         `{row: train_mfsr result}` in the order run.
     """
-    import dataclasses
-
     names = list(ABLATIONS) if data_args.ablation == "all" else [name.strip() for name in data_args.ablation.split(",")]
     for name in names:
         ablation_overrides(name)  # fail before any training on a misspelt row
@@ -412,54 +273,9 @@ def run_ablations(data_args: MFSRDataArguments, training_args) -> dict[str, dict
     return results
 
 
-# ---- evaluation -------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def encode_split(model, processor: MFSRProcessor, split: RetrievalSplit, batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
-    """Semantic embeddings of every image `(num_images, dim)` and caption `(num_images * 5, dim)` of a split."""
-    model.eval()
-    device = next(model.parameters()).device
-    image_embeds, text_embeds = [], []
-    for start in tqdm(range(0, len(split), batch_size), desc="encoding images", leave=False):
-        pixel_values = processor(images=split.images[start : start + batch_size])["pixel_values"].to(device)
-        image_embeds.append(model.get_image_features(pixel_values).cpu())
-    captions = split.flat_captions()
-    for start in tqdm(range(0, len(captions), batch_size), desc="encoding captions", leave=False):
-        text = processor(text=captions[start : start + batch_size])
-        text_embeds.append(model.get_text_features(text["input_ids"].to(device), text["attention_mask"].to(device)).cpu())
-    return torch.cat(image_embeds), torch.cat(text_embeds)
-
-
-PROTOCOLS = {"all": {"fold5": False}, "5k": {"fold5": False}, "1k": {"fold5": True}}
-
-
-def evaluate_retrieval(model, processor: MFSRProcessor, split: RetrievalSplit, protocol: str = "all", batch_size: int = 128) -> dict:
-    """VSE++ recall on a split: `{"i2t": {R@1, R@5, R@10, medr, meanr}, "t2i": {...}, "rsum"}` (percent).
-
-    Protocols: `all` (every image), `5k` (COCO 5K: the same on the 5,000 test images), `1k` (COCO 1K: mean
-    over 5 folds of a fifth of the images each).
-    """
-    from ..evaluation import vse_recall
-
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"Unknown evaluation protocol {protocol!r}: expected one of {list(PROTOCOLS)}.")
-    image_embeds, text_embeds = encode_split(model, processor, split, batch_size=batch_size)
-    return vse_recall(image_embeds, text_embeds, captions_per_image=CAPTIONS_PER_IMAGE, **PROTOCOLS[protocol])
-
-
-def chance_recall(num_images: int, captions_per_image: int = CAPTIONS_PER_IMAGE, ks=(1, 5, 10)) -> dict:
-    """Expected R@K (percent) of a random ranking: t2i = K / N; i2t (best of the image's captions among
-    N * c) = 1 - C(N*c - c, K) / C(N*c, K)."""
-    num_captions = num_images * captions_per_image
-    i2t = {f"R@{k}": 100 * (1 - math.comb(num_captions - captions_per_image, k) / math.comb(num_captions, k)) for k in ks}
-    t2i = {f"R@{k}": 100 * min(k, num_images) / num_images for k in ks}
-    return {"i2t": i2t, "t2i": t2i, "rsum": sum(i2t.values()) + sum(t2i.values())}
-
-
 def evaluate_saved_model(model_path: str, data_args: MFSRDataArguments, cache_dir: str | None = None) -> dict:
     """Load a trained model + processor folder and evaluate it on `data_args.eval_split`."""
-    model = MFSRForRetrieval.from_pretrained(model_path, dtype=torch.float32)
+    model = load_float32_model(MFSRForRetrieval, model_path)
     processor = MFSRProcessor.from_pretrained(model_path)
     split = load_retrieval_splits(data_args, splits=(data_args.eval_split,), cache_dir=cache_dir)[data_args.eval_split]
     return {
@@ -469,58 +285,7 @@ def evaluate_saved_model(model_path: str, data_args: MFSRDataArguments, cache_di
     }
 
 
-def format_recall_table(rows: dict[str, dict]) -> str:
-    """Markdown table, one row per name: i2t R@1/5/10, t2i R@1/5/10, rsum (the paper's Table 3 layout)."""
-    lines = [
-        "| model | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 | rsum |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, metrics in rows.items():
-        values = [metrics["i2t"][f"R@{k}"] for k in (1, 5, 10)] + [metrics["t2i"][f"R@{k}"] for k in (1, 5, 10)]
-        lines.append(f"| {name} | " + " | ".join(f"{value:.1f}" for value in values) + f" | {metrics['rsum']:.1f} |")
-    return "\n".join(lines)
-
-
 # ---- ablation study over seeds (paper Table 3) ---------------------------------------------------------------
-
-
-@torch.no_grad()
-def separation_diagnostics(model, processor: MFSRProcessor, split: RetrievalSplit, num_examples: int = 64) -> dict:
-    """What the separated parts and the reconstructions of a trained model do, on the first images of `split`.
-
-    Returns:
-        `cos_image_semantic_specific` / `cos_text_semantic_specific`: mean cosine <se, sp> (eq. 10 pushes it to
-        -1 in its printed form, to 0 as an orthogonality penalty); `image_modal_spread` / `text_modal_spread`:
-        mean distance of the modal parts to their mean (eq. 7); `reconstruction_pixel_spread`: mean distance of
-        the generated images to their mean divided by the same for the real images (0 = one image for every
-        input); `distinct_caption_fraction`: distinct greedy caption reconstructions / inputs (1 / inputs = the
-        same caption for every input). Keys of parts the model does not have are left out.
-    """
-    if not model.config.use_feature_separation:
-        return {}
-    model.eval()
-    device = next(model.parameters()).device
-    images = split.images[:num_examples]
-    captions = [captions[0] for captions in split.captions[:num_examples]]
-    batch = {key: value.to(device) for key, value in processor(images=images, text=captions).items()}
-    _, v_mo, v_se, v_sp = model.mfsr.encode_image(batch["pixel_values"])
-    _, l_mo, l_se, l_sp = model.mfsr.encode_text(batch["input_ids"], batch["attention_mask"])
-    spread = lambda values: (values - values.mean(dim=0)).norm(dim=-1).mean().item()  # noqa: E731
-    report = {
-        "cos_image_semantic_specific": (v_se * v_sp).sum(-1).mean().item(),
-        "cos_text_semantic_specific": (l_se * l_sp).sum(-1).mean().item(),
-        "image_modal_spread": spread(v_mo),
-        "text_modal_spread": spread(l_mo),
-    }
-    generated, words = model.reconstruct(batch["pixel_values"], batch["input_ids"], batch["attention_mask"])
-    if generated is not None:
-        real = (model.reconstruction_target(batch["pixel_values"]) + 1) / 2
-        report["reconstruction_pixel_spread"] = spread(generated.flatten(1)) / spread(real.flatten(1))
-        report["reconstruction_l1_to_input"] = (generated - real).abs().mean().item()
-    if words is not None:
-        decoded = processor.batch_decode(words)
-        report["distinct_caption_fraction"] = len(set(decoded)) / len(decoded)
-    return report
 
 
 def _finished_run(run_dir: str, config: MFSRConfig) -> dict | None:
@@ -551,8 +316,6 @@ def ablation_study(
         `{row: [run report per seed]}` (also written to `output_file` as JSON after every run), each report
         `{"seed", "metrics", "chance", "num_eval_images", "diagnostics", "gradient_norms": {"init", "trained"}}`.
     """
-    import dataclasses
-
     for name in rows:
         ablation_overrides(name)
     if data_args.data_cache_dir is None:  # every run reads the one catalog generated here
@@ -577,7 +340,7 @@ def ablation_study(
             result = _finished_run(row_dir, initial.config) if resume else None
             if result is None:
                 result = train_mfsr(dataclasses.replace(data_args, ablation=name, reconstruction_figure=None), run_args)
-            model = MFSRForRetrieval.from_pretrained(row_dir, dtype=torch.float32)
+            model = load_float32_model(MFSRForRetrieval, row_dir)
             model.train()
             trained_norms = loss_gradient_norms(model, probe_batch)
             results.setdefault(name, []).append({
@@ -594,76 +357,23 @@ def ablation_study(
     return results
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((value - mean) ** 2 for value in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    return mean, sd
+def save_reconstruction_figure(model, processor: MFSRProcessor, split: CaptionedImageSplit, path: str, num_examples: int = 4):
+    """Paper Fig. 5 for the first `num_examples` images of `split`, each with its first caption."""
+    from ..visualization.mfsr import save_mfsr_reconstruction_figure
 
-
-def format_ablation_table(results: dict[str, list[dict]]) -> str:
-    """Markdown table of `ablation_study` results: mean +- sd over seeds of R@1/5/10 (both directions), rsum, and
-    the chance row of a random ranking on the same number of images."""
-    lines = [
-        "| row | seeds | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 | rsum |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    keys = [("i2t", f"R@{k}") for k in (1, 5, 10)] + [("t2i", f"R@{k}") for k in (1, 5, 10)]
-    for name, runs in results.items():
-        cells = []
-        for direction, key in keys:
-            mean, sd = _mean_sd([run["metrics"][direction][key] for run in runs])
-            cells.append(f"{mean:.1f} ± {sd:.1f}")
-        mean, sd = _mean_sd([run["metrics"]["rsum"] for run in runs])
-        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + f" | **{mean:.1f} ± {sd:.1f}** |")
-    first = next(iter(results.values()))[0]
-    chance = first["chance"]
-    values = [chance[direction][key] for direction, key in keys]
-    lines.append(
-        f"| chance ({first['num_eval_images']} images) | - | " + " | ".join(f"{value:.1f}" for value in values)
-        + f" | {chance['rsum']:.1f} |"
-    )
-    return "\n".join(lines)
-
-
-# ---- paper Fig. 5 -----------------------------------------------------------------------------------------
-
-
-def save_reconstruction_figure(model, processor: MFSRProcessor, split: RetrievalSplit, path: str, num_examples: int = 4):
-    """Input image / input caption / reconstructed image / reconstructed caption for the first examples."""
-    from ..visualization import plot_mfsr_reconstruction
-
-    model.eval()
-    device = next(model.parameters()).device
-    images = split.images[:num_examples]
     captions = [captions[0] for captions in split.captions[:num_examples]]
-    batch = processor(images=images, text=captions)
-    reconstructed_images, reconstructed_ids = model.reconstruct(
-        batch["pixel_values"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device)
-    )
-    reconstructed_captions = processor.batch_decode(reconstructed_ids) if reconstructed_ids is not None else None
-    return plot_mfsr_reconstruction(images, captions, reconstructed_images, reconstructed_captions, path=path)
+    return save_mfsr_reconstruction_figure(model, processor, split.images[:num_examples], captions, path)
 
 
 __all__ = [
     "ABLATIONS",
     "MFSRDataArguments",
-    "MFSRDataCollator",
-    "MFSRPairDataset",
-    "RetrievalSplit",
     "ablation_overrides",
     "ablation_study",
     "build_model",
-    "chance_recall",
-    "encode_split",
-    "evaluate_retrieval",
     "evaluate_saved_model",
-    "format_ablation_table",
-    "format_recall_table",
     "load_retrieval_splits",
-    "loss_gradient_norms",
     "run_ablations",
     "save_reconstruction_figure",
-    "separation_diagnostics",
-    "step_decay_lambda",
     "train_mfsr",
 ]

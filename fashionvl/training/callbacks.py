@@ -4,6 +4,7 @@
   same step. Any family's recipe can pass it to `FashionTrainer`.
 - `MVLTDiagnosticsCallback(encoded, every_steps, ...)`: runs `fashionvl.evaluation.mvlt_diagnostics.mvlt_diagnostics`
   on a held-out slice and appends the `diag_*` values to `state.log_history`.
+- `MaxViolationWarmupCallback(warmup_epochs)`: mFSR's hinge over all negatives first, then the hardest negative.
 """
 
 from __future__ import annotations
@@ -82,4 +83,24 @@ class MVLTDiagnosticsCallback(TrainerCallback):
         self._run(state, model)
 
 
-__all__ = ["MVLTDiagnosticsCallback", "TimeBudgetCallback"]
+
+class MaxViolationWarmupCallback(TrainerCallback):
+    """mFSR / VSE++: sum the hinge over every negative (VSE0) for the first `warmup_epochs`, then use the hardest
+    negative (eq. 8), by setting `model.config.max_violation` before every step (and at the end of training).
+
+    From randomly initialised encoders the hardest-negative loss alone can collapse every embedding onto one point
+    (loss = 2 * margin * batch); VSE++ itself starts from ImageNet features.
+    """
+
+    def __init__(self, warmup_epochs: float):
+        if warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}.")
+        self.warmup_epochs = warmup_epochs
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        model.config.max_violation = state.epoch is None or state.epoch >= self.warmup_epochs
+
+    on_train_end = on_step_begin
+
+
+__all__ = ["MVLTDiagnosticsCallback", "MaxViolationWarmupCallback", "TimeBudgetCallback"]

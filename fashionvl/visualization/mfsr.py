@@ -55,4 +55,19 @@ def plot_mfsr_reconstruction(
     return finish_figure(figure, path)
 
 
+
+def save_mfsr_reconstruction_figure(model, processor, images, captions: Sequence[str], path: str | os.PathLike) -> Figure:
+    """Paper Fig. 5 from a trained `MFSRForRetrieval`: its reconstructions (`model.reconstruct`: G's images, greedy
+    captions) of `images` and `captions` (row i: image i with caption i), drawn by `plot_mfsr_reconstruction`."""
+    model.eval()
+    device = next(model.parameters()).device
+    batch = processor(images=list(images), text=list(captions))
+    reconstructed_images, reconstructed_ids = model.reconstruct(
+        batch["pixel_values"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device)
+    )
+    reconstructed_captions = processor.batch_decode(reconstructed_ids) if reconstructed_ids is not None else None
+    return plot_mfsr_reconstruction(images, captions, reconstructed_images, reconstructed_captions, path=path)
+
+
+# save_mfsr_reconstruction_figure is not in __all__ until the package __init__ imports it (its __all__ is built from ours)
 __all__ = ["plot_mfsr_reconstruction"]

@@ -1,0 +1,104 @@
+"""mFSR diagnostics: what the separated parts and the reconstruction heads of a model do, and how strongly each
+loss term of eq. 6 pulls on the shared encoders.
+
+- `separation_diagnostics(model, processor, split)`: cosine <se, sp> (eq. 10), spread of the modal
+  parts (eq. 7), whether G's images and the decoder's captions depend on the input (paper Fig. 5).
+- `loss_gradient_norms(model, batch)`: the gradient norm of each weighted eq. 6 term on the image encoder, the
+  text encoder and the separation heads (the balance of the loss weights).
+
+No function here imports a model class.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+
+if TYPE_CHECKING:
+    from ..modeling.modeling_mfsr import MFSRForRetrieval
+    from ..processing.collators_mfsr import CaptionedImageSplit
+    from ..processing.processing_mfsr import MFSRProcessor
+
+LOSS_TERMS = ("semantic_loss", "modal_loss", "specific_loss", "image_reconstruction_loss", "caption_reconstruction_loss")
+
+
+def loss_gradient_norms(model: MFSRForRetrieval, batch: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """Gradient norm of each *weighted* eq. 6 term on the shared encoders, one backward pass per term.
+
+    Diagnostic of the loss balance: a term whose gradient is 100x smaller than the semantic one barely acts.
+    The model's gradients are left as they were (zeroed before and after).
+
+    Args:
+        model: an `MFSRForRetrieval` (used in its current train/eval mode).
+        batch: a training batch (`pixel_values`, `input_ids`, `attention_mask`, optional `image_ids`).
+
+    Returns:
+        `{term: {"value": unweighted loss, "image_encoder": norm, "text_encoder": norm, "separation": norm}}`
+        for every computed term (`separation` is 0 without a separation head).
+    """
+    groups = {
+        "image_encoder": [p for p in model.mfsr.image_encoder.parameters() if p.requires_grad],
+        "text_encoder": [p for p in model.mfsr.text_encoder.parameters() if p.requires_grad],
+        "separation": [
+            p for name in ("image_separation", "text_separation") if hasattr(model.mfsr, name)
+            for p in getattr(model.mfsr, name).parameters()
+        ],
+    }
+    report = {}
+    for term in LOSS_TERMS:
+        model.zero_grad(set_to_none=True)
+        output = model(**batch)
+        value = getattr(output, term)
+        if value is None:
+            continue
+        (getattr(model.config, f"{term}_weight") * value).backward()
+        report[term] = {"value": value.item()}
+        for group, parameters in groups.items():
+            squares = [p.grad.pow(2).sum() for p in parameters if p.grad is not None]
+            report[term][group] = torch.stack(squares).sum().sqrt().item() if squares else 0.0
+    model.zero_grad(set_to_none=True)
+    return report
+
+
+@torch.no_grad()
+def separation_diagnostics(model, processor: MFSRProcessor, split: CaptionedImageSplit, num_examples: int = 64) -> dict:
+    """What the separated parts and the reconstructions of a trained model do, on the first images of `split`.
+
+    Returns:
+        `cos_image_semantic_specific` / `cos_text_semantic_specific`: mean cosine <se, sp> (eq. 10 pushes it to
+        -1 in its printed form, to 0 as an orthogonality penalty); `image_modal_spread` / `text_modal_spread`:
+        mean distance of the modal parts to their mean (eq. 7); `reconstruction_pixel_spread`: mean distance of
+        the generated images to their mean divided by the same for the real images (0 = one image for every
+        input); `distinct_caption_fraction`: distinct greedy caption reconstructions / inputs (1 / inputs = the
+        same caption for every input). Keys of parts the model does not have are left out.
+    """
+    if not model.config.use_feature_separation:
+        return {}
+    model.eval()
+    device = next(model.parameters()).device
+    images = split.images[:num_examples]
+    captions = [captions[0] for captions in split.captions[:num_examples]]
+    batch = {key: value.to(device) for key, value in processor(images=images, text=captions).items()}
+    _, v_mo, v_se, v_sp = model.mfsr.encode_image(batch["pixel_values"])
+    _, l_mo, l_se, l_sp = model.mfsr.encode_text(batch["input_ids"], batch["attention_mask"])
+    spread = lambda values: (values - values.mean(dim=0)).norm(dim=-1).mean().item()  # noqa: E731
+    report = {
+        "cos_image_semantic_specific": (v_se * v_sp).sum(-1).mean().item(),
+        "cos_text_semantic_specific": (l_se * l_sp).sum(-1).mean().item(),
+        "image_modal_spread": spread(v_mo),
+        "text_modal_spread": spread(l_mo),
+    }
+    generated, words = model.reconstruct(batch["pixel_values"], batch["input_ids"], batch["attention_mask"])
+    if generated is not None:
+        real = (model.reconstruction_target(batch["pixel_values"]) + 1) / 2
+        report["reconstruction_pixel_spread"] = spread(generated.flatten(1)) / spread(real.flatten(1))
+        report["reconstruction_l1_to_input"] = (generated - real).abs().mean().item()
+    if words is not None:
+        decoded = processor.batch_decode(words)
+        report["distinct_caption_fraction"] = len(set(decoded)) / len(decoded)
+    return report
+
+
+__all__ = ["LOSS_TERMS", "loss_gradient_norms", "separation_diagnostics"]
