@@ -2,7 +2,8 @@
 
 Public names:
 
-- `MVLTImageProcessor` (image_processing_mvlt.py): shared image processor of all three models.
+- `FashionImageProcessor` (image_processing_fashion.py): the image processor of all three families;
+  `MVLTImageProcessor` (image_processing_mvlt.py) is it under MVLT's name.
 - `MaskGenerator`, `expand_unit_mask`, `draw_masking_styles`, `MASKING_STYLES` (masking.py): MIR masks.
 - `train_wordpiece_tokenizer` (tokenization.py): BERT-style WordPiece tokenizer from a caption corpus.
 - `MVLTProcessor` (processing_mvlt.py): image processor + tokenizer.
@@ -17,6 +18,7 @@ from .collators import (
     NegativeCaptionSampler,
     mask_tokens_for_mlm,
 )
+from .image_processing_fashion import FashionImageProcessor
 from .image_processing_mvlt import MVLTImageProcessor
 from .masking import MASKING_STYLES, MaskGenerator, draw_masking_styles, expand_unit_mask, num_masked_units
 from .processing_mvlt import MVLTProcessor
@@ -28,6 +30,7 @@ __all__ = [
     "DataCollatorForMVLTCategoryRecognition",
     "DataCollatorForMVLTPretraining",
     "DataCollatorForMVLTRetrieval",
+    "FashionImageProcessor",
     "MVLTImageProcessor",
     "MVLTProcessor",
     "MaskGenerator",

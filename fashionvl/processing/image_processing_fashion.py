@@ -1,4 +1,7 @@
-"""Image processor shared by the fashionvl models (MVLT, mFSR, M2Fashion).
+"""`FashionImageProcessor`: the image processor of every fashionvl family (MVLT, mFSR, M2Fashion).
+
+Each family names it in its own processor (`MVLTImageProcessor` is its subclass with MVLT's defaults and name, so
+MVLT's `preprocessor_config.json` files, old and new, say MVLT; mFSR and M2Fashion save `FashionImageProcessor`).
 
 Pipeline (SPEC §2 "Image pre-processing"), each step switchable:
 
@@ -21,10 +24,10 @@ With `return_bool_masked_pos=True` it also returns `bool_masked_pos`, `(batch, n
 of `mask_unit_size`-pixel units drawn by `fashionvl.processing.masking.MaskGenerator` (`mask_ratio`,
 `mask_style`; pass `generator=torch.Generator().manual_seed(...)` for reproducible masks).
 
-Reuse by the other models: every default is an attribute, so e.g. a ResNet-based model uses
-`MVLTImageProcessor(size={"height": 224, "width": 224}, do_crop_to_content=False)`. The settings are
+Every default is an attribute, so e.g. the ResNet-based models use
+`FashionImageProcessor(size={"height": 224, "width": 224}, do_crop_to_content=False)`. The settings are
 saved with `save_pretrained` (`preprocessor_config.json`) and restored by `from_pretrained` /
-`AutoImageProcessor` (registered for MVLTConfig on `import fashionvl`).
+`AutoImageProcessor` (registered for each family's config on `import fashionvl`, from `fashionvl.families`).
 """
 
 from __future__ import annotations
@@ -49,10 +52,10 @@ from transformers.processing_utils import ImagesKwargs, Unpack
 from .masking import MASKING_STYLES, MaskGenerator
 
 
-__all__ = ["MVLTImageProcessor", "MVLTImageProcessorKwargs", "to_rgb_uint8"]
+__all__ = ["FashionImageProcessor", "FashionImageProcessorKwargs", "crop_to_content", "to_rgb_uint8"]
 
 
-class MVLTImageProcessorKwargs(ImagesKwargs, total=False):
+class FashionImageProcessorKwargs(ImagesKwargs, total=False):
     r"""
     do_crop_to_content (`bool`, *optional*, defaults to `self.do_crop_to_content`):
         Whether to crop every image to the bounding box of its non-white pixels before resizing.
@@ -197,9 +200,9 @@ def crop_to_content(image: np.ndarray, content_threshold: int = 250) -> np.ndarr
     return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-class MVLTImageProcessor(PilBackend):
+class FashionImageProcessor(PilBackend):
     r"""
-    Image processor of MVLT, also used by mFSR and M2Fashion (PIL/NumPy backend, no torchvision).
+    Image processor of the fashionvl models (PIL/NumPy backend, no torchvision).
 
     Args:
         do_crop_to_content (`bool`, *optional*, defaults to `False`):
@@ -229,15 +232,15 @@ class MVLTImageProcessor(PilBackend):
 
     ```python
     >>> from PIL import Image
-    >>> from fashionvl import MVLTImageProcessor
-    >>> processor = MVLTImageProcessor()
+    >>> from fashionvl import FashionImageProcessor
+    >>> processor = FashionImageProcessor()
     >>> batch = processor(Image.new("RGB", (300, 200), "red"), return_bool_masked_pos=True, return_tensors="pt")
     >>> batch["pixel_values"].shape, batch["bool_masked_pos"].shape
     (torch.Size([1, 3, 256, 256]), torch.Size([1, 256]))
     ```
     """
 
-    valid_kwargs = MVLTImageProcessorKwargs
+    valid_kwargs = FashionImageProcessorKwargs
     model_input_names = ["pixel_values"]
     resample = PILImageResampling.BILINEAR
     image_mean = IMAGENET_DEFAULT_MEAN
@@ -255,7 +258,7 @@ class MVLTImageProcessor(PilBackend):
     mask_ratio = 0.5
     mask_style = "random_grid"
 
-    def __init__(self, **kwargs: Unpack[MVLTImageProcessorKwargs]):
+    def __init__(self, **kwargs: Unpack[FashionImageProcessorKwargs]):
         super().__init__(**kwargs)
         self._check_mask_settings(self.mask_unit_size, self.mask_ratio, self.mask_style)
 
@@ -272,7 +275,7 @@ class MVLTImageProcessor(PilBackend):
         self,
         images: ImageInput,
         generator: torch.Generator | None = None,
-        **kwargs: Unpack[MVLTImageProcessorKwargs],
+        **kwargs: Unpack[FashionImageProcessorKwargs],
     ) -> BatchFeature:
         """Pre-processes one image or a batch (list, or a 4-D array/tensor); see the class docstring.
 
