@@ -74,6 +74,14 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         ~1.4 and saturates tanh), embeddings N(0, initializer_range): the previous behaviour. The paper gives no
         initialisation.
 
+    spatial_score_activation (`str`, *optional*, defaults to `"tanh"`):
+        The activation of eq. 3 before the softmax of eq. 4. `"tanh"` as printed: the scores are bounded to
+        [-1, 1], so over h*w positions the largest attention weight is at most e^2 times the smallest, and
+        training pushes the pre-tanh scores into saturation to sharpen the map. `"none"`: softmax over the
+        linear scores W_v2 (f2(I) * T1), as ASEN's spatial attention (issue 12 departure).
+    spatial_attention_temperature (`float`, *optional*, defaults to 1.0):
+        tau of softmax(scores / tau) in eq. 4 (1 = the paper).
+
     Tasks and losses (eq. 10-15):
 
     num_labels (`int`, *optional*, defaults to 50):
@@ -94,6 +102,26 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         `"query_attribute"`: given `triplet_attribute_states`, anchor, positive and negative are all attended
         under the triplet's query attribute (ASEN, Ma et al. 2020, which the paper adapts). `"own_state"`: each
         image's Z under its own (label-masked) state, the earlier reading.
+    triplet_embedding (`str`, *optional*, defaults to `"shared"`):
+        The embedding the triplet loss (eq. 13-14) compares. `"shared"`: Z of eq. 9, as in the paper (Z also
+        feeds the category head). `"separate"`: an attribute-specific projection W_t Z (ASEN's conditional
+        embedding), so the triplet term does not have to bend the category features. `"spatial"`: W_t V_s, the
+        spatially attended features before ACA, so that only ASA can carry the query attribute into the triplet
+        term (issue 12 departures).
+    spatial_attention_objective (`str`, *optional*, defaults to `"all"`):
+        Which losses train the spatial attention (W_a1, W_v1, W_v2 of eq. 1-3). `"all"`: every term of eq. 15
+        (the paper). `"triplet"`: only the attribute-conditioned triplet term; the category and attribute losses
+        see the attended features but their gradient stops at alpha^s (they still train the backbone, ACA and the
+        heads). Measured (issue 12): the heads' losses reward one image-driven map for every query and outweigh
+        the triplet term, so T1 stops mattering (issue 12 departure).
+    category_loss_state (`str`, *optional*, defaults to `"input"`):
+        The attribute state under which the category loss (eq. 10) sees the image: `"input"` (the label-masked
+        state, the paper) or `"unknown"` (all unknown, a second attention pass on the same feature map), so that
+        the category loss does not shape the attribute-conditioned attention (issue 12 departure).
+    triplet_positive_category (`str`, *optional*, defaults to `"any"`):
+        Where the triplet sampler draws the positive: `"any"` category (ASEN), or `"anchor"`: from the
+        anchor's category when it has one, as the negative is, so that anchor, positive and negative differ only
+        in the query attribute and not in category (issue 12 departure).
     single_attribute_state_probability (`float`, *optional*, defaults to 0.5):
         In label-mask training, the probability that a sample's input state is a single known positive attribute
         (the state of an attribute query) instead of the random [min_unknown_fraction K, K] mask. 0 = the paper's
@@ -146,6 +174,12 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
     attention_init: str = "small_scores"
     triplet_conditioning: str = "query_attribute"
     single_attribute_state_probability: float | int = 0.5
+    spatial_score_activation: str = "tanh"
+    spatial_attention_temperature: float | int = 1.0
+    triplet_embedding: str = "shared"
+    triplet_positive_category: str = "any"
+    category_loss_state: str = "input"
+    spatial_attention_objective: str = "all"
 
     def __post_init__(self, **kwargs):
         if isinstance(self.backbone_config, dict) and "model_type" not in self.backbone_config:
@@ -181,6 +215,20 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
             raise ValueError(
                 f"`triplet_conditioning` must be 'query_attribute' or 'own_state', got {self.triplet_conditioning!r}."
             )
+        choices = {
+            "spatial_score_activation": ("tanh", "none"),
+            "triplet_embedding": ("shared", "separate", "spatial"),
+            "category_loss_state": ("input", "unknown"),
+            "spatial_attention_objective": ("all", "triplet"),
+            "triplet_positive_category": ("any", "anchor"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"`{name}` must be one of {allowed}, got {getattr(self, name)!r}.")
+        if self.triplet_embedding == "spatial" and self.triplet_conditioning != "query_attribute":
+            raise ValueError("`triplet_embedding='spatial'` needs `triplet_conditioning='query_attribute'`.")
+        if self.spatial_attention_temperature <= 0:
+            raise ValueError(f"`spatial_attention_temperature` must be > 0, got {self.spatial_attention_temperature}.")
         if not 0 <= self.single_attribute_state_probability <= 1:
             raise ValueError(
                 f"`single_attribute_state_probability` must be in [0, 1], got {self.single_attribute_state_probability}."

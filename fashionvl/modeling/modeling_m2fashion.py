@@ -143,6 +143,8 @@ class M2FashionSpatialAttention(nn.Module):
         super().__init__()
         self.pooling = config.pooling
         self.use_attention = config.use_spatial_attention
+        self.score_activation = config.spatial_score_activation
+        self.temperature = config.spatial_attention_temperature
         # M2Fashion eq. 2: f2(I) = tanh(W_v1 I), d 1x1 kernels
         self.feature_projection = nn.Conv2d(num_channels, config.hidden_size, kernel_size=1)
         # M2Fashion eq. 3: f_s = tanh(W_v2 (f2(I) * T1)), one 1x1 kernel -> one score per position
@@ -154,23 +156,31 @@ class M2FashionSpatialAttention(nn.Module):
         fused = projected * attribute_embeds[:, :, None, None]  # T1 broadcast over h and w (after eq. 1)
         return self.score(fused).flatten(1)
 
-    def forward(self, feature_map: torch.Tensor, attribute_embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, feature_map: torch.Tensor, attribute_embeds: torch.Tensor, detach_attention: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
             feature_map: I, `(batch, num_channels, height, width)`.
             attribute_embeds: T1, `(batch, hidden_size)`.
+            detach_attention: pool with alpha^s detached (no gradient into eq. 1-4 from this use).
 
         Returns:
             V_s `(batch, num_channels)` and the attention alpha^s `(batch, height, width)`.
         """
         batch_size, _, height, width = feature_map.shape
         if self.use_attention:
-            scores = torch.tanh(self.score_logits(feature_map, attribute_embeds))  # eq. 3, (batch, h*w)
-            attention = scores.softmax(dim=-1)  # eq. 4
+            scores = self.score_logits(feature_map, attribute_embeds)  # (batch, h*w)
+            if self.score_activation == "tanh":
+                scores = torch.tanh(scores)  # eq. 3
+            # else departure (issue 12, `spatial_score_activation="none"`): ASEN's softmax over the linear scores;
+            # tanh bounds the scores to [-1, 1] and training saturates it to sharpen the map.
+            attention = (scores / self.temperature).softmax(dim=-1)  # eq. 4 (temperature 1 = the paper)
         else:
             # Ablation "w/o ASA" (Table 1): global pooling of I, i.e. uniform attention.
             attention = feature_map.new_full((batch_size, height * width), 1.0 / (height * width))
-        weighted = feature_map.flatten(2) * attention[:, None, :]  # alpha_l I_l, (batch, C, h*w)
+        pooling_weights = attention.detach() if detach_attention else attention
+        weighted = feature_map.flatten(2) * pooling_weights[:, None, :]  # alpha_l I_l, (batch, C, h*w)
         if self.pooling == "avg":
             pooled = weighted.sum(dim=-1)  # eq. 5: V_s = sum_l alpha_l I_l (an attention-weighted average)
         else:
@@ -278,6 +288,7 @@ class M2FashionModel(M2FashionPreTrainedModel):
         feature_map: torch.Tensor,
         attribute_states: torch.Tensor,
         spatial_attribute_states: torch.Tensor | None = None,
+        detach_spatial_attention: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Eq. 1-9 on a backbone feature map: the same image can be attended under several attribute states
         without running the backbone again (attribute-conditioned triplets and retrieval).
@@ -287,19 +298,37 @@ class M2FashionModel(M2FashionPreTrainedModel):
             attribute_states: A, `(batch, K)` float in {-1, 0, 1}.
             spatial_attribute_states: optional `(batch, K)` states for the spatial branch only (T1 of eq. 1); the
                 channel branch keeps `attribute_states`. A probe of how much ASA uses its attribute input.
+            detach_spatial_attention: pool with alpha^s detached, so that losses on this Z do not train eq. 1-4
+                (`spatial_attention_objective="triplet"`).
 
         Returns:
             Z `(batch, embedding_size)`, alpha^s `(batch, h, w)`, alpha^c `(batch, C)` or None.
         """
         spatial_states = attribute_states if spatial_attribute_states is None else spatial_attribute_states
         spatial_embeds = self.spatial_attribute_embedding(spatial_states)  # eq. 1: T1
-        pooled_features, spatial_attention = self.spatial_attention(feature_map, spatial_embeds)  # eq. 2-5: V_s
+        pooled_features, spatial_attention = self.spatial_attention(  # eq. 2-5: V_s
+            feature_map, spatial_embeds, detach_attention=detach_spatial_attention
+        )
         channel_attention = None
         if self.config.use_channel_attention:
             channel_embeds = self.channel_attribute_embedding(attribute_states)  # eq. 6: T2
             pooled_features, channel_attention = self.channel_attention(pooled_features, channel_embeds)  # eq. 7-8
         # else: ablation "w/o ACA" (Table 1), Z is computed from V_s directly.
         return self.projection(pooled_features), spatial_attention, channel_attention  # eq. 9: Z = W V_c + b
+
+    def get_image_features(self, pixel_values: torch.Tensor, attribute_states: torch.Tensor | None = None) -> torch.Tensor:
+        """The attribute-conditioned retrieval embedding: Z of eq. 9 under `attribute_states`, L2-normalised.
+
+        Args:
+            pixel_values: `(batch, 3, height, width)` normalised images.
+            attribute_states: `(batch, num_attributes)` in {-1, 0, 1} (e.g. one known positive: "find items like
+                this one in its neckline"); None = all unknown (the image alone).
+
+        Returns:
+            `(batch, embedding_size)` unit-norm embeddings; rank candidates by their dot product (cosine, eq. 13).
+        """
+        embeds = self(pixel_values, attribute_states=attribute_states, return_dict=True).attribute_aware_embeds
+        return F.normalize(embeds, dim=-1)
 
     @can_return_tuple
     def forward(
@@ -309,6 +338,7 @@ class M2FashionModel(M2FashionPreTrainedModel):
         spatial_attribute_states: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        detach_spatial_attention: bool = False,
         **kwargs,
     ) -> M2FashionModelOutput:
         r"""
@@ -322,6 +352,9 @@ class M2FashionModel(M2FashionPreTrainedModel):
                 States given to the spatial branch only (counterfactual probe); None = `attribute_states`.
             output_hidden_states (`bool`, *optional*):
                 Return the backbone's hidden states.
+            detach_spatial_attention (`bool`, *optional*, defaults to `False`):
+                Pool with alpha^s detached (see [`M2FashionModel.attend`]); set by the task head in training with
+                `spatial_attention_objective="triplet"`.
         """
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
@@ -337,7 +370,7 @@ class M2FashionModel(M2FashionPreTrainedModel):
         backbone_outputs = self.backbone(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         feature_map = backbone_outputs.feature_maps[-1]  # I, (batch, C, h, w)
         attribute_aware_embeds, spatial_attention, channel_attention = self.attend(
-            feature_map, attribute_states, spatial_attribute_states
+            feature_map, attribute_states, spatial_attribute_states, detach_spatial_attention
         )
 
         return M2FashionModelOutput(
@@ -366,7 +399,38 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.category_classifier = nn.Linear(embedding_size, config.num_labels)
         self.attribute_classifier = nn.Linear(embedding_size, config.num_attributes)
+        if config.triplet_embedding == "separate":
+            # Departure (issue 12): the triplet term compares W_t Z (ASEN's attribute-specific embedding), not Z,
+            # which the category head also reads.
+            self.triplet_projection = nn.Linear(embedding_size, embedding_size)
+        elif config.triplet_embedding == "spatial":
+            # Departure (issue 12): the triplet term compares W_t V_s (before ACA): only ASA carries the query.
+            self.triplet_projection = nn.Linear(self.m2fashion.num_channels, embedding_size)
         self.post_init()
+
+    def get_image_features(self, pixel_values: torch.Tensor, attribute_states: torch.Tensor | None = None) -> torch.Tensor:
+        """The attribute-conditioned retrieval embedding, `(batch, embedding_size)`, unit norm: the space the
+        triplet loss trains (Z, or W_t Z / W_t V_s with `triplet_embedding="separate"` / `"spatial"`) under
+        `attribute_states` (None = all unknown). See [`M2FashionModel.get_image_features`]."""
+        outputs = self.m2fashion(pixel_values, attribute_states=attribute_states, return_dict=True)
+        return F.normalize(self.attribute_specific_embeds(outputs.feature_map, outputs.attribute_states), dim=-1)
+
+    def attribute_specific_embeds(self, feature_map: torch.Tensor, attribute_states: torch.Tensor) -> torch.Tensor:
+        """The embedding compared by the triplet loss (eq. 13-14) and by attribute-conditioned retrieval.
+
+        Args:
+            feature_map: I, `(batch, C, h, w)`.
+            attribute_states: `(batch, K)` float in {-1, 0, 1}, e.g. the one-hot query attribute.
+
+        Returns:
+            `(batch, embedding_size)`: Z of eq. 9 (`triplet_embedding="shared"`, the paper), W_t Z (`"separate"`)
+            or W_t V_s (`"spatial"`).
+        """
+        if self.config.triplet_embedding == "spatial":
+            spatial_embeds = self.m2fashion.spatial_attribute_embedding(attribute_states)  # eq. 1
+            return self.triplet_projection(self.m2fashion.spatial_attention(feature_map, spatial_embeds)[0])  # V_s
+        embeds = self.m2fashion.attend(feature_map, attribute_states)[0]
+        return self.triplet_projection(embeds) if self.config.triplet_embedding == "separate" else embeds
 
     def mask_attribute_labels(self, attribute_labels: torch.Tensor) -> torch.Tensor:
         """Label-mask training (eq. 12): the input state with a random set Y_u of each sample's labels set to 0.
@@ -434,6 +498,9 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
             spatial_attribute_states=spatial_attribute_states,
             output_hidden_states=output_hidden_states,
             return_dict=True,
+            # Departure (issue 12, `spatial_attention_objective="triplet"`): the heads' losses reward one image-driven
+            # map for every query and outweigh the triplet term, so only the triplet term trains eq. 1-4.
+            detach_spatial_attention=self.training and self.config.spatial_attention_objective == "triplet",
         )
         attribute_aware_embeds = outputs.attribute_aware_embeds
         features = self.dropout(attribute_aware_embeds)
@@ -443,7 +510,16 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         config = self.config
         category_loss = attribute_loss = triplet_loss = None
         if labels is not None and config.category_loss_weight > 0:
-            category_loss = F.cross_entropy(logits, labels.long())  # eq. 10
+            category_logits = logits
+            if config.category_loss_state == "unknown" and self.training:
+                # Departure (issue 12): the category loss reads Z under the all-unknown state (a second attention
+                # pass on the same feature map), so it does not shape the attribute-conditioned attention.
+                unknown = torch.zeros_like(outputs.attribute_states)
+                unknown_embeds = self.m2fashion.attend(
+                    outputs.feature_map, unknown, detach_spatial_attention=config.spatial_attention_objective == "triplet"
+                )[0]
+                category_logits = self.category_classifier(self.dropout(unknown_embeds))
+            category_loss = F.cross_entropy(category_logits, labels.long())  # eq. 10
         if attribute_labels is not None and config.attribute_loss_weight > 0:
             unknown_in_input = outputs.attribute_states == 0  # Y_u of eq. 12
             attribute_loss = m2fashion_masked_attribute_loss(attribute_logits, attribute_labels, unknown_in_input)
@@ -457,9 +533,11 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
                     triplet_attribute_states, pixel_values[:num_triplets]
                 ).repeat(3, 1)
                 feature_map = outputs.feature_map[triplet_indices.T.reshape(-1)]  # anchors, positives, negatives
-                triplet_embeds = self.m2fashion.attend(feature_map, states)[0].view(3, num_triplets, -1)
+                triplet_embeds = self.attribute_specific_embeds(feature_map, states).view(3, num_triplets, -1)
             else:
                 triplet_embeds = attribute_aware_embeds[triplet_indices.T]  # (3, num_triplets, E)
+                if config.triplet_embedding == "separate":
+                    triplet_embeds = self.triplet_projection(triplet_embeds)
             triplet_loss = m2fashion_triplet_cosine_loss(  # eq. 13-14
                 triplet_embeds[0], triplet_embeds[1], triplet_embeds[2], margin=config.triplet_margin
             )

@@ -84,6 +84,7 @@ class M2FashionTripletBatchSampler(torch.utils.data.Sampler):
         triplets_per_batch: triplets per batch (the batch has 3x as many rows).
         seed: seed of the sampler's generator (each epoch continues it).
         drop_last: drop an incomplete last batch.
+        same_category_positives: draw the positive from the anchor's category too, when it has one.
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class M2FashionTripletBatchSampler(torch.utils.data.Sampler):
         triplets_per_batch: int = 10,
         seed: int = 0,
         drop_last: bool = True,
+        same_category_positives: bool = False,
     ):
         labels = torch.as_tensor(attribute_labels).long()
         if labels.dim() != 2:
@@ -106,6 +108,7 @@ class M2FashionTripletBatchSampler(torch.utils.data.Sampler):
         self.product_ids = torch.arange(num_rows) if product_ids is None else torch.as_tensor(product_ids).long()
         self.triplets_per_batch = triplets_per_batch
         self.drop_last = drop_last
+        self.same_category_positives = same_category_positives
         self.generator = torch.Generator().manual_seed(seed)
         positive, negative = labels == 1, labels == -1
         # Usable query attributes: at least two products positive and one row negative.
@@ -135,6 +138,11 @@ class M2FashionTripletBatchSampler(torch.utils.data.Sampler):
             positives = positives[self.product_ids[positives] != self.product_ids[anchor]]
             if len(positives) == 0:
                 continue
+            if self.same_category_positives:
+                # Departure (issue 12, `triplet_positive_category="anchor"`): a positive of any category is farther
+                # from the anchor than a same-category negative in a category-trained Z, so the hinge never closes.
+                same_category = positives[self.categories[positives] == self.categories[anchor]]
+                positives = same_category if len(same_category) else positives
             negatives = self.negative_rows[k]
             same_category = negatives[self.categories[negatives] == self.categories[anchor]]
             return anchor, self._pick(positives), self._pick(same_category if len(same_category) else negatives), k

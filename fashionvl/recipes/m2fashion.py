@@ -593,6 +593,8 @@ def _attend_under(model, maps: torch.Tensor, attribute: int | None, batch_size: 
         if attribute is not None:
             states[:, attribute] = 1.0
         z, attention, _ = model.m2fashion.attend(chunk, states)
+        if model.config.triplet_embedding != "shared":
+            z = model.attribute_specific_embeds(chunk, states)  # the space the triplet loss trained
         embeds.append(z.cpu())
         attentions.append(attention.cpu())
     return torch.cat(embeds), torch.cat(attentions)
@@ -944,7 +946,10 @@ def train_m2fashion(
     collator = M2FashionDataCollator(processor, seed=training_args.seed)
     if model.config.triplet_conditioning == "query_attribute" and model.config.triplet_loss_weight > 0:
         # ASEN-style: batches of whole triplets, every anchor with a valid positive and negative (issue 12).
-        batch_sampler = triplet_batch_sampler(prepared.train_rows, training_args.per_device_train_batch_size, training_args.seed)
+        batch_sampler = triplet_batch_sampler(
+            prepared.train_rows, training_args.per_device_train_batch_size, training_args.seed,
+            same_category_positives=model.config.triplet_positive_category == "anchor",
+        )
         trainer = _triplet_trainer_class()(
             model=model, args=training_args, train_dataset=M2FashionTripletDataset(prepared.train_rows),
             data_collator=collator, batch_sampler=batch_sampler,
@@ -963,7 +968,9 @@ def train_m2fashion(
     return report
 
 
-def triplet_batch_sampler(rows: list[dict], batch_size: int, seed: int = 0) -> M2FashionTripletBatchSampler:
+def triplet_batch_sampler(
+    rows: list[dict], batch_size: int, seed: int = 0, same_category_positives: bool = False
+) -> M2FashionTripletBatchSampler:
     """`M2FashionTripletBatchSampler` over pre-processed rows: `batch_size // 3` triplets per batch."""
     return M2FashionTripletBatchSampler(
         torch.tensor([row["attributes"] for row in rows]),
@@ -971,6 +978,7 @@ def triplet_batch_sampler(rows: list[dict], batch_size: int, seed: int = 0) -> M
         torch.tensor([row["product_id"] for row in rows]) if "product_id" in rows[0] else None,
         triplets_per_batch=max(1, batch_size // 3),
         seed=seed,
+        same_category_positives=same_category_positives,
     )
 
 

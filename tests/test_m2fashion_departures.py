@@ -1,0 +1,113 @@
+"""Issue 12 departures of M2Fashion, each switchable (the paper's behaviour is the other setting), and the
+attribute-conditioned retrieval embedding `get_image_features` (issue 14 §2)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fashionvl import M2FashionConfig, M2FashionForAttributePrediction, M2FashionModel
+from fashionvl.processing.processing_m2fashion import M2FashionTripletBatchSampler
+
+NUM_LABELS, NUM_ATTRIBUTES = 4, 10
+
+
+def tiny_config(**overrides) -> M2FashionConfig:
+    return M2FashionConfig.from_preset("tiny", num_labels=NUM_LABELS, num_attributes=NUM_ATTRIBUTES, **overrides)
+
+
+def one_hot_states(batch: int) -> torch.Tensor:
+    return torch.eye(NUM_ATTRIBUTES)[torch.arange(batch) % NUM_ATTRIBUTES]
+
+
+def test_every_triplet_with_same_category_positives_satisfies_the_attribute_rule():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (80, NUM_ATTRIBUTES), generator=generator) * 2 - 1
+    categories = torch.randint(0, 3, (80,), generator=generator)
+    product_ids = torch.arange(80) // 2
+    sampler = M2FashionTripletBatchSampler(labels, categories, product_ids, triplets_per_batch=5, seed=0,
+                                           same_category_positives=True)
+    for _ in range(3):
+        for batch in sampler:
+            for start in range(0, len(batch), 3):
+                (anchor, k, _), (positive, _, _), (negative, _, _) = batch[start : start + 3]
+                assert labels[anchor, k] == 1 and labels[positive, k] == 1 and labels[negative, k] == -1
+                assert product_ids[positive] != product_ids[anchor]
+                positives_in_category = (labels[:, k] == 1) & (categories == categories[anchor]) & (product_ids != product_ids[anchor])
+                if positives_in_category.any():
+                    assert categories[positive] == categories[anchor]
+                if ((labels[:, k] == -1) & (categories == categories[anchor])).any():
+                    assert categories[negative] == categories[anchor]
+
+
+def test_without_tanh_the_spatial_attention_is_a_softmax_over_the_linear_scores():
+    torch.manual_seed(0)
+    model = M2FashionModel(tiny_config(spatial_score_activation="none", spatial_attention_temperature=0.5)).eval()
+    pixel_values, states = torch.randn(3, 3, 64, 64), one_hot_states(3)
+    with torch.no_grad():
+        output = model(pixel_values, attribute_states=states)
+        embeds = model.spatial_attribute_embedding(states)
+        scores = model.spatial_attention.score_logits(output.feature_map, embeds)
+    torch.testing.assert_close(output.spatial_attention.flatten(1), (scores / 0.5).softmax(dim=-1))
+
+
+def test_the_tanh_setting_bounds_the_attention_ratio_by_e_squared():
+    torch.manual_seed(0)
+    model = M2FashionModel(tiny_config(spatial_score_activation="tanh")).eval()
+    with torch.no_grad():
+        model.spatial_attention.score.weight.mul_(1000.0)  # scores far beyond tanh's linear range
+        attention = model(torch.randn(2, 3, 64, 64), attribute_states=one_hot_states(2)).spatial_attention.flatten(1)
+    ratio = attention.max(dim=1).values / attention.min(dim=1).values
+    assert (ratio <= torch.e**2 * (1 + 1e-4)).all()
+
+
+def test_spatial_triplet_embedding_depends_on_the_query_only_through_the_spatial_branch():
+    torch.manual_seed(0)
+    model = M2FashionForAttributePrediction(tiny_config(triplet_embedding="spatial", spatial_score_activation="none")).eval()
+    with torch.no_grad():
+        feature_map = model.m2fashion.backbone(torch.randn(2, 3, 64, 64)).feature_maps[-1]
+        states = one_hot_states(2)
+        before = model.attribute_specific_embeds(feature_map, states)
+        model.m2fashion.channel_attribute_embedding.projection.weight.normal_()  # ACA's T2 changes ...
+        after = model.attribute_specific_embeds(feature_map, states)
+    torch.testing.assert_close(before, after)  # ... and the triplet space does not
+    assert not torch.allclose(before, model.attribute_specific_embeds(feature_map, states.roll(1, dims=0)))
+
+
+def test_category_loss_on_the_unknown_state_does_not_depend_on_the_input_state():
+    torch.manual_seed(0)
+    model = M2FashionForAttributePrediction(tiny_config(category_loss_state="unknown")).train()
+    pixel_values, labels = torch.randn(4, 3, 64, 64), torch.tensor([0, 1, 2, 3])
+    losses = [model(pixel_values, attribute_states=states, labels=labels).category_loss
+              for states in (one_hot_states(4), -one_hot_states(4), torch.zeros(4, NUM_ATTRIBUTES))]
+    assert losses[0].item() == pytest.approx(losses[1].item()) == pytest.approx(losses[2].item())
+
+
+@pytest.mark.parametrize("model_class", [M2FashionModel, M2FashionForAttributePrediction])
+def test_get_image_features_is_the_unit_norm_attribute_conditioned_z(model_class):
+    torch.manual_seed(0)
+    model = model_class(tiny_config()).eval()
+    pixel_values, states = torch.randn(3, 3, 64, 64), one_hot_states(3)
+    with torch.no_grad():
+        features = model.get_image_features(pixel_values, attribute_states=states)
+        unknown = model.get_image_features(pixel_values)
+        base = model if isinstance(model, M2FashionModel) else model.m2fashion
+        z = base(pixel_values, attribute_states=states).attribute_aware_embeds
+    torch.testing.assert_close(features.norm(dim=-1), torch.ones(3))
+    torch.testing.assert_close(features, F.normalize(z, dim=-1))
+    assert not torch.allclose(features, unknown)  # the query attribute conditions the embedding
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"spatial_score_activation": "relu"}, "spatial_score_activation"),
+        ({"spatial_attention_temperature": 0.0}, "spatial_attention_temperature"),
+        ({"triplet_embedding": "both"}, "triplet_embedding"),
+        ({"triplet_positive_category": "same"}, "triplet_positive_category"),
+        ({"category_loss_state": "masked"}, "category_loss_state"),
+        ({"triplet_embedding": "spatial", "triplet_conditioning": "own_state"}, "triplet_embedding"),
+    ],
+)
+def test_config_rejects_unknown_departure_settings_naming_them(overrides, message):
+    with pytest.raises(Exception, match=message):
+        tiny_config(**overrides)
