@@ -10,13 +10,13 @@ interpolated from PVT's 224px grid to `--image_size`. Writes the checkpoint (saf
 """
 
 import json
-import sys
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser, PvtConfig
+from transformers import PvtConfig
 
 import fashionvl
 from fashionvl.modeling.modeling_mvlt import convert_pvt_checkpoint, mvlt_config_from_pvt
+from fashionvl.recipes._common import parse_script_arguments
 
 
 @dataclass
@@ -36,7 +36,7 @@ MODEL_CLASSES = ("MVLTModel", "MVLTForPreTraining", "MVLTForImageTextRetrieval",
 
 
 def main(argv=None):
-    (args,) = HfArgumentParser(ConvertPvtArguments).parse_args_into_dataclasses(args=argv or sys.argv[1:])
+    (args,) = parse_script_arguments((ConvertPvtArguments,), argv)
     if args.model_class not in MODEL_CLASSES:
         raise ValueError(f"--model_class {args.model_class!r} is not one of {MODEL_CLASSES}.")
     overrides = {name: getattr(args, name) for name in ("image_size", "vocab_size") if getattr(args, name) is not None}
