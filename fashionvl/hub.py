@@ -43,6 +43,7 @@ from typing import Any
 
 from ._safe_io import atomic_folder, replace_files_in_order
 from .checkpoint_checks import check_checkpoint_folder, check_loaded_weights, check_tokenizer_matches
+from .families import find_model_class
 from .model_card import write_model_card
 
 logger = logging.getLogger(__name__)
@@ -326,11 +327,9 @@ def load_checkpoint(model_path: str | os.PathLike, model_class: str | None = Non
     import torch
     from transformers import AutoConfig, AutoProcessor
 
-    import fashionvl
-
     config = AutoConfig.from_pretrained(model_path)
     name = model_class or (config.architectures or [None])[0]
-    cls = getattr(fashionvl, name, None) if name else None
+    cls = find_model_class(name)
     if cls is None:
         raise ValueError(
             f"cannot tell which fashionvl class to load from {model_path}: config.architectures = "

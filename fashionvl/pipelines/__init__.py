@@ -1,7 +1,7 @@
 """fashionvl.pipelines: the ``fashion-retrieval`` pipeline task and the gallery index.
 
 ``import fashionvl`` registers the retrieval class of each architecture with ``AutoModelForFashionRetrieval`` (the
-Auto class ``pipeline("fashion-retrieval", model=folder)`` loads checkpoints with; table ``fashionvl.FAMILIES``)
+Auto class ``pipeline("fashion-retrieval", model=folder)`` loads checkpoints with; table ``fashionvl.families``)
 and, as soon as ``transformers.pipelines`` is imported, the task with transformers' ``PIPELINE_REGISTRY``
 (`register_fashion_retrieval_task`):
 
@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from transformers.models.auto.auto_factory import _BaseAutoModelClass, _LazyAutoMapping
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+from ..families import FAMILIES, get_family, register_models
 
 
 if TYPE_CHECKING:
@@ -45,10 +47,10 @@ def __getattr__(name: str):
     return value
 
 
-# Training classes whose checkpoints the pipeline loads as they are: they expose the same retrieval interface as
-# their base model (mFSR: get_image_features / get_text_features; M2Fashion: attribute_aware_embeds), and loading
-# them into the base class would report every head weight as unexpected.
-CHECKPOINT_CLASSES_KEPT = ("MFSRForRetrieval", "M2FashionForAttributePrediction")
+# Training classes whose checkpoints the pipeline loads as they are (the family table's checkpoint_classes_kept): they
+# expose the same retrieval interface as their base model, and loading them into the base class would report every
+# head weight as unexpected.
+CHECKPOINT_CLASSES_KEPT = tuple(name for family in FAMILIES.values() for name in family.checkpoint_classes_kept)
 HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "subfolder", "trust_remote_code")
 
 
@@ -64,15 +66,13 @@ class AutoModelForFashionRetrieval(_BaseAutoModelClass):
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         from transformers import AutoConfig, PreTrainedConfig
 
-        import fashionvl
-
         config = kwargs.get("config")
         if not isinstance(config, PreTrainedConfig):
             hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
             config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         architecture = (getattr(config, "architectures", None) or [None])[0]
         if architecture in CHECKPOINT_CLASSES_KEPT:
-            model_class = getattr(fashionvl, architecture)
+            model_class = get_family(config.model_type).model_class(architecture)
             kwargs.pop("code_revision", None)  # only the Auto classes read it
             return model_class.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
@@ -101,10 +101,8 @@ def register_fashion_retrieval_task() -> None:
 def register_fashion_retrieval() -> None:
     """Register the retrieval classes with ``AutoModelForFashionRetrieval`` and the pipeline task now (``import
     fashionvl`` does both already; the task waits there until ``transformers.pipelines`` is imported)."""
-    import fashionvl
-
-    for family in fashionvl.FAMILIES.values():
-        fashionvl._register_models(family)
+    for family in FAMILIES.values():
+        register_models(family)
     register_fashion_retrieval_task()
 
 

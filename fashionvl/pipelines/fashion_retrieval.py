@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 from transformers import Pipeline
 
 from .._safe_io import open_image
+from ..families import FAMILIES
 from .gallery_index import FashionGalleryIndex
 from .model_adapters import get_retrieval_adapter
 
@@ -125,23 +126,15 @@ def check_image_loading_options(options: dict) -> dict:
 
 
 def load_processor_for(model):
-    """The fashionvl processor saved next to ``model`` (``config._name_or_path``), chosen by ``model_type``."""
-    import importlib
-
-    processor_classes = {
-        "mvlt": ("processing_mvlt", "MVLTProcessor"),
-        "mfsr": ("processing_mfsr", "MFSRProcessor"),
-        "m2fashion": ("processing_m2fashion", "M2FashionProcessor"),
-    }
+    """The fashionvl processor saved next to ``model`` (``config._name_or_path``): its family's processor class."""
     model_type = model.config.model_type
     source = getattr(model.config, "_name_or_path", None)
-    if model_type not in processor_classes or not source:
+    if model_type not in FAMILIES or not source:
         raise ValueError(
             f"fashion-retrieval needs a processor for this {model_type} model: pass processor=... to pipeline() "
             "(the model was not loaded from a folder that holds one)."
         )
-    module_name, class_name = processor_classes[model_type]
-    processor_class = getattr(importlib.import_module(f"fashionvl.processing.{module_name}"), class_name)
+    processor_class = FAMILIES[model_type].processor_class()
     try:
         return processor_class.from_pretrained(source)
     except (OSError, ValueError, TypeError) as error:
@@ -335,7 +328,7 @@ class FashionRetrievalPipeline(Pipeline):
         )
 
     def _query_modality(self, candidate_modality: str) -> str:
-        if self.model.config.model_type == "m2fashion":
+        if not self.adapter.ranks_texts:  # image -> image (M2Fashion)
             return "image"
         return "text" if candidate_modality == "image" else "image"
 
@@ -355,11 +348,11 @@ class FashionRetrievalPipeline(Pipeline):
             raise ValueError("pass candidates as images=[...] or texts=[...], not both.")
         if images is None and texts is None:
             raise ValueError("fashion-retrieval needs candidates: images=[...], texts=[...], or index=FashionGalleryIndex.")
-        model_type = self.model.config.model_type
-        if model_type == "m2fashion" and texts is not None:
-            raise ValueError("M2Fashion retrieves images for an image + attributes query; it cannot rank texts.")
-        if model_type != "m2fashion" and attributes:
-            raise ValueError(f"attributes=... is for M2Fashion (attribute-specific retrieval), not {model_type}.")
+        model_name = type(self.model).__name__
+        if not self.adapter.ranks_texts and texts is not None:
+            raise ValueError(f"{model_name} retrieves images for an image + attributes query; it cannot rank texts.")
+        if attributes and not self.adapter.takes_attributes:
+            raise ValueError(f"attributes=... is for attribute-specific retrieval (M2Fashion), not {model_name}.")
         candidate_modality = "image" if images is not None else "text"
         candidates = check_candidates(images if images is not None else texts, f"{candidate_modality}s", candidate_modality)
         query_modality = self._query_modality(candidate_modality)
@@ -422,9 +415,9 @@ class FashionRetrievalPipeline(Pipeline):
             if index.model_type is not None and index.model_type != model_type:
                 raise ValueError(f"this index was embedded by a {index.model_type} model; the pipeline runs {model_type}.")
             attributes = options.get("attributes")
-            if model_type == "m2fashion" and list(attributes or []) != list(index.attributes or []):
+            if self.adapter.takes_attributes and list(attributes or []) != list(index.attributes or []):
                 raise ValueError(
-                    f"M2Fashion embeddings depend on the attributes: this index was built for {index.attributes}, "
+                    f"{type(self.model).__name__} embeddings depend on the attributes: this index was built for {index.attributes}, "
                     f"the query asks for {attributes}; build an index for these attributes."
                 )
             query_embeds = self.embed(

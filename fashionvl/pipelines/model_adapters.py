@@ -10,7 +10,9 @@ Two kinds of retrieval models:
   conditioned on an attribute state vector (Z of eq. 9), for attribute-specific image-to-image retrieval.
 
 An adapter prepares model inputs with the model's processor (``prepare_*``, CPU side) and runs the model
-(``run``, on the model's device). Adapters are looked up by ``config.model_type`` in ``RETRIEVAL_ADAPTERS``.
+(``run``, on the model's device) through the models' one retrieval interface (``get_image_features``,
+``get_text_features``, MVLT's ``get_itm_logits``): the adapters are processor glue. The family table
+(``fashionvl.families``) names each family's adapter.
 """
 
 from __future__ import annotations
@@ -19,23 +21,33 @@ from collections.abc import Sequence
 
 import torch
 
+from ..families import FAMILIES
+
 
 class RetrievalAdapter:
     """Base class: ``model`` is a loaded fashionvl model, ``processor`` its processor.
 
-    ``is_pair_scorer``: scores (text, image) pairs jointly (MVLT's ITM); ``embeds``: embeds each side alone (mFSR,
-    M2Fashion, and MVLT trained with ITC).
+    What the pipeline asks of an architecture (no ``model_type`` branches there):
+
+    - ``is_pair_scorer``: scores (text, image) pairs jointly (MVLT's ITM);
+    - ``embeds``: embeds each side alone (mFSR, M2Fashion, and MVLT trained with ITC);
+    - ``ranks_texts``: texts are queries or candidates (False: image -> image retrieval only, M2Fashion);
+    - ``takes_attributes``: the image embeddings are conditioned on the query's attributes (M2Fashion).
     """
 
     is_pair_scorer = False
     embeds = True
+    ranks_texts = True
+    takes_attributes = False
 
     def __init__(self, model, processor):
         self.model = model
         self.processor = processor
 
     def prepare_images(self, images: list, attributes: Sequence | None = None) -> dict:
-        raise NotImplementedError(f"{type(self.model).__name__} does not embed images on their own.")
+        if attributes:
+            raise ValueError(f"{type(self.model).__name__} does not take attributes; attribute-specific retrieval is M2Fashion's.")
+        return {"pixel_values": self.processor(images=images, return_tensors="pt")["pixel_values"]}
 
     def prepare_texts(self, texts: list[str]) -> dict:
         raise NotImplementedError(f"{type(self.model).__name__} does not embed texts on their own.")
@@ -44,8 +56,15 @@ class RetrievalAdapter:
         raise NotImplementedError(f"{type(self.model).__name__} does not score (text, image) pairs.")
 
     def run(self, model_inputs: dict) -> torch.Tensor:
-        """Model forward for prepared inputs: (batch, dim) embeddings or (batch,) pair scores."""
-        raise NotImplementedError
+        """Prepared inputs -> `(batch, dim)` unit-norm embeddings (the model's `get_image_features` /
+        `get_text_features`) or, for a pair scorer, `(num_pairs, 2)` ITM logits (`get_itm_logits`)."""
+        if "pixel_values" in model_inputs and "input_ids" in model_inputs:
+            return self.model.get_itm_logits(**model_inputs).float()
+        if "pixel_values" in model_inputs:
+            embeds = self.model.get_image_features(**model_inputs)
+        else:
+            embeds = self.model.get_text_features(**model_inputs)
+        return torch.nn.functional.normalize(embeds.float(), dim=-1)
 
 
 class MVLTRetrievalAdapter(RetrievalAdapter):
@@ -69,122 +88,77 @@ class MVLTRetrievalAdapter(RetrievalAdapter):
             return model_max_length
         return limit
 
-    def prepare_pairs(self, texts: list[str], images: list) -> dict:
-        return dict(self.processor(text=texts, images=images, padding=True, truncation=True,
-                                   max_length=self.max_text_length, return_tensors="pt"))
-
-    def prepare_images(self, images: list, attributes: Sequence | None = None) -> dict:
-        if attributes:
-            raise ValueError("MVLT does not take attributes; attribute-specific retrieval is M2Fashion's.")
-        return {"pixel_values": self.processor(images=images, return_tensors="pt")["pixel_values"]}
-
-    def prepare_texts(self, texts: list[str]) -> dict:
-        encoded = self.processor(text=texts, padding=True, truncation=True, max_length=self.max_text_length,
-                                 return_tensors="pt")
+    def _text_inputs(self, encoded) -> dict:
         return {name: encoded[name] for name in self._TEXT_INPUTS if name in encoded}
 
-    def run(self, model_inputs: dict) -> torch.Tensor:
-        """Pairs: `(num_pairs, 2)` ITM logits; images or texts alone: `(batch, projection_dim)` ITC embeddings."""
-        text = {name: model_inputs[name] for name in self._TEXT_INPUTS if name in model_inputs}
-        if "pixel_values" in model_inputs and text:
-            return self.model.get_itm_logits(pixel_values=model_inputs["pixel_values"], **text).float()
-        if "pixel_values" in model_inputs:
-            return self.model.get_image_features(model_inputs["pixel_values"]).float()
-        return self.model.get_text_features(**text).float()
+    def prepare_pairs(self, texts: list[str], images: list) -> dict:
+        encoded = self.processor(text=texts, images=images, padding=True, truncation=True,
+                                 max_length=self.max_text_length, return_tensors="pt")
+        return {"pixel_values": encoded["pixel_values"], **self._text_inputs(encoded)}
+
+    def prepare_texts(self, texts: list[str]) -> dict:
+        return self._text_inputs(self.processor(text=texts, padding=True, truncation=True,
+                                                max_length=self.max_text_length, return_tensors="pt"))
 
 
 class MFSRRetrievalAdapter(RetrievalAdapter):
     """mFSR: semantic embeddings v^se / l^se (``get_image_features`` / ``get_text_features``), unit norm."""
 
-    def prepare_images(self, images: list, attributes: Sequence | None = None) -> dict:
-        if attributes:
-            raise ValueError("mFSR does not take attributes; attribute-specific retrieval is M2Fashion's.")
-        return {"pixel_values": self.processor(images=images, return_tensors="pt")["pixel_values"]}
-
     def prepare_texts(self, texts: list[str]) -> dict:
         encoded = self.processor(text=texts, padding=True, return_tensors="pt")
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-
-    def run(self, model_inputs: dict) -> torch.Tensor:
-        if "pixel_values" in model_inputs:
-            embeds = self.model.get_image_features(model_inputs["pixel_values"])
-        else:
-            embeds = self.model.get_text_features(model_inputs["input_ids"], model_inputs["attention_mask"])
-        return torch.nn.functional.normalize(embeds.float(), dim=-1)
 
 
 class M2FashionRetrievalAdapter(RetrievalAdapter):
     """M2Fashion: attribute-aware embedding Z (eq. 9) of each image for one attribute state vector.
 
-    The query attributes (names, resolved through the processor's or config's attribute names, or integer
-    positions) become state 1 (known positive); every other attribute is 0 (unknown), as in the paper's
-    retrieval example ("a query with an image and two labels v-neckline and floral").
+    The query attributes (names or positions, encoded by ``M2FashionProcessor.encode_attributes``) are known
+    positive; every other attribute is unknown (0), as in the paper's retrieval example ("a query with an image and
+    two labels v-neckline and floral").
     """
 
-    def attribute_names(self) -> list[str] | None:
-        for owner in (self.processor, self.model.config):
-            names = getattr(owner, "attribute_names", None)
-            if names:
-                return list(names)
-        return None
+    ranks_texts = False
+    takes_attributes = True
 
-    def attribute_states(self, attributes: Sequence | None, batch_size: int) -> torch.Tensor:
-        """(batch_size, K) states: the query attributes positive (1), the others unknown (0)."""
-        num_attributes = self.model.config.num_attributes
-        if hasattr(self.processor, "encode_attributes"):  # M2FashionProcessor: names, indices or {name: state}
-            states = self.processor.encode_attributes(attributes or None)
-            if states.shape != (num_attributes,):
-                raise ValueError(f"the processor encodes {states.shape[0]} attributes, the model expects {num_attributes}.")
-            return states.expand(batch_size, num_attributes).clone()
-        states = torch.zeros(num_attributes)
-        names = None
-        for attribute in attributes or ():
-            if isinstance(attribute, int) and not isinstance(attribute, bool):
-                position = attribute
-            elif isinstance(attribute, str):
-                names = names if names is not None else self.attribute_names()
-                if names is None:
-                    raise ValueError(
-                        f"attribute {attribute!r} given by name, but neither the processor nor the config lists "
-                        "attribute names; pass integer attribute positions instead."
-                    )
-                if attribute not in names:
-                    raise ValueError(f"unknown attribute {attribute!r}; known attributes: {names[:20]}{'...' if len(names) > 20 else ''}")
-                position = names.index(attribute)
-            else:
-                raise ValueError(f"attributes must be names (str) or positions (int), got {attribute!r}.")
-            if not 0 <= position < num_attributes:
-                raise ValueError(f"attribute position {position} out of range for {num_attributes} attributes.")
-            states[position] = 1.0
-        return states.expand(batch_size, num_attributes).clone()
+    def __init__(self, model, processor):
+        if not hasattr(processor, "encode_attributes"):
+            raise ValueError(
+                f"M2Fashion retrieval needs the M2FashionProcessor (it encodes the query attributes), got "
+                f"{type(processor).__name__}."
+            )
+        super().__init__(model, processor)
 
     def prepare_images(self, images: list, attributes: Sequence | None = None) -> dict:
+        states = self.processor.encode_attributes(list(attributes or []))
+        num_attributes = self.model.config.num_attributes
+        if states.shape != (num_attributes,):
+            raise ValueError(f"the processor encodes {states.shape[0]} attributes, the model expects {num_attributes}.")
         pixel_values = self.processor(images=images, return_tensors="pt")["pixel_values"]
-        return {"pixel_values": pixel_values, "attribute_states": self.attribute_states(attributes, len(images))}
+        return {"pixel_values": pixel_values, "attribute_states": states.expand(len(images), num_attributes).clone()}
 
     def run(self, model_inputs: dict) -> torch.Tensor:
+        # The attribute-conditioned forward: Z = attribute_aware_embeds (eq. 9).
         outputs = self.model(pixel_values=model_inputs["pixel_values"], attribute_states=model_inputs["attribute_states"])
         return torch.nn.functional.normalize(outputs.attribute_aware_embeds.float(), dim=-1)
 
 
-RETRIEVAL_ADAPTERS: dict[str, type[RetrievalAdapter]] = {
-    "mvlt": MVLTRetrievalAdapter,
-    "mfsr": MFSRRetrievalAdapter,
-    "m2fashion": M2FashionRetrievalAdapter,
-}
-
-
 def get_retrieval_adapter(model, processor) -> RetrievalAdapter:
-    """The adapter for ``model.config.model_type`` (error naming the supported types otherwise)."""
+    """The adapter of the model's family (the family table's ``retrieval_adapter``; error naming the supported types
+    otherwise)."""
     model_type = getattr(model.config, "model_type", None)
-    if model_type not in RETRIEVAL_ADAPTERS:
+    if model_type not in FAMILIES:
         raise ValueError(
-            f"fashion-retrieval supports model types {sorted(RETRIEVAL_ADAPTERS)}, got {model_type!r} "
-            f"({type(model).__name__})."
+            f"fashion-retrieval supports model types {sorted(FAMILIES)}, got {model_type!r} ({type(model).__name__})."
         )
     if processor is None:
         raise ValueError(f"fashion-retrieval needs the {model_type} processor (pass processor=... to pipeline()).")
-    return RETRIEVAL_ADAPTERS[model_type](model, processor)
+    return globals()[FAMILIES[model_type].retrieval_adapter](model, processor)
+
+
+# model_type -> adapter class, as the family table says
+RETRIEVAL_ADAPTERS: dict[str, type[RetrievalAdapter]] = {
+    model_type: globals()[family.retrieval_adapter] for model_type, family in FAMILIES.items()
+}
 
 
 __all__ = [
