@@ -55,3 +55,12 @@ def test_a_dataset_without_an_image_feature_is_refused_with_its_features(catalog
 def test_a_row_past_the_end_is_an_index_error_naming_it(catalog_split):
     with pytest.raises(IndexError, match=f"row {len(catalog_split)} is out of range"):
         DecodeOnceDataset(catalog_split)[len(catalog_split)]
+
+
+def test_rows_for_training_wraps_only_datasets_with_a_decoded_image_column(catalog_split):
+    from fashionvl.data.decode_once import rows_for_training
+
+    assert isinstance(rows_for_training(catalog_split), DecodeOnceDataset)
+    assert rows_for_training(catalog_split, decode_images_once=False) is catalog_split
+    captions = catalog_split.select_columns(["caption"])
+    assert rows_for_training(captions) is captions

@@ -100,4 +100,12 @@ class DecodeOnceDataset:
         return [self._with_image(index, row) for index, row in zip(indices, rows)]
 
 
-__all__ = ["DEFAULT_MAX_CACHED_BYTES", "DecodeOnceDataset", "has_decoded_image_column"]
+def rows_for_training(dataset, decode_images_once: bool = True):
+    """The rows a Trainer's data loader should read: ``DecodeOnceDataset(dataset)`` when ``decode_images_once`` and
+    the dataset has a decoded ``datasets.Image`` column, else ``dataset`` itself."""
+    if decode_images_once and has_decoded_image_column(dataset):
+        return DecodeOnceDataset(dataset)
+    return dataset
+
+
+__all__ = ["DEFAULT_MAX_CACHED_BYTES", "DecodeOnceDataset", "has_decoded_image_column", "rows_for_training"]

@@ -39,7 +39,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..configs.configuration_mvlt import MVLTConfig
-from ..data.decode_once import DecodeOnceDataset, has_decoded_image_column
+from ..data.decode_once import rows_for_training
 from ..evaluation.mvlt_protocol import (
     chance_levels,
     encode_image_text_split,
@@ -402,16 +402,6 @@ def _data_and_processor(model_args, data_args, training_args, splits, processor)
     return splits, processor
 
 
-
-
-def _trainer_rows(dataset, data_args: MVLTDataArguments):
-    """The rows the Trainer's data loader reads: with `decode_images_once`, each stored image is decoded on first
-    access and reused in later epochs (issue 15 §3); datasets without a `datasets.Image` column as they are."""
-    if data_args.decode_images_once and has_decoded_image_column(dataset):
-        return DecodeOnceDataset(dataset)
-    return dataset
-
-
 def train(
     model_args: MVLTModelArguments,
     data_args: MVLTDataArguments,
@@ -443,8 +433,9 @@ def train(
     trainer = FashionTrainer(
         model=model,
         args=training_args,
-        train_dataset=_trainer_rows(train_dataset, data_args),
-        eval_dataset=_trainer_rows(splits[data_args.eval_split], data_args) if evaluate_during_training else None,
+        train_dataset=rows_for_training(train_dataset, data_args.decode_images_once),
+        eval_dataset=rows_for_training(splits[data_args.eval_split], data_args.decode_images_once)
+        if evaluate_during_training else None,
         data_collator=collator,
         callbacks=[*callbacks, *budget],
     )
