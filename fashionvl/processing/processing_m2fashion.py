@@ -1,6 +1,6 @@
 """M2Fashion processor and data collator.
 
-`M2FashionProcessor` pairs the shared image processor (`MVLTImageProcessor`: resize, rescale, ImageNet
+`M2FashionProcessor` pairs the shared image processor (`FashionImageProcessor`: resize, rescale, ImageNet
 normalisation) with the attribute vocabulary of a data set: it knows the K attribute names and their types
 (DeepFashion-C: texture, fabric, shape, part, style) and encodes what is known about an image into the
 -1/0/1 attribute state vector A that M2Fashion conditions on (1 = known positive, -1 = known negative,
@@ -193,7 +193,7 @@ class M2FashionProcessor(ProcessorMixin):
     Full `(batch, K)` state matrices can also be passed as `attribute_states=`.
 
     Args:
-        image_processor: the shared `MVLTImageProcessor` (or any transformers image processor).
+        image_processor: the shared `FashionImageProcessor` (or any transformers image processor).
         attribute_names: the K attribute names, in the order of the model's attribute state vector.
         attribute_types: the type of each attribute (e.g. `"texture"`, `"fabric"`, `"shape"`, `"part"`,
             `"style"`), used for per-type evaluation. Optional.
@@ -229,9 +229,9 @@ class M2FashionProcessor(ProcessorMixin):
         cls, attribute_names: Sequence[str], attribute_types: Sequence[str] | None = None, image_size: int = 224
     ) -> "M2FashionProcessor":
         """Processor with the shared image processor at `image_size` (paper: 224x224, no crop)."""
-        from .image_processing_mvlt import MVLTImageProcessor
+        from .image_processing_fashion import FashionImageProcessor
 
-        image_processor = MVLTImageProcessor(size={"height": image_size, "width": image_size}, do_crop_to_content=False)
+        image_processor = FashionImageProcessor(size={"height": image_size, "width": image_size}, do_crop_to_content=False)
         return cls(image_processor=image_processor, attribute_names=attribute_names, attribute_types=attribute_types)
 
     @property

@@ -66,7 +66,7 @@ class MFSRProcessor(ProcessorMixin):
     `(batch, length)` (right-padded; the model takes caption lengths from the mask).
 
     Args:
-        image_processor: the shared `MVLTImageProcessor` (mFSR setting: 224x224, no crop; see
+        image_processor: the shared `FashionImageProcessor` (mFSR setting: 224x224, no crop; see
             `MFSRProcessor.from_captions`) or any transformers image processor.
         tokenizer: from `build_mfsr_tokenizer`.
     """
@@ -77,9 +77,9 @@ class MFSRProcessor(ProcessorMixin):
     @classmethod
     def from_captions(cls, train_captions: Iterable[str], image_size: int = 224, min_count: int = 4) -> "MFSRProcessor":
         """Processor with a vocabulary built from `train_captions` and the shared image processor at `image_size`."""
-        from .image_processing_mvlt import MVLTImageProcessor
+        from .image_processing_fashion import FashionImageProcessor
 
-        image_processor = MVLTImageProcessor(size={"height": image_size, "width": image_size}, do_crop_to_content=False)
+        image_processor = FashionImageProcessor(size={"height": image_size, "width": image_size}, do_crop_to_content=False)
         return cls(image_processor=image_processor, tokenizer=build_mfsr_tokenizer(train_captions, min_count=min_count))
 
     def __call__(self, images=None, text=None, return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
