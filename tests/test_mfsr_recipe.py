@@ -173,3 +173,12 @@ def test_max_violation_warmup_uses_all_negatives_before_the_warmup_ends_and_the_
     assert model.config.max_violation is False
     callback.on_step_begin(None, SimpleNamespace(epoch=1.0), None, model=model)
     assert model.config.max_violation is True
+
+
+def test_a_split_named_val_plus_test_is_both_held_out_splits_in_order(tmp_path):
+    from fashionvl.recipes.mfsr import MFSRDataArguments, load_retrieval_splits
+
+    data_args = MFSRDataArguments(num_products=40, image_size=32, data_cache_dir=str(tmp_path))
+    splits = load_retrieval_splits(data_args, splits=("val", "test", "val+test"))
+    assert len(splits["val+test"]) == len(splits["val"]) + len(splits["test"]) > len(splits["test"])
+    assert splits["val+test"].captions == splits["val"].captions + splits["test"].captions

@@ -129,7 +129,10 @@ class MFSRDataArguments:
         metadata={"help": "Epochs with the hinge summed over all negatives before the hardest-negative form."},
     )
     eval_protocol: str = field(default="all", metadata={"help": "'all', '1k' (COCO 5 folds) or '5k'."})
-    eval_split: str = field(default="test", metadata={"help": "Split evaluated after training."})
+    eval_split: str = field(
+        default="test",
+        metadata={"help": "Split evaluated after training; 'val+test' evaluates on both held-out splits at once."},
+    )
     seed_catalog: int = field(default=0, metadata={"help": "Seed of the synthetic catalog."})
     data_cache_dir: str | None = field(
         default=None,
@@ -141,7 +144,8 @@ class MFSRDataArguments:
 
 
 def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test"), cache_dir: str | None = None) -> dict[str, CaptionedImageSplit]:
-    """Read the requested splits as `CaptionedImageSplit`s (see the module docstring for the data sources)."""
+    """Read the requested splits as `CaptionedImageSplit`s (see the module docstring for the data sources); a name
+    `"a+b"` is the concatenation of splits a and b."""
     from ..data import load_karpathy
 
     if data_args.data == "synthetic":
@@ -162,9 +166,14 @@ def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test")
         json_path, image_root = data_args.data, data_args.image_root
         if image_root is None:
             raise ValueError(f"--image_root is needed with a Karpathy JSON ({json_path!r}).")
-    return {
-        split: _split_from_dataset(load_karpathy(json_path, image_root, split=split), CAPTIONS_PER_IMAGE) for split in splits
-    }
+    result = {}
+    for name in splits:
+        # "val+test": the held-out splits as one (more images per evaluation: less noise in the recalls)
+        parts = [_split_from_dataset(load_karpathy(json_path, image_root, split=part), CAPTIONS_PER_IMAGE) for part in name.split("+")]
+        result[name] = CaptionedImageSplit(
+            [image for part in parts for image in part.images], [captions for part in parts for captions in part.captions]
+        )
+    return result
 
 
 # ---- model and schedule -----------------------------------------------------------------------------------
@@ -310,7 +319,8 @@ def ablation_study(
 
     Each run: `train_mfsr` into `<output_dir>/<row>/seed<k>`, then `separation_diagnostics` on the evaluation
     split and `loss_gradient_norms` on one fixed training batch at initialisation and after training. With
-    `resume`, a run folder that already holds a trained model of the same configuration is evaluated, not retrained.
+    `resume`, a run folder that already holds a trained model of the same configuration is not retrained; it is
+    scored on this study's `eval_split` (so finished runs can be re-scored on more held-out images).
 
     Returns:
         `{row: [run report per seed]}` (also written to `output_file` as JSON after every run), each report
@@ -341,6 +351,10 @@ def ablation_study(
             if result is None:
                 result = train_mfsr(dataclasses.replace(data_args, ablation=name, reconstruction_figure=None), run_args)
             model = load_float32_model(MFSRForRetrieval, row_dir)
+            if resume:  # a reused run is scored on this study's evaluation split
+                eval_split = splits[data_args.eval_split]
+                result = {**result, "metrics": evaluate_retrieval(model, processor, eval_split, protocol=data_args.eval_protocol),
+                          "chance": chance_recall(len(eval_split)), "num_eval_images": len(eval_split)}
             model.train()
             trained_norms = loss_gradient_norms(model, probe_batch)
             results.setdefault(name, []).append({
