@@ -10,22 +10,17 @@ Use the same data flags as pre-training (the processor saved with the checkpoint
 """
 
 from fashionvl.recipes._common import parse_script_arguments
-from fashionvl.recipes.mvlt import MVLTDataArguments, MVLTFinetuningArguments, MVLTModelArguments, train
+from fashionvl.recipes.mvlt import MVLTDataArguments, MVLTFinetuningArguments, MVLTModelArguments, TRAINING_DEFAULTS, train
 from fashionvl.training import FashionTrainingArguments
 
+# Script defaults (shown by --help); flags on the command line win.
 DEFAULTS = dict(
+    TRAINING_DEFAULTS,
     output_dir="outputs/mvlt-finetuned",
     max_steps=300,
-    per_device_train_batch_size=32,
     learning_rate=1e-3,
-    lr_scheduler_type="cosine",
     warmup_steps=20,
-    weight_decay=1e-4,
-    logging_steps=20,
     save_steps=300,
-    report_to=["tensorboard"],
-    remove_unused_columns=False,
-    seed=0,
 )
 
 

@@ -16,23 +16,17 @@ Every `transformers.TrainingArguments` flag works (mixed precision, --deepspeed,
 """
 
 from fashionvl.recipes._common import parse_script_arguments
-from fashionvl.recipes.mvlt import MVLTDataArguments, MVLTModelArguments, MVLTPretrainingArguments, train
+from fashionvl.recipes.mvlt import MVLTDataArguments, MVLTModelArguments, MVLTPretrainingArguments, TRAINING_DEFAULTS, train
 from fashionvl.training import FashionTrainingArguments
 
 # Script defaults (shown by --help); flags on the command line win.
 DEFAULTS = dict(
+    TRAINING_DEFAULTS,
     output_dir="outputs/mvlt-pretrained",
     max_steps=1000,
-    per_device_train_batch_size=32,
     learning_rate=2e-3,
-    lr_scheduler_type="cosine",
     warmup_steps=50,
-    weight_decay=1e-4,
-    logging_steps=20,
     save_steps=500,
-    report_to=["tensorboard"],
-    remove_unused_columns=False,
-    seed=0,
 )
 
 

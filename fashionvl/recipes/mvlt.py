@@ -67,6 +67,18 @@ DATA_FORMATS = ("synthetic", "disk", "fashiongen")
 FINETUNING_TASKS = ("recognition", "retrieval")
 EVALUATION_TASKS = ("retrieval", "recognition", "mig")
 
+# `TrainingArguments` defaults that the pre-training and fine-tuning scripts share (each adds its own schedule):
+# the collators read raw rows (remove_unused_columns=False) and every loss part goes to TensorBoard.
+TRAINING_DEFAULTS = dict(
+    per_device_train_batch_size=32,
+    lr_scheduler_type="cosine",
+    weight_decay=1e-4,
+    logging_steps=20,
+    report_to=["tensorboard"],
+    remove_unused_columns=False,
+    seed=0,
+)
+
 
 # ----------------------------------------------------------------------------------------------
 # Arguments (HfArgumentParser dataclasses; every field's help is what `--help` prints)
@@ -506,6 +518,7 @@ __all__ = [
     "MVLTModelArguments",
     "MVLTPretrainingArguments",
     "RecipeResult",
+    "TRAINING_DEFAULTS",
     "build_collator",
     "build_config",
     "build_model",
