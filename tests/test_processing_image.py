@@ -212,3 +212,27 @@ def test_exif_orientation_of_pil_input_is_applied():
     image.save(buffer, format="PNG", exif=exif)
     rgb = to_rgb_uint8(Image.open(io.BytesIO(buffer.getvalue())))
     assert tuple(rgb[0, 0]) == (0, 0, 255) and tuple(rgb[0, -1]) == (255, 0, 0)
+
+
+def test_each_family_saves_the_image_processor_it_uses(tmp_path):
+    import json
+
+    from fashionvl.processing.processing_m2fashion import M2FashionProcessor
+    from fashionvl.processing.processing_mvlt import MVLTProcessor
+
+    M2FashionProcessor.from_attribute_list(["floral", "striped"]).image_processor.save_pretrained(tmp_path / "m2fashion")
+    MVLTProcessor.from_captions(["a red dress"] * 5, vocab_size=60).image_processor.save_pretrained(tmp_path / "mvlt")
+    saved = {name: json.loads((tmp_path / name / "preprocessor_config.json").read_text())["image_processor_type"]
+             for name in ("m2fashion", "mvlt")}
+    assert saved == {"m2fashion": "FashionImageProcessor", "mvlt": "MVLTImageProcessor"}
+
+
+def test_an_image_processor_config_saved_as_mvlt_loads_with_auto_image_processor_for_any_family(tmp_path):
+    from transformers import AutoImageProcessor
+
+    from fashionvl import M2FashionConfig, MVLTImageProcessor
+
+    MVLTImageProcessor(size={"height": 224, "width": 224}).save_pretrained(tmp_path)
+    M2FashionConfig.from_preset("tiny").save_pretrained(tmp_path)
+    loaded = AutoImageProcessor.from_pretrained(tmp_path)
+    assert type(loaded) is MVLTImageProcessor and loaded.size["height"] == 224
