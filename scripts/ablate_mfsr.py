@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import HfArgumentParser
 
-from fashionvl.evaluation.mfsr_protocol import format_ablation_table
+from fashionvl.evaluation.mfsr_protocol import format_ablation_table, format_per_seed_rsum
 from fashionvl.modeling.modeling_mfsr import MFSRForRetrieval
 from fashionvl.processing.processing_mfsr import MFSRProcessor
 from fashionvl.recipes.mfsr import (
@@ -53,6 +53,7 @@ class StudyArguments:
     rows: str = field(default=",".join(ABLATIONS), metadata={"help": "Comma-separated Table 3 rows."})
     seeds: str = field(default="0,1,2", metadata={"help": "Comma-separated training seeds."})
     num_threads: int = field(default=1, metadata={"help": "torch CPU threads."})
+    reference_row: str = field(default="vse++", metadata={"help": "Row the per-seed differences are taken to."})
     resume: bool = field(default=False, metadata={"help": "Reuse run folders that hold a model of the same config."})
 
 
@@ -70,6 +71,8 @@ def main(argv=None):
         resume=study.resume,
     )
     table = format_ablation_table(results)
+    if study.reference_row in results:
+        table += "\n\nPer-seed rsum (seeds " + study.seeds.replace(",", " / ") + "):\n" + format_per_seed_rsum(results, study.reference_row)
     with open(os.path.join(training_args.output_dir, "ablation.md"), "w", encoding="utf-8") as handle:
         handle.write(table + "\n")
     print(table)

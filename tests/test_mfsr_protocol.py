@@ -10,6 +10,7 @@ from fashionvl.evaluation.mfsr_protocol import (
     chance_recall,
     evaluate_retrieval,
     format_ablation_table,
+    format_per_seed_rsum,
     format_recall_table,
     mean_sd,
 )
@@ -91,3 +92,13 @@ def test_ablation_table_reports_mean_and_sd_over_seeds_and_the_chance_row():
     table = format_ablation_table({"vse++": [run(300.0), run(360.0), run(330.0)]})
     assert "| vse++ | 3 |" in table and "**330.0 ± 30.0**" in table
     assert table.splitlines()[-1].startswith("| chance (100 images) |") and table.endswith("| 31.6 |")
+
+
+def test_per_seed_lines_give_the_paired_difference_to_the_reference_row():
+    def runs(*rsums):
+        return [{"seed": seed, "metrics": {"rsum": rsum}} for seed, rsum in enumerate(rsums)]
+
+    lines = format_per_seed_rsum({"vse++": runs(400.0, 450.0), "mfsr": runs(410.0, 440.0)}, reference="vse++")
+    assert lines.splitlines() == ["- vse++: 400.0 / 450.0", "- mfsr: 410.0 / 440.0 (minus vse++: +10.0 / -10.0)"]
+    with pytest.raises(ValueError, match="'sp'"):
+        format_per_seed_rsum({"vse++": runs(400.0)}, reference="sp")

@@ -110,6 +110,29 @@ def format_ablation_table(results: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def format_per_seed_rsum(results: dict[str, list[dict]], reference: str | None = None) -> str:
+    """One line per row: rsum of every seed (`a / b / c`, seeds in the study's order), and with `reference` (a row
+    name) the paired difference row - reference on each seed (same seed = same shared initialisation and batches).
+
+    Raises:
+        ValueError: `reference` is not a row of `results`, or a row lacks one of its seeds.
+    """
+    if reference is not None and reference not in results:
+        raise ValueError(f"reference row {reference!r} is not in the results ({list(results)}).")
+    reference_rsum = {run["seed"]: run["metrics"]["rsum"] for run in results[reference]} if reference else {}
+    lines = []
+    for name, runs in results.items():
+        line = f"- {name}: " + " / ".join(f"{run['metrics']['rsum']:.1f}" for run in runs)
+        if reference is not None and name != reference:
+            missing = [run["seed"] for run in runs if run["seed"] not in reference_rsum]
+            if missing:
+                raise ValueError(f"row {name!r} has seeds {missing} that reference row {reference!r} lacks.")
+            differences = [run["metrics"]["rsum"] - reference_rsum[run["seed"]] for run in runs]
+            line += f" (minus {reference}: " + " / ".join(f"{value:+.1f}" for value in differences) + ")"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 __all__ = [
     "CAPTIONS_PER_IMAGE",
     "PROTOCOLS",
@@ -117,6 +140,7 @@ __all__ = [
     "encode_split",
     "evaluate_retrieval",
     "format_ablation_table",
+    "format_per_seed_rsum",
     "format_recall_table",
     "mean_sd",
 ]
