@@ -1,11 +1,13 @@
-"""MVLT models on the tiny preset: shapes, losses, invariances, Hugging Face conventions, save/load."""
+"""MVLT models on the tiny preset: shapes, losses, invariances, outputs, heads from other checkpoints.
+
+The contract every model class meets (exact save/load, Auto classes, return_dict=False, main_input_name,
+gradient checkpointing, _no_split_modules, batch invariance, meta device, dtypes) is tests/test_model_common.py."""
 
 import inspect
 
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
 
 from fashionvl import (
     MVLTConfig,
@@ -19,7 +21,6 @@ from fashionvl.modeling.modeling_mvlt import MVLTSpatialReductionAttention
 from fashionvl.processing.masking import MaskGenerator, expand_unit_mask
 
 
-ALL_MODEL_CLASSES = (MVLTModel, MVLTForPreTraining, MVLTForImageTextRetrieval, MVLTForCategoryRecognition)
 BATCH, TEXT_LENGTH, VOCAB = 2, 10, 100
 
 
@@ -283,18 +284,6 @@ def test_padding_a_caption_further_does_not_change_the_cls_output(base_model):
         assert torch.allclose(short, long, atol=1e-5)
 
 
-def test_a_sample_gives_the_same_result_alone_and_in_a_batch(pretraining_model):
-    config, model = pretraining_model.config, pretraining_model
-    batch = make_batch(config, batch_size=3)
-    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values", "bool_masked_pos")}
-    with torch.no_grad():
-        together = model(**inputs)
-        alone = model(**{key: value[1:2] for key, value in inputs.items()})
-    assert torch.allclose(together.itm_logits[1:2], alone.itm_logits, atol=1e-5)
-    assert torch.allclose(together.mlm_logits[1:2], alone.mlm_logits, atol=1e-5)
-    assert torch.allclose(together.reconstruction[1:2], alone.reconstruction, atol=1e-5)
-
-
 def test_eager_and_sdpa_attention_agree(base_model):
     batch = inputs_for(MVLTModel, make_batch(base_model.config))
     with torch.no_grad():
@@ -388,26 +377,8 @@ def test_larger_images_than_configured_interpolate_position_embeddings(base_mode
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Hugging Face conventions (the checks of transformers' ModelTesterMixin that apply)
+# Outputs: hidden states, attentions, vocabulary resizing, padding
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
-def test_main_input_name_is_the_first_forward_argument(model_class):
-    first_argument = list(inspect.signature(model_class.forward).parameters)[1]
-    assert model_class.main_input_name == first_argument == "input_ids"
-
-
-@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
-def test_return_dict_false_returns_a_tuple_starting_with_the_first_field(model_class):
-    config = tiny_config()
-    model = model_class(config).eval()
-    batch = inputs_for(model_class, make_batch(config))
-    with torch.no_grad():
-        as_dict = model(**batch)
-        as_tuple = model(**batch, return_dict=False)
-    assert isinstance(as_tuple, tuple)
-    assert torch.equal(as_tuple[0], as_dict.to_tuple()[0])
 
 
 def test_output_hidden_states_has_one_joint_sequence_per_block():
@@ -456,54 +427,9 @@ def test_unmasked_padding_is_attended_like_the_authors_code(base_model):
     assert not torch.allclose(attended, short, atol=1e-4)
 
 
-def test_no_split_modules_name_classes_of_the_model(pretraining_model):
-    model = pretraining_model
-    class_names = {type(module).__name__ for module in model.modules()}
-    assert set(MVLTForPreTraining._no_split_modules) <= class_names
-
-
-def test_gradient_checkpointing_gives_the_same_gradients():
-    config = tiny_config()
-    batch = make_batch(config)
-    torch.manual_seed(1)
-    model = MVLTForPreTraining(config).train()
-    reference_state = {key: value.clone() for key, value in model.state_dict().items()}
-    model(**batch).loss.backward()
-    plain = {name: p.grad.clone() for name, p in model.named_parameters()}
-    model.load_state_dict(reference_state)
-    model.zero_grad()
-    model.activation_checkpointing_enable()
-    assert model.is_activation_checkpointing
-    model(**batch).loss.backward()
-    for name, parameter in model.named_parameters():
-        assert torch.allclose(parameter.grad, plain[name], atol=1e-6), name
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Save / load, Auto classes, heads from base checkpoints
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-def test_save_and_load_reproduces_outputs_exactly_in_safetensors(tmp_path):
-    config = tiny_config()
-    model = MVLTForPreTraining(config).eval()
-    batch = make_batch(config)
-    model.save_pretrained(tmp_path)
-    assert (tmp_path / "model.safetensors").is_file()
-    assert not list(tmp_path.glob("*.bin"))
-    reloaded = MVLTForPreTraining.from_pretrained(tmp_path).eval()
-    assert reloaded.get_output_embeddings().weight is reloaded.get_input_embeddings().weight
-    with torch.no_grad():
-        before, after = model(**batch), reloaded(**batch)
-    for name in ("loss", "itm_logits", "mlm_logits", "reconstruction"):
-        assert torch.equal(getattr(before, name), getattr(after, name)), name
-
-
-def test_auto_classes_resolve_from_a_saved_folder(tmp_path):
-    MVLTForPreTraining(tiny_config()).save_pretrained(tmp_path)
-    assert isinstance(AutoConfig.from_pretrained(tmp_path), MVLTConfig)
-    assert type(AutoModelForPreTraining.from_pretrained(tmp_path)) is MVLTForPreTraining
-    assert type(AutoModel.from_pretrained(tmp_path)) is MVLTModel
 
 
 def test_pretraining_checkpoint_loads_into_the_retrieval_head(tmp_path):
