@@ -157,15 +157,13 @@ def test_bad_attribute_states_are_rejected_with_the_bad_values(pixel_values):
         model(pixel_values, attribute_states=torch.zeros(BATCH, NUM_ATTRIBUTES + 1))
 
 
-def test_save_and_load_round_trip_gives_identical_outputs(tmp_path, pixel_values):
-    model = M2FashionForAttributePrediction(tiny_config()).eval()
+def test_the_nested_backbone_config_survives_save_and_load(tmp_path):
+    # (exact weights and outputs after save / load: tests/test_model_common.py)
+    model = M2FashionForAttributePrediction(tiny_config())
     model.save_pretrained(tmp_path)
-    assert (tmp_path / "model.safetensors").is_file()
-    reloaded = M2FashionForAttributePrediction.from_pretrained(tmp_path).eval()
-    states = random_states()
+    reloaded = M2FashionForAttributePrediction.from_pretrained(tmp_path)
     assert isinstance(reloaded.config.backbone_config, ResNetConfig)
     assert reloaded.config.backbone_config.hidden_sizes == model.config.backbone_config.hidden_sizes
-    assert torch.allclose(model(pixel_values, states).logits, reloaded(pixel_values, states).logits)
 
 
 def test_auto_classes_load_config_base_model_and_image_classification_head(tmp_path, pixel_values):
