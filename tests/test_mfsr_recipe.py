@@ -182,3 +182,14 @@ def test_a_split_named_val_plus_test_is_both_held_out_splits_in_order(tmp_path):
     splits = load_retrieval_splits(data_args, splits=("val", "test", "val+test"))
     assert len(splits["val+test"]) == len(splits["val"]) + len(splits["test"]) > len(splits["test"])
     assert splits["val+test"].captions == splits["val"].captions + splits["test"].captions
+
+
+def test_separation_weight_drift_is_zero_for_an_untrained_copy_and_isotropic_for_orthogonal_init():
+    from fashionvl.evaluation.mfsr_diagnostics import separation_weight_drift
+
+    model = MFSRForRetrieval(MFSRConfig.from_preset("tiny", vocab_size=30, separation_init="orthogonal"))
+    report = separation_weight_drift(model, model)
+    for side in ("image_separation", "text_separation"):
+        assert report[side]["relative_change"] == 0.0
+        assert report[side]["condition"] == pytest.approx(1.0, abs=1e-4)
+        assert report[side]["top_direction_share"] == pytest.approx(1 / 32, rel=1e-3)

@@ -3,6 +3,8 @@ loss term of eq. 6 pulls on the shared encoders.
 
 - `separation_diagnostics(model, processor, split)`: cosine <se, sp> (eq. 10), spread of the modal
   parts (eq. 7), whether G's images and the decoder's captions depend on the input (paper Fig. 5).
+- `separation_weight_drift(initial_model, trained_model)`: how far training moved the semantic projection from its
+  initialisation and how well-conditioned it ends (the cost of the N(0, 0.02) initialisation).
 - `loss_gradient_norms(model, batch)`: the gradient norm of each weighted eq. 6 term on the image encoder, the
   text encoder and the separation heads (the balance of the loss weights).
 
@@ -101,4 +103,34 @@ def separation_diagnostics(model, processor: MFSRProcessor, split: CaptionedImag
     return report
 
 
-__all__ = ["LOSS_TERMS", "loss_gradient_norms", "separation_diagnostics"]
+@torch.no_grad()
+def separation_weight_drift(initial_model, trained_model) -> dict[str, dict[str, float]]:
+    """How far training moved the semantic block of each separation layer from its initialisation.
+
+    Args:
+        initial_model, trained_model: `MFSRForRetrieval` (or `MFSRModel`) with separation heads, the first as
+            initialised (same seed), the second after training.
+
+    Returns:
+        `{"image_separation" | "text_separation": {"initial_norm", "relative_change" (||W - W0|| / ||W0||),
+        "initial_condition", "condition" (largest / smallest singular value), "top_direction_share" (largest
+        squared singular value / their sum; 1 / embed_dim for an isotropic projection)}}` for the last layer's
+        semantic rows.
+    """
+    encoders = [getattr(model, "mfsr", model) for model in (initial_model, trained_model)]
+    embed_dim = encoders[1].config.embed_dim
+    report = {}
+    for side in ("image_separation", "text_separation"):
+        initial, trained = (getattr(encoder, side).mlp[-1].weight[embed_dim : 2 * embed_dim].float() for encoder in encoders)
+        initial_values, values = torch.linalg.svdvals(initial), torch.linalg.svdvals(trained)
+        report[side] = {
+            "initial_norm": initial.norm().item(),
+            "relative_change": ((trained - initial).norm() / initial.norm()).item(),
+            "initial_condition": (initial_values.max() / initial_values.min()).item(),
+            "condition": (values.max() / values.min()).item(),
+            "top_direction_share": (values[0] ** 2 / values.pow(2).sum()).item(),
+        }
+    return report
+
+
+__all__ = ["LOSS_TERMS", "loss_gradient_norms", "separation_diagnostics", "separation_weight_drift"]
