@@ -59,7 +59,8 @@ def test_attention_depends_on_the_attribute_states(pixel_values):
 
 
 def test_z_matches_a_hand_computation_of_equations_1_to_9(pixel_values):
-    model = M2FashionModel(tiny_config(pooling="avg", channel_attention_activation="relu")).eval()
+    # the paper's eq. 3 (tanh); the default softmax over the linear scores is tested in test_m2fashion_departures
+    model = M2FashionModel(tiny_config(pooling="avg", channel_attention_activation="relu", spatial_score_activation="tanh")).eval()
     states = random_states().float()
     outputs = model(pixel_values, attribute_states=states)
     feature_map = model.backbone(pixel_values).feature_maps[-1]
@@ -125,7 +126,9 @@ def test_attribute_loss_is_taken_only_on_labels_unknown_in_the_input(pixel_value
 
 
 def test_total_loss_is_the_weighted_sum_of_equation_15(pixel_values):
-    model = M2FashionForAttributePrediction(tiny_config(attribute_loss_weight=2.0, triplet_loss_weight=0.5)).train()
+    model = M2FashionForAttributePrediction(
+        tiny_config(attribute_loss_weight=2.0, triplet_loss_weight=0.5, spatial_attention_objective="all")
+    ).train()
     outputs = model(
         pixel_values,
         labels=torch.tensor([0, 1, 2, 3]),

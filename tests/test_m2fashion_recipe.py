@@ -216,4 +216,7 @@ def test_counterfactual_probe_measures_a_variant_trained_without_the_attribute_l
     rows = [{"pixel_values": torch.randn(3, 32, 32), "attributes": [1, -1, 1, -1]} for _ in range(4)]
     model = recipe.build_model("tiny", 2, 4, attribute_loss_weight=0.0)
     report = recipe.spatial_counterfactual(model, rows)
-    assert report["attribute_loss"] > 0 and set(report) == {"attribute_loss", "counterfactual_attribute_loss", "relative_change"}
+    assert report["attribute_loss"] > 0 and set(report) == {
+        "attribute_loss", "counterfactual_attribute_loss", "relative_change", "mean_absolute_relative_change_per_image"
+    }
+    assert report["mean_absolute_relative_change_per_image"] >= 0

@@ -71,7 +71,7 @@ def test_collator_turns_sampler_batches_into_triplets_and_one_hot_query_states()
 
 def test_query_conditioned_triplet_loss_attends_all_three_images_under_the_query_attribute():
     torch.manual_seed(0)
-    model = tiny_model().eval()
+    model = tiny_model(triplet_embedding="shared").eval()  # the triplet on Z, as eq. 13-14 print it
     pixel_values = torch.randn(6, 3, 64, 64)
     attribute_labels = torch.randint(0, 2, (6, NUM_ATTRIBUTES)) * 2 - 1
     triplets = torch.tensor([[0, 1, 2], [3, 4, 5]])

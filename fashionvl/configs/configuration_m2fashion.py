@@ -74,11 +74,11 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         ~1.4 and saturates tanh), embeddings N(0, initializer_range): the previous behaviour. The paper gives no
         initialisation.
 
-    spatial_score_activation (`str`, *optional*, defaults to `"tanh"`):
+    spatial_score_activation (`str`, *optional*, defaults to `"none"`):
         The activation of eq. 3 before the softmax of eq. 4. `"tanh"` as printed: the scores are bounded to
         [-1, 1], so over h*w positions the largest attention weight is at most e^2 times the smallest, and
-        training pushes the pre-tanh scores into saturation to sharpen the map. `"none"`: softmax over the
-        linear scores W_v2 (f2(I) * T1), as ASEN's spatial attention (issue 12 departure).
+        training pushes the pre-tanh scores into saturation to sharpen the map (38-53 % beyond |2|, issue 12).
+        `"none"`: softmax over the linear scores W_v2 (f2(I) * T1), as ASEN's spatial attention (departure).
     spatial_attention_temperature (`float`, *optional*, defaults to 1.0):
         tau of softmax(scores / tau) in eq. 4 (1 = the paper).
 
@@ -102,13 +102,13 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         `"query_attribute"`: given `triplet_attribute_states`, anchor, positive and negative are all attended
         under the triplet's query attribute (ASEN, Ma et al. 2020, which the paper adapts). `"own_state"`: each
         image's Z under its own (label-masked) state, the earlier reading.
-    triplet_embedding (`str`, *optional*, defaults to `"shared"`):
+    triplet_embedding (`str`, *optional*, defaults to `"spatial"`):
         The embedding the triplet loss (eq. 13-14) compares. `"shared"`: Z of eq. 9, as in the paper (Z also
         feeds the category head). `"separate"`: an attribute-specific projection W_t Z (ASEN's conditional
         embedding), so the triplet term does not have to bend the category features. `"spatial"`: W_t V_s, the
         spatially attended features before ACA, so that only ASA can carry the query attribute into the triplet
         term (issue 12 departures).
-    spatial_attention_objective (`str`, *optional*, defaults to `"all"`):
+    spatial_attention_objective (`str`, *optional*, defaults to `"triplet"`):
         Which losses train the spatial attention (W_a1, W_v1, W_v2 of eq. 1-3). `"all"`: every term of eq. 15
         (the paper). `"triplet"`: only the attribute-conditioned triplet term; the category and attribute losses
         see the attended features but their gradient stops at alpha^s (they still train the backbone, ACA and the
@@ -118,7 +118,7 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         The attribute state under which the category loss (eq. 10) sees the image: `"input"` (the label-masked
         state, the paper) or `"unknown"` (all unknown, a second attention pass on the same feature map), so that
         the category loss does not shape the attribute-conditioned attention (issue 12 departure).
-    triplet_positive_category (`str`, *optional*, defaults to `"any"`):
+    triplet_positive_category (`str`, *optional*, defaults to `"anchor"`):
         Where the triplet sampler draws the positive: `"any"` category (ASEN), or `"anchor"`: from the
         anchor's category when it has one, as the negative is, so that anchor, positive and negative differ only
         in the query attribute and not in category (issue 12 departure).
@@ -174,12 +174,12 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
     attention_init: str = "small_scores"
     triplet_conditioning: str = "query_attribute"
     single_attribute_state_probability: float | int = 0.5
-    spatial_score_activation: str = "tanh"
+    spatial_score_activation: str = "none"
     spatial_attention_temperature: float | int = 1.0
-    triplet_embedding: str = "shared"
-    triplet_positive_category: str = "any"
+    triplet_embedding: str = "spatial"
+    triplet_positive_category: str = "anchor"
     category_loss_state: str = "input"
-    spatial_attention_objective: str = "all"
+    spatial_attention_objective: str = "triplet"
 
     def __post_init__(self, **kwargs):
         if isinstance(self.backbone_config, dict) and "model_type" not in self.backbone_config:
@@ -225,8 +225,6 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"`{name}` must be one of {allowed}, got {getattr(self, name)!r}.")
-        if self.triplet_embedding == "spatial" and self.triplet_conditioning != "query_attribute":
-            raise ValueError("`triplet_embedding='spatial'` needs `triplet_conditioning='query_attribute'`.")
         if self.spatial_attention_temperature <= 0:
             raise ValueError(f"`spatial_attention_temperature` must be > 0, got {self.spatial_attention_temperature}.")
         if not 0 <= self.single_attribute_state_probability <= 1:

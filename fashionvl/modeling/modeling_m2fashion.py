@@ -534,10 +534,11 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
                 ).repeat(3, 1)
                 feature_map = outputs.feature_map[triplet_indices.T.reshape(-1)]  # anchors, positives, negatives
                 triplet_embeds = self.attribute_specific_embeds(feature_map, states).view(3, num_triplets, -1)
-            else:
-                triplet_embeds = attribute_aware_embeds[triplet_indices.T]  # (3, num_triplets, E)
-                if config.triplet_embedding == "separate":
-                    triplet_embeds = self.triplet_projection(triplet_embeds)
+            else:  # each image under its own input state (the paper's reading of eq. 13-14)
+                own_embeds = attribute_aware_embeds
+                if config.triplet_embedding != "shared":
+                    own_embeds = self.attribute_specific_embeds(outputs.feature_map, outputs.attribute_states)
+                triplet_embeds = own_embeds[triplet_indices.T]  # (3, num_triplets, E)
             triplet_loss = m2fashion_triplet_cosine_loss(  # eq. 13-14
                 triplet_embeds[0], triplet_embeds[1], triplet_embeds[2], margin=config.triplet_margin
             )
