@@ -41,6 +41,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .._safe_io import atomic_folder, open_image
+from .faiss_search import FAISS_INDEX_TYPES, build_faiss_index, check_index_type, is_faiss_available, search_faiss_index
 
 
 INDEX_FORMAT_VERSION = 1
@@ -48,16 +49,6 @@ EMBEDDINGS_FILE = "embeddings.safetensors"
 METADATA_FILE = "index.json"
 MODALITIES = ("image", "text")
 UNIT_NORM_TOLERANCE = 1e-3
-FAISS_INDEX_TYPES = ("flat", "ivf", "hnsw")
-
-
-def is_faiss_available() -> bool:
-    """True when the optional ``faiss`` package (``faiss-cpu`` / ``faiss-gpu``) can be imported."""
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 RerankFunction = Callable[[int, torch.Tensor], torch.Tensor]
@@ -276,58 +267,18 @@ class FashionGalleryIndex:
         - ``"hnsw"``: ``IndexHNSWFlat`` (inner product, M = 32 links, efConstruction 80); memory = embeddings
           + about 2 x M x 4 bytes of links per item; slow to build (minutes per million items on 2 cores).
         """
-        if index_type not in FAISS_INDEX_TYPES:
-            raise ValueError(f"index_type must be one of {FAISS_INDEX_TYPES}, got {index_type!r}.")
+        check_index_type(index_type)
         if not is_faiss_available():
             raise ImportError("FAISS search needs the optional extra: pip install 'fashionvl[faiss]' (faiss-cpu).")
         if self._faiss_index is None:
             self._faiss_index = {}
         if index_type not in self._faiss_index:
-            self._faiss_index[index_type] = self._build_faiss_index(index_type, nlist)
+            self._faiss_index[index_type] = build_faiss_index(self.embeddings, index_type, nlist)
         return self._faiss_index[index_type]
-
-    def _build_faiss_index(self, index_type: str, nlist: int | None):
-        import faiss
-
-        vectors = self.embeddings.numpy()
-        if index_type == "flat":
-            index = faiss.IndexFlatIP(self.dim)
-        elif index_type == "hnsw":
-            index = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 80
-        else:
-            # sqrt(N) cells (1,000 at 1M: k-means and assignment stay cheap), with at least 39 training points
-            # per cell (FAISS's k-means minimum); more cells search faster at a longer build
-            nlist = nlist or max(1, min(int(len(self) ** 0.5), len(self) // 39))
-            if not 1 <= nlist <= len(self):
-                raise ValueError(f"nlist must be in [1, {len(self)}] (the gallery size), got {nlist}.")
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.dim), self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            sample = torch.randperm(len(self), generator=torch.Generator().manual_seed(0))[: 64 * nlist]
-            index.train(vectors[torch.sort(sample).values.numpy()])
-            index.nprobe = max(1, nlist // 16)
-        index.add(vectors)
-        return index
 
     def _search_faiss(self, queries: torch.Tensor, top_k: int, index_type: str = "flat", nprobe: int | None = None,
                       ef_search: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        import faiss
-
-        index = self.faiss_index(index_type)
-        if index_type == "ivf" and nprobe is not None:
-            if not 1 <= nprobe <= index.nlist:
-                raise ValueError(f"nprobe must be in [1, {index.nlist}] (the number of IVF cells), got {nprobe}.")
-            index.nprobe = nprobe
-        if index_type == "hnsw":
-            if ef_search is not None and ef_search < 1:
-                raise ValueError(f"ef_search must be >= 1, got {ef_search}.")
-            index.hnsw.efSearch = max(top_k, ef_search or 128)
-        elif ef_search is not None:
-            raise ValueError(f"ef_search applies to index_type='hnsw', not {index_type!r}.")
-        if nprobe is not None and index_type != "ivf":
-            raise ValueError(f"nprobe applies to index_type='ivf', not {index_type!r}.")
-        scores, indices = index.search(queries.numpy(), top_k)
-        scores, indices = torch.from_numpy(scores), torch.from_numpy(indices).long()
-        return scores.masked_fill(indices < 0, float("-inf")), indices
+        return search_faiss_index(self.faiss_index(index_type), queries, top_k, index_type, nprobe, ef_search)
 
     def search_two_stage(
         self,
@@ -534,4 +485,4 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["FashionGalleryIndex", "RerankFunction", "is_faiss_available"]
+__all__ = ["FAISS_INDEX_TYPES", "FashionGalleryIndex", "RerankFunction", "is_faiss_available"]
