@@ -363,6 +363,13 @@ class MFSRModel(MFSRPreTrainedModel):
             )
         backbone.load_state_dict(new_state)
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The word embeddings W_e of the caption encoder (eq. 2)."""
+        return self.text_encoder.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.text_encoder.word_embeddings = value
+
     def encode_image(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """`(batch, 3, H, W)` -> (v, v^mo, v^se, v^sp); without separation (VSE++) v^se = v / ||v|| and the
         other parts are None."""
