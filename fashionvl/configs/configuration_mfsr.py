@@ -27,6 +27,11 @@ RESNET152_BACKBONE_KWARGS = {
 }
 
 
+# The image processor's default normalisation (ImageNet), from which the default reconstruction target map is computed.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
 @strict
 class MFSRConfig(PresetMixin, PreTrainedConfig):
     r"""Configuration of [`MFSRModel`] and [`MFSRForRetrieval`].
@@ -74,11 +79,13 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
             DCGAN `ngf`: channels of the generator's last hidden layer (doubled at each coarser level).
         discriminator_channels (`int`, *optional*, defaults to 64):
             DCGAN `ndf`: channels of the discriminators' first layer (doubled at each coarser level).
-        image_mean (`list[float]`, *optional*, defaults to ImageNet mean):
-            Mean used by the image processor; pixel values are mapped back to [-1, 1] (the range of the
-            generator's tanh) with it before image reconstruction.
-        image_std (`list[float]`, *optional*, defaults to ImageNet std):
-            Standard deviation used by the image processor (see `image_mean`).
+        reconstruction_target_scale (`list[float]`, *optional*), reconstruction_target_shift (`list[float]`, *optional*):
+            Per-channel affine map `pixel_values * scale + shift` from the processor's normalised pixels to [-1, 1]
+            (the range of the generator's tanh), the target of image reconstruction: `scale = 2 * std`,
+            `shift = 2 * mean - 1` for the image processor's `image_mean` / `image_std` (by default ImageNet's, the
+            processor's defaults). The normalisation statistics belong to the image processor; a config (or an older
+            `config.json`) that passes `image_mean` / `image_std` gets the map computed from them, and they are not
+            stored.
         margin (`float`, *optional*, defaults to 0.2):
             Margin alpha of the semantic hinge loss (eq. 9).
         max_violation (`bool`, *optional*, defaults to `True`):
@@ -152,8 +159,8 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
     reconstruction_image_size: int = 64
     generator_channels: int = 64
     discriminator_channels: int = 64
-    image_mean: list[float] | tuple[float, ...] = (0.485, 0.456, 0.406)
-    image_std: list[float] | tuple[float, ...] = (0.229, 0.224, 0.225)
+    reconstruction_target_scale: list[float] | tuple[float, ...] | None = None
+    reconstruction_target_shift: list[float] | tuple[float, ...] | None = None
     margin: float = 0.2
     max_violation: bool = True
     mask_same_image_negatives: bool = True
@@ -171,8 +178,17 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
     eos_token_id: int | None = 2
 
     def __post_init__(self, **kwargs):
-        self.image_mean = list(self.image_mean)
-        self.image_std = list(self.image_std)
+        # Normalisation statistics are the image processor's; configs saved before they moved there still carry them.
+        image_mean = list(kwargs.pop("image_mean", IMAGENET_MEAN))
+        image_std = list(kwargs.pop("image_std", IMAGENET_STD))
+        if len(image_mean) != 3 or len(image_std) != 3:
+            raise ValueError(f"MFSRConfig.image_mean / image_std need 3 values (RGB), got {image_mean} / {image_std}.")
+        if self.reconstruction_target_scale is None:
+            self.reconstruction_target_scale = [2 * std for std in image_std]
+        if self.reconstruction_target_shift is None:
+            self.reconstruction_target_shift = [2 * mean - 1 for mean in image_mean]
+        self.reconstruction_target_scale = [float(value) for value in self.reconstruction_target_scale]
+        self.reconstruction_target_shift = [float(value) for value in self.reconstruction_target_shift]
         super().__post_init__(**kwargs)
 
     def validate_sizes(self):
@@ -187,9 +203,10 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
             raise ValueError(
                 f"MFSRConfig.reconstruction_image_size must be a power of two >= 8 (DCGAN doubles 4x4 maps), got {size}."
             )
-        if len(self.image_mean) != 3 or len(self.image_std) != 3:
+        if len(self.reconstruction_target_scale) != 3 or len(self.reconstruction_target_shift) != 3:
             raise ValueError(
-                f"MFSRConfig.image_mean / image_std need 3 values (RGB), got {self.image_mean} / {self.image_std}."
+                f"MFSRConfig.reconstruction_target_scale / _shift need 3 values (RGB), got "
+                f"{self.reconstruction_target_scale} / {self.reconstruction_target_shift}."
             )
 
     def validate_loss_forms(self):

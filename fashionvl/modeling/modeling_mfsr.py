@@ -476,9 +476,9 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
 
     def reconstruction_target(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Undo the processor's normalisation and resize: `(batch, 3, H, W)` -> `(batch, 3, size, size)` in [-1, 1]."""
-        mean = pixel_values.new_tensor(self.config.image_mean).view(1, 3, 1, 1)
-        std = pixel_values.new_tensor(self.config.image_std).view(1, 3, 1, 1)
-        images = (pixel_values * std + mean) * 2 - 1
+        scale = pixel_values.new_tensor(self.config.reconstruction_target_scale).view(1, 3, 1, 1)
+        shift = pixel_values.new_tensor(self.config.reconstruction_target_shift).view(1, 3, 1, 1)
+        images = pixel_values * scale + shift  # (pixel_values * std + mean) * 2 - 1
         size = self.config.reconstruction_image_size
         if images.shape[-2:] != (size, size):
             images = F.interpolate(images, size=(size, size), mode="area")
