@@ -24,6 +24,12 @@ ConfigTester = configuration_common.ConfigTester
 floats_tensor, ids_tensor = modeling_common.floats_tensor, modeling_common.ids_tensor
 
 from fashionvl import (  # noqa: E402  (after the skip: nothing to import when the suite is unavailable)
+    M2FashionConfig,
+    M2FashionForAttributePrediction,
+    M2FashionModel,
+    MFSRConfig,
+    MFSRForRetrieval,
+    MFSRModel,
     MVLTConfig,
     MVLTForCategoryRecognition,
     MVLTForImageTextRetrieval,
@@ -154,6 +160,116 @@ class MVLTModelTest(FashionModelTest, unittest.TestCase):
             elif model_class is MVLTForCategoryRecognition:
                 inputs_dict["main_category_labels"] = torch.zeros(batch_size, dtype=torch.long, device=device)
                 inputs_dict["sub_category_labels"] = torch.ones(batch_size, dtype=torch.long, device=device)
+        return inputs_dict
+
+    def test_config(self):
+        self.config_tester.run_common_tests()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# mFSR
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class MFSRModelTester:
+    """The tiny mFSR preset (a 4-stage basic ResNet of widths 16..128, a 1-layer GRU) on 32 px images and 6-word
+    captions."""
+
+    def __init__(self, parent, batch_size=3, text_length=6, image_size=32, is_training=True):
+        self.parent = parent
+        self.batch_size = batch_size
+        self.seq_length = text_length
+        self.image_size = image_size
+        self.is_training = is_training
+        self.vocab_size = 30
+        self.num_hidden_layers = 1
+
+    def get_config(self) -> MFSRConfig:
+        return MFSRConfig.from_preset("tiny", vocab_size=self.vocab_size)
+
+    def prepare_config_and_inputs_for_common(self):
+        input_ids = ids_tensor([self.batch_size, self.seq_length], self.vocab_size - 4) + 4  # no special tokens
+        input_ids[:, 0], input_ids[:, -1] = 1, 2  # <start> ... <end>
+        inputs = {
+            "pixel_values": floats_tensor([self.batch_size, 3, self.image_size, self.image_size]),
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+        }
+        return self.get_config(), inputs
+
+
+@skip_features_outputs
+@skip_common(
+    "mFSR's encoders (a ResNet backbone, a GRU) return no per-layer hidden states",
+    "test_hidden_states_output", "test_retain_grad_hidden_states_attentions",
+)
+class MFSRModelTest(FashionModelTest, unittest.TestCase):
+    base_model_class = MFSRModel
+    all_model_classes = (MFSRModel, MFSRForRetrieval)
+    additional_model_inputs = ["input_ids"]  # the dual encoder embeds both sides
+    has_attentions = False  # a ResNet and a GRU: no attention
+    test_resize_embeddings = False
+
+    def setUp(self):
+        self.model_tester = MFSRModelTester(self)
+        self.config_tester = ConfigTester(self, config_class=MFSRConfig, has_text_modality=False, common_properties=["hidden_size"])
+
+    def test_config(self):
+        self.config_tester.run_common_tests()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# M2Fashion
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class M2FashionModelTester:
+    """The tiny M2Fashion preset (a small ResNet, ASA / ACA over its last map) on 32 px images."""
+
+    def __init__(self, parent, batch_size=3, image_size=32, is_training=True):
+        self.parent = parent
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self.is_training = is_training
+        self.num_hidden_layers = 1
+
+    def get_config(self) -> M2FashionConfig:
+        return M2FashionConfig.from_preset("tiny")
+
+    def prepare_config_and_inputs_for_common(self):
+        config = self.get_config()
+        states = ids_tensor([self.batch_size, config.num_attributes], 3) - 1  # -1 / 0 / 1
+        inputs = {
+            "pixel_values": floats_tensor([self.batch_size, 3, self.image_size, self.image_size]),
+            "attribute_states": states.float(),
+        }
+        return config, inputs
+
+
+@skip_features_outputs
+@skip_common(
+    "M2Fashion's hidden states are the ResNet backbone's (batch, channels, height, width) maps, not token sequences",
+    "test_hidden_states_output",
+)
+@skip_common("M2Fashion is an image model: no token embeddings to get or set", "test_model_get_set_embeddings")
+class M2FashionModelTest(FashionModelTest, unittest.TestCase):
+    base_model_class = M2FashionModel
+    all_model_classes = (M2FashionModel, M2FashionForAttributePrediction)
+    additional_model_inputs = ["attribute_states"]
+    has_attentions = False  # ASA / ACA weights are outputs of their own, not transformer attentions
+    test_resize_embeddings = False
+
+    def setUp(self):
+        self.model_tester = M2FashionModelTester(self)
+        self.config_tester = ConfigTester(self, config_class=M2FashionConfig, has_text_modality=False, common_properties=[])
+
+    def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
+        inputs_dict = super()._prepare_for_class(inputs_dict, model_class, return_labels=return_labels)
+        if return_labels and model_class is M2FashionForAttributePrediction:
+            batch_size, num_attributes = inputs_dict["attribute_states"].shape
+            device = inputs_dict["pixel_values"].device
+            inputs_dict["labels"] = torch.arange(batch_size, device=device) % 2  # category ids (eq. 10)
+            inputs_dict["attribute_labels"] = (torch.arange(num_attributes, device=device) % 2).float().expand(batch_size, -1)
         return inputs_dict
 
     def test_config(self):
