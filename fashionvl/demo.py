@@ -15,7 +15,7 @@ Steps (each prints its wall time):
    evaluated), then evaluate zero-shot TIR / ITR (paper protocol: 5 seeded draws) with the fused, ITC and ITM
    scores, and again on a catalog drawn with another seed (products the checkpoint never saw);
 5. fine-tune category recognition (M-CR + S-CR) from the pre-trained weights and evaluate it;
-6. write the checkpoints and processor, `metrics.json` (metrics next to chance levels), `results.md`,
+6. write the checkpoints and processor, `eval_results.json` (metrics next to chance levels), `results.md`,
    a masked-image-generation grid, TIR examples, training and diagnostic curves under `output_dir`.
 
 Training phases have a time budget (`max_minutes`) so the whole run stays within it on slow machines; the
@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .recipes._common import parse_config_overrides, parse_script_arguments
+from .recipes._common import METRICS_FILE, parse_config_overrides, parse_script_arguments
 
 
 RECIPES = ("retrieval", "paper")
@@ -173,7 +173,7 @@ def _metric_block(retrieval: dict) -> dict:
 
 
 def run_demo(demo: DemoArguments) -> dict:
-    """Run the whole demo; returns the metrics written to `output_dir/metrics.json`."""
+    """Run the whole demo; returns the metrics written to `output_dir/eval_results.json`."""
     from datasets import concatenate_datasets
     from transformers import set_seed
 
@@ -318,7 +318,7 @@ def run_demo(demo: DemoArguments) -> dict:
         "settings": asdict(demo),
     }
     table = protocol.format_results_table(metrics, chance, title="MVLT tiny (demo)")
-    with open(os.path.join(demo.output_dir, "metrics.json"), "w", encoding="utf-8") as file:
+    with open(os.path.join(demo.output_dir, METRICS_FILE), "w", encoding="utf-8") as file:
         json.dump(metrics, file, indent=2)
     with open(os.path.join(demo.output_dir, "results.md"), "w", encoding="utf-8") as file:
         file.write(table + "\n")

@@ -7,7 +7,7 @@ split. Recognition: accuracy and macro-F1 (SumC). MIG: originals / masked inputs
     python scripts/evaluate_mvlt.py --model_name_or_path outputs/mvlt-pretrained \\
         --recognition_model_name_or_path outputs/mvlt-category --output_dir outputs/mvlt-eval
 
-Writes metrics.json (with chance levels), results.md, reconstruction_grid.png and retrieval_examples.png.
+Writes eval_results.json (with chance levels), results.md, reconstruction_grid.png and retrieval_examples.png.
 """
 
 from fashionvl.recipes._common import parse_script_arguments

@@ -3,13 +3,18 @@
 Defaults: the bundled synthetic catalog, the tiny preset at 64 px, CPU-friendly. Examples:
 
     python scripts/pretrain_mvlt.py --output_dir outputs/mvlt-pretrained --num_products 4000 --max_steps 2000
-    python scripts/pretrain_mvlt.py --data_format fashiongen --data_path fashiongen_256_256_train.h5 \\
-        --eval_data_path fashiongen_256_256_validation.h5 --preset paper --image_size 256 --max_text_length 128 \\
+    python scripts/pretrain_mvlt.py --dataset_name my_shop/ --output_dir outputs/mvlt-shop   # imagefolder + metadata.jsonl
+    python scripts/pretrain_mvlt.py --dataset_name fashiongen --train_file fashiongen_256_256_train.h5 \\
+        --validation_file fashiongen_256_256_validation.h5 --preset paper --image_size 256 --max_text_length 128 \\
         --tokenizer_vocab_size 8000 --pvt_name_or_path Zetatech/pvt-tiny-224 --bf16 true
     torchrun --nproc_per_node 2 scripts/pretrain_mvlt.py --ddp_backend gloo      # 2 CPU processes
     torchrun --nproc_per_node 8 scripts/pretrain_mvlt.py --preset paper ...      # 8 GPUs (NCCL)
     accelerate launch --num_processes 2 scripts/pretrain_mvlt.py ...
 
+Your own data: `--dataset_name` a folder (imagefolder with metadata.jsonl / .csv: file_name, caption, and optional
+category / subcategory / product_id columns, string labels allowed), a save_to_disk folder or a Hub dataset, or
+`--train_file` / `--validation_file` (CSV / JSON lines with an image path column); the column options are those of
+transformers' run_clip.py (`--image_column`, `--caption_column`, `--category_column`, ...).
 Every `transformers.TrainingArguments` flag works (mixed precision, --deepspeed, --fsdp, --gradient_accumulation_steps,
 --resume_from_checkpoint, ...). Writes the model and the processor to --output_dir; TensorBoard logs every loss part
 (mir_loss, itm_loss, mlm_loss) under --output_dir/runs.

@@ -50,8 +50,8 @@ def test_pretraining_script_defaults_reach_the_training_arguments():
 
 
 def test_bad_arguments_are_rejected_with_the_value():
-    with pytest.raises(ValueError, match="'imagenet'"):
-        recipe.MVLTDataArguments(data_format="imagenet")
+    with pytest.raises(ValueError, match="'fashiongen' needs --train_file"):
+        recipe.MVLTDataArguments(dataset_name="fashiongen")
     with pytest.raises(ValueError, match="'captioning'"):
         recipe.MVLTFinetuningArguments(task="captioning")
     with pytest.raises(ValueError, match="'detection'"):
@@ -108,7 +108,7 @@ def test_tiny_pretrain_finetune_evaluate_end_to_end(tmp_path):
     assert report["chance"]["tir"]["R@1"] == pytest.approx(1 / 6)
     for task in ("main_category", "sub_category"):
         assert set(report[task]) == {"accuracy", "macro_f1", "SumC"}
-    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    saved = json.loads((tmp_path / "eval" / "eval_results.json").read_text())
     assert saved["tir"]["R@1"] == report["tir"]["R@1"]
     assert "| S-CR | macro-F |" in (tmp_path / "eval" / "results.md").read_text()
     for figure in ("reconstruction_grid.png", "retrieval_examples.png"):
@@ -136,7 +136,7 @@ def test_demo_writes_fused_itc_and_itm_retrieval_metrics_next_to_chance(tmp_path
     assert [entry["step"] for entry in metrics["diagnostics"]] == [2, 4]
     assert {"diag_itm_acc_positive", "diag_itm_acc_itc_hard", "diag_fused_r@10", "diag_grounding_true",
             "diag_cls_vision_attention_4"} <= metrics["diagnostics"][0].keys()
-    saved = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    saved = json.loads((tmp_path / "demo" / "eval_results.json").read_text())
     assert saved["tir_itm"] == metrics["tir_itm"]
     assert "(ITM)" in (tmp_path / "demo" / "results.md").read_text()
     for figure in ("pretraining_diagnostics.png", "retrieval_examples.png", "pretraining_curves.png"):

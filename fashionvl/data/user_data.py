@@ -24,6 +24,14 @@ What it does to the rows:
   multi-hot / {-1, 0, 1} list, turned into {-1, 1} per attribute (a name not listed is a known negative), with the
   attribute names in the dataset metadata (`fashionvl.data.attribute_names`);
 - no validation split: ``validation_split_percentage`` of the products (not rows) are held out.
+
+The recipes' data arguments (`MVLTDataArguments`, `MFSRDataArguments`, `M2FashionDataArguments`) are subclasses of
+`UserDataArguments`: one option style for the three models. Their ``--dataset_name`` also takes the names of the
+formats the recipe reads itself (``named_datasets``: ``synthetic``, the default, and the paper formats, e.g.
+``fashiongen`` / ``karpathy`` / ``deepfashion`` / ``darn`` with ``--data_dir``); any other value is the user's own
+data, read here. ``--train_file`` without a ``--dataset_name`` replaces the default synthetic catalog.
+
+`captions_by_image` groups rows into images with their captions (mFSR's VSE++ protocol, image -> captions).
 """
 
 from __future__ import annotations
@@ -32,8 +40,8 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 from .._safe_io import UnsafePathError, resolve_under_root
 from ._files import DataFormatError
@@ -72,10 +80,23 @@ class UserDataArguments:
     validation_split_percentage: int = field(
         default=15, metadata={"help": "Products held out for validation when the data has no validation split."}
     )
-    seed: int = field(default=0, metadata={"help": "Seed of the validation hold-out."})
-    cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
+    validation_split_seed: int = field(default=0, metadata={"help": "Seed of the validation hold-out."})
+    dataset_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
+
+    #: Values of ``dataset_name`` that a recipe reads itself (the synthetic catalog, the paper formats); every other
+    #: value is the user's own data. The recipes' subclasses set it.
+    named_datasets: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def named_dataset(self) -> str | None:
+        """The recipe's own format named by ``dataset_name`` (e.g. ``"synthetic"``), or None for the user's data."""
+        return self.dataset_name if self.dataset_name in self.named_datasets else None
 
     def __post_init__(self):
+        if self.train_file is not None and self.dataset_name == "synthetic":
+            self.dataset_name = None  # --train_file replaces the default synthetic catalog
+        if self.named_dataset is not None:
+            return  # the recipe checks the options of its own formats
         if self.dataset_name is None and self.train_file is None:
             raise ValueError("give --dataset_name or --train_file for your own data.")
         if self.dataset_name is not None and self.train_file is not None:
@@ -130,7 +151,8 @@ def load_user_dataset(args: UserDataArguments, require: tuple[str, ...] = ("imag
 
 
 def _source(args: UserDataArguments) -> dict[str, Any]:
-    return {key: value for key, value in vars(args).items() if value is not None and key.endswith(("name", "file", "dir"))}
+    names = [item.name for item in fields(UserDataArguments) if item.name.endswith(("name", "file", "dir"))]
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 def _load_raw(args: UserDataArguments):
@@ -143,7 +165,7 @@ def _load_raw(args: UserDataArguments):
                                 or os.path.isfile(os.path.join(path, "dataset_info.json"))):
         loaded = load_from_disk(path)  # a save_to_disk folder
         return DatasetDict({TRAIN: loaded}) if isinstance(loaded, Dataset) else loaded
-    loaded = load_dataset(path, args.dataset_config_name, data_dir=args.data_dir, cache_dir=args.cache_dir)
+    loaded = load_dataset(path, args.dataset_config_name, data_dir=args.data_dir, cache_dir=args.dataset_cache_dir)
     if TRAIN not in loaded:
         raise ValueError(f"dataset {path!r} has no 'train' split (found {sorted(loaded)}).")
     return loaded
@@ -159,7 +181,7 @@ def _load_files(args: UserDataArguments):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"--{name}_file {path!r} does not exist.")
         kind = DATA_FILE_TYPES[os.path.splitext(path)[1].lower()]
-        split = load_dataset(kind, data_files={name: path}, cache_dir=args.cache_dir)[name]
+        split = load_dataset(kind, data_files={name: path}, cache_dir=args.dataset_cache_dir)[name]
         if args.image_column not in split.column_names:
             raise DataFormatError(path, None, f"no image column {args.image_column!r} (columns: {split.column_names}); "
                                               "set --image_column")
@@ -315,6 +337,30 @@ def _encode_attributes(splits: dict):
     return encoded, names
 
 
+def captions_by_image(split) -> tuple[list[int], list[list[str]]]:
+    """The rows of `split` grouped by image, for image -> captions protocols (mFSR's VSE++).
+
+    Rows that show the same image (the same file path, else the same bytes) are one image whose captions are those
+    rows' captions in row order (an exact repeat is dropped). Returns, per distinct image in order of first
+    appearance, the index of its first row and its captions.
+    """
+    from datasets import Image
+
+    first_rows: list[int] = []
+    captions: list[list[str]] = []
+    position: dict[str, int] = {}
+    undecoded = split.cast_column("image", Image(decode=False))
+    for row, (image, caption) in enumerate(zip(undecoded["image"], split["caption"])):
+        key = _image_key(image)
+        if key not in position:
+            position[key] = len(first_rows)
+            first_rows.append(row)
+            captions.append([])
+        if caption not in captions[position[key]]:
+            captions[position[key]].append(caption)
+    return first_rows, captions
+
+
 def _hold_out_products(train, args: UserDataArguments) -> dict:
     """Hold out ``validation_split_percentage`` of the products (all rows of a product go to one side)."""
     import random
@@ -322,7 +368,7 @@ def _hold_out_products(train, args: UserDataArguments) -> dict:
     products = sorted(set(train["product_id"]))
     if len(products) < 2:
         raise ValueError(f"cannot hold out a validation split from {len(products)} product; give --validation_file.")
-    random.Random(args.seed).shuffle(products)
+    random.Random(args.validation_split_seed).shuffle(products)
     count = max(1, round(len(products) * args.validation_split_percentage / 100))
     held_out = set(products[:count])
     product_ids = train["product_id"]
@@ -334,4 +380,4 @@ def _hold_out_products(train, args: UserDataArguments) -> dict:
     }
 
 
-__all__ = ["UserDataArguments", "load_user_dataset"]
+__all__ = ["UserDataArguments", "captions_by_image", "load_user_dataset"]

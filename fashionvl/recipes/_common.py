@@ -8,6 +8,9 @@ one style of script defaults).
 - `parse_script_arguments(dataclass_types, argv, defaults)`: the scripts' HfArgumentParser with their defaults
   set on the parser (so `--help` shows them and the command line wins).
 - `save_training_outputs(trainer, processor, output_dir)`: model, processor and `log_history.json`.
+- `METRICS_FILE`: the name of the evaluation metrics every recipe writes into its output folder
+  (`eval_results.json`, the file of transformers' `Trainer.save_metrics("eval", ...)`), which
+  `scripts/export_to_hub.py --metrics_file` reads.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ import torch
 
 
 logger = logging.getLogger(__name__)
+
+#: The evaluation metrics of every family's recipe, in its output folder (transformers' `Trainer.save_metrics` name).
+METRICS_FILE = "eval_results.json"
 
 
 @dataclass
@@ -92,6 +98,7 @@ def save_training_outputs(trainer, processor, output_dir: str) -> None:
 
 
 __all__ = [
+    "METRICS_FILE",
     "RecipeResult",
     "load_float32_model",
     "parse_config_overrides",

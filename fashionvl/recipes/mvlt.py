@@ -4,17 +4,21 @@ The scripts `scripts/pretrain_mvlt.py`, `scripts/finetune_mvlt.py`, `scripts/eva
 (`fashionvl.demo`) are thin wrappers around this module. Its interface is the one of every family's recipe:
 `build_model`, `train(...) -> RecipeResult`, `evaluate(...)`. What it calls lives where it is tested:
 
-- data: `fashionvl.data` (the synthetic catalog, Fashion-Gen HDF5, a `save_to_disk` DatasetDict);
+- data: `fashionvl.data` (the synthetic catalog, Fashion-Gen HDF5, your own data through `fashionvl.data.user_data`);
 - batches: the collators of `fashionvl.processing.collators`;
 - training: `fashionvl.training` (`FashionTrainer`, `TimeBudgetCallback`);
 - protocols, metrics and chance levels: `fashionvl.evaluation.mvlt_protocol`;
 - figures: `fashionvl.visualization.mvlt`.
 
-Data (`load_image_text_splits`): `"synthetic"` (default) generates the bundled procedural catalog
-(`fashionvl.data.synthetic.generate_catalog`); `"disk"` reads a `datasets.DatasetDict` saved with
-`save_to_disk` whose rows follow the team's image-text schema (`image`, `caption`, `category`,
-`subcategory`, `product_id`); `"fashiongen"` reads the Fashion-Gen HDF5 files (`data_path` = train file,
-`eval_data_path` = validation file).
+Data (`load_image_text_splits`, options of `MVLTDataArguments`, the user-data options of every recipe):
+`--dataset_name synthetic` (default) generates the bundled procedural catalog
+(`fashionvl.data.synthetic.generate_catalog`); `fashiongen` reads the Fashion-Gen HDF5 files (`--train_file` /
+`--validation_file`, or `--data_dir` holding them); any other value is your own data
+(`fashionvl.data.user_data.load_user_dataset`: an imagefolder with `metadata.jsonl`, a `save_to_disk` folder, a
+Hub dataset, or `--train_file` / `--validation_file` CSV / JSON lines) with a caption column; its string
+categories are class-encoded and their names stored in the saved config (`id2label` / `label2id`,
+`sub_category_names`). Former flags still accepted: `--data_format` (= `--dataset_name`, with `disk` = a
+save_to_disk folder in `--data_dir`), `--data_path` (= `--data_dir`), `--eval_data_path` (= `--validation_file`).
 
 Training (MVLT paper Sec. 4.1): pre-training (`MVLTPretrainingArguments`) optimises MIR + ITM + MLM (eq. 8, weights
 from the config) with `FashionTrainer`, which logs `mir_loss`, `itm_loss` and `mlm_loss`; ITM negatives are captions
@@ -24,7 +28,8 @@ Fine-tuning (`MVLTFinetuningArguments`) trains `MVLTForCategoryRecognition` (M-C
 `MVLTForImageTextRetrieval` (ITM) from a pre-trained checkpoint.
 
 Evaluation (SPEC §6, paper Table 2): see `fashionvl.evaluation.mvlt_protocol`; `evaluate` runs the requested
-protocols on the evaluation split and writes `metrics.json`, `results.md` and the figures.
+protocols on the evaluation split and writes `eval_results.json` (the name of transformers' `Trainer.save_metrics`,
+the same file for every family: `fashionvl.recipes._common.METRICS_FILE`), `results.md` and the figures.
 """
 
 from __future__ import annotations
@@ -33,13 +38,14 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, ClassVar
 
 from transformers import TrainerCallback
 
 from ..configs.configuration_mvlt import MVLTConfig
 from ..data.decode_once import rows_for_training
+from ..data.user_data import UserDataArguments, load_user_dataset
 from ..evaluation.mvlt_protocol import (
     chance_levels,
     encode_image_text_split,
@@ -59,11 +65,13 @@ from ..processing.tokenization import train_wordpiece_tokenizer
 from ..training import FashionTrainer
 from ..training.callbacks import TimeBudgetCallback
 from ..visualization.mvlt import save_reconstruction_grid, save_retrieval_examples
-from ._common import RecipeResult, load_float32_model, parse_config_overrides, save_training_outputs
+from ._common import METRICS_FILE, RecipeResult, load_float32_model, parse_config_overrides, save_training_outputs
 
 logger = logging.getLogger(__name__)
 
-DATA_FORMATS = ("synthetic", "disk", "fashiongen")
+# Named values of --dataset_name that this recipe reads itself; every other value is the user's own data.
+DATA_FORMATS = ("synthetic", "fashiongen", "disk")
+FASHIONGEN_FILES = {"train": "fashiongen_256_256_train.h5", "validation": "fashiongen_256_256_validation.h5"}
 FINETUNING_TASKS = ("recognition", "retrieval")
 EVALUATION_TASKS = ("retrieval", "recognition", "mig")
 
@@ -86,20 +94,31 @@ TRAINING_DEFAULTS = dict(
 
 
 @dataclass
-class MVLTDataArguments:
-    """Where the image-text pairs come from and how they are cut."""
+class MVLTDataArguments(UserDataArguments):
+    """Where the image-text pairs come from and how they are cut: the user-data options of
+    `fashionvl.data.user_data.UserDataArguments` (``--dataset_name``, ``--train_file``, ``--caption_column``, ...)
+    plus MVLT's own formats as named ``--dataset_name`` values (`DATA_FORMATS`)."""
 
-    data_format: str = field(
+    named_datasets: ClassVar[tuple[str, ...]] = DATA_FORMATS
+
+    dataset_name: str | None = field(
         default="synthetic",
-        metadata={"help": f"One of {DATA_FORMATS}: the bundled synthetic catalog, a save_to_disk DatasetDict, "
-                  "or Fashion-Gen HDF5 files."},
+        metadata={"aliases": ["--data_format"],
+                  "help": "'synthetic' (the bundled catalog), 'fashiongen' (Fashion-Gen HDF5: --train_file / "
+                  "--validation_file .h5, or --data_dir holding fashiongen_256_256_{train,validation}.h5), 'disk' "
+                  "(a save_to_disk folder in --data_dir), or your own data: a datasets name or local path "
+                  "(imagefolder with metadata.jsonl/.csv, save_to_disk folder); --train_file replaces 'synthetic'."},
     )
-    data_path: str | None = field(
+    data_dir: str | None = field(
         default=None,
-        metadata={"help": "disk: the DatasetDict folder; fashiongen: the train .h5 file (fashiongen_256_256_train.h5)."},
+        metadata={"aliases": ["--data_path"],
+                  "help": "fashiongen: folder of the .h5 files (or the train .h5 file); disk: the save_to_disk folder; "
+                  "own data: data_dir of the datasets builder (e.g. imagefolder)."},
     )
-    eval_data_path: str | None = field(
-        default=None, metadata={"help": "fashiongen: the validation .h5 file, used as the evaluation split."}
+    validation_file: str | None = field(
+        default=None,
+        metadata={"aliases": ["--eval_data_path"],
+                  "help": "fashiongen: the validation .h5 file; own data: CSV / JSON lines of the validation rows."},
     )
     num_products: int = field(
         default=2000, metadata={"help": "synthetic: number of products (80/10/10 percent train/validation/test)."}
@@ -111,9 +130,11 @@ class MVLTDataArguments:
     )
     max_text_length: int = field(default=40, metadata={"help": "Captions are truncated to this many tokens (paper: 128)."})
     train_split: str = field(default="train", metadata={"help": "Split used for training."})
-    eval_split: str = field(default="test", metadata={"help": "Split used for evaluation (and the Trainer's eval loss)."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training rows."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N evaluation rows."})
+    eval_split: str = field(
+        default="test",
+        metadata={"help": "Split used for evaluation (and the Trainer's eval loss); own data: its validation split "
+                  "(or held-out products) is stored under this name."},
+    )
     decode_images_once: bool = field(
         default=True,
         metadata={"help": "Training / evaluation rows decode each stored image once and keep it in memory (up to 2 "
@@ -121,10 +142,11 @@ class MVLTDataArguments:
     )
 
     def __post_init__(self):
-        if self.data_format not in DATA_FORMATS:
-            raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {self.data_format!r}.")
-        if self.data_format != "synthetic" and self.data_path is None:
-            raise ValueError(f"data_format={self.data_format!r} needs --data_path.")
+        super().__post_init__()
+        if self.dataset_name == "fashiongen" and self.train_file is None and self.data_dir is None:
+            raise ValueError("dataset_name='fashiongen' needs --train_file (the train .h5) or --data_dir (its folder).")
+        if self.dataset_name == "disk" and self.data_dir is None:
+            raise ValueError("dataset_name='disk' needs --data_dir (the save_to_disk folder).")
         if self.image_size < 32:
             raise ValueError(f"image_size must be >= 32 pixels, got {self.image_size}.")
 
@@ -247,10 +269,14 @@ class MVLTEvaluationArguments:
 
 
 def load_image_text_splits(data_args: MVLTDataArguments, progress: bool = True):
-    """The training and evaluation splits as a `datasets.DatasetDict` (keys: `data_args.train_split`, `eval_split`)."""
-    from datasets import DatasetDict, load_from_disk
+    """The training and evaluation splits as a `datasets.DatasetDict` (keys: `data_args.train_split`, `eval_split`).
 
-    if data_args.data_format == "synthetic":
+    The synthetic catalog and Fashion-Gen are read by their loaders; every other `dataset_name` (and `"disk"`) is
+    the user's own data (`load_user_dataset`: string labels class-encoded, product ids derived when absent), whose
+    validation split becomes `eval_split`, with the category columns MVLT needs (`_with_category_columns`)."""
+    from datasets import DatasetDict
+
+    if data_args.dataset_name == "synthetic":
         from ..data.synthetic import generate_catalog
 
         splits = generate_catalog(
@@ -260,16 +286,19 @@ def load_image_text_splits(data_args: MVLTDataArguments, progress: bool = True):
             views_per_product=data_args.views_per_product,
             progress=progress,
         )
-    elif data_args.data_format == "disk":
-        splits = load_from_disk(data_args.data_path)
-        if not isinstance(splits, DatasetDict):
-            raise ValueError(f"{data_args.data_path} holds one Dataset; expected a DatasetDict with named splits.")
-    else:
+    elif data_args.dataset_name == "fashiongen":
         from ..data import load_fashiongen
 
-        splits = DatasetDict({data_args.train_split: load_fashiongen(data_args.data_path)})
-        if data_args.eval_data_path is not None:
-            splits[data_args.eval_split] = load_fashiongen(data_args.eval_data_path)
+        train_file, validation_file = _fashiongen_files(data_args)
+        splits = DatasetDict({data_args.train_split: load_fashiongen(train_file)})
+        if validation_file is not None:
+            splits[data_args.eval_split] = load_fashiongen(validation_file)
+    else:
+        user_args = data_args
+        if data_args.dataset_name == "disk":  # the former --data_format disk --data_path FOLDER
+            user_args = replace(data_args, dataset_name=data_args.data_dir, data_dir=None)
+        user_splits = _with_category_columns(load_user_dataset(user_args, require=("image", "caption")))
+        splits = DatasetDict({data_args.train_split: user_splits["train"], data_args.eval_split: user_splits["validation"]})
     for split, limit in ((data_args.train_split, data_args.max_train_samples), (data_args.eval_split, data_args.max_eval_samples)):
         if split in splits and limit is not None:
             splits[split] = splits[split].select(range(min(limit, len(splits[split]))))
@@ -277,6 +306,52 @@ def load_image_text_splits(data_args: MVLTDataArguments, progress: bool = True):
     if missing:
         raise ValueError(f"The data has no split {missing[0]!r}; it has {sorted(splits)}.")
     return splits
+
+
+def _fashiongen_files(data_args: MVLTDataArguments) -> tuple[str, str | None]:
+    """The Fashion-Gen train and validation .h5 files: --train_file / --validation_file, else the standard names in
+    --data_dir (a --data_dir that is itself an .h5 file is the train file, as the former --data_path)."""
+    train_file, validation_file = data_args.train_file, data_args.validation_file
+    folder = data_args.data_dir
+    if train_file is None and folder is not None and os.path.isfile(folder):
+        train_file, folder = folder, None
+    if train_file is None:
+        train_file = os.path.join(folder, FASHIONGEN_FILES["train"])
+    if validation_file is None and folder is not None and os.path.isfile(os.path.join(folder, FASHIONGEN_FILES["validation"])):
+        validation_file = os.path.join(folder, FASHIONGEN_FILES["validation"])
+    return train_file, validation_file
+
+
+def _with_category_columns(splits):
+    """MVLT reads `category` (M-CR, chance levels) and `subcategory` (hard ITM negatives, S-CR, the evaluation's
+    negatives): data without them gets one category "all", and the categories as sub-categories (log lines)."""
+    from datasets import ClassLabel
+
+    if "category" not in splits["train"].column_names:
+        logger.info("the data has no category column: every row is in one category 'all' (hard negatives: any product).")
+        label = ClassLabel(names=["all"])
+        splits = {name: split.add_column("category", [0] * len(split)).cast_column("category", label)
+                  for name, split in splits.items()}
+    if "subcategory" not in splits["train"].column_names:
+        logger.info("the data has no subcategory column: the categories serve as sub-categories (hard negatives, S-CR).")
+        splits = {name: split.add_column("subcategory", split["category"]).cast_column("subcategory", split.features["category"])
+                  for name, split in splits.items()}
+    return splits
+
+
+def category_label_fields(dataset) -> dict[str, Any]:
+    """The config fields that name the classes of `dataset`'s ClassLabel columns: `id2label` / `label2id` for the
+    main categories (M-CR head, transformers' convention) and `sub_category_names` (S-CR head, id = position).
+    Empty for integer columns without names."""
+    fields_ = {}
+    names = getattr(dataset.features.get("category"), "names", None)
+    if names:
+        fields_["id2label"] = dict(enumerate(names))
+        fields_["label2id"] = {name: index for index, name in enumerate(names)}
+    sub_names = getattr(dataset.features.get("subcategory"), "names", None)
+    if sub_names:
+        fields_["sub_category_names"] = list(sub_names)
+    return fields_
 
 
 def num_classes(dataset, column: str) -> int:
@@ -315,6 +390,7 @@ def build_config(model_args: MVLTModelArguments, data_args: MVLTDataArguments, p
         "max_position_embeddings": data_args.max_text_length,
         "num_main_categories": num_classes(train_dataset, "category"),
         "num_sub_categories": num_classes(train_dataset, "subcategory"),
+        **category_label_fields(train_dataset),  # pre-training checkpoints name the categories too
     }
     overrides.update(parse_config_overrides(model_args.config_overrides))
     if model_args.config_json is not None:
@@ -356,6 +432,7 @@ def build_model(model_args: MVLTModelArguments, data_args: MVLTDataArguments, pr
             model_args.model_name_or_path,
             num_main_categories=num_classes(train_dataset, "category"),
             num_sub_categories=num_classes(train_dataset, "subcategory"),
+            **category_label_fields(train_dataset),
         )
     return load_float32_model(MVLTForImageTextRetrieval, model_args.model_name_or_path)
 
@@ -458,7 +535,7 @@ def train(
 
 def evaluate(eval_args: MVLTEvaluationArguments, data_args: MVLTDataArguments, splits=None,
              progress: bool = True) -> dict[str, Any]:
-    """Run the requested protocols on the evaluation split; write `metrics.json`, `results.md` and the figures."""
+    """Run the requested protocols on the evaluation split; write `eval_results.json`, `results.md` and the figures."""
     tasks = eval_args.task_list()
     splits = splits if splits is not None else load_image_text_splits(data_args, progress=progress)
     if data_args.eval_split not in splits:
@@ -502,7 +579,7 @@ def evaluate(eval_args: MVLTEvaluationArguments, data_args: MVLTDataArguments, s
     )
     report = {**metrics, "chance": chance, "figures": figures,
               "protocol": {key: value for key, value in asdict(eval_args).items() if key != "output_dir"}}
-    with open(os.path.join(eval_args.output_dir, "metrics.json"), "w", encoding="utf-8") as file:
+    with open(os.path.join(eval_args.output_dir, METRICS_FILE), "w", encoding="utf-8") as file:
         json.dump(report, file, indent=2)
     table = format_results_table(metrics, chance)
     with open(os.path.join(eval_args.output_dir, "results.md"), "w", encoding="utf-8") as file:
@@ -523,6 +600,7 @@ __all__ = [
     "build_config",
     "build_model",
     "build_processor",
+    "category_label_fields",
     "evaluate",
     "load_image_text_splits",
     "num_classes",
