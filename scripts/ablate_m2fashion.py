@@ -17,13 +17,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import HfArgumentParser
 
-from fashionvl.recipes.m2fashion import (
-    ABLATIONS,
-    M2FashionDataArguments,
-    ablation_study,
-    format_study_table,
-    save_attention_figure,
-)
+from fashionvl.evaluation.m2fashion_protocol import format_study_table
+from fashionvl.recipes.m2fashion import ABLATIONS, M2FashionDataArguments, ablation_study, prepare_data, save_attention_figure
 from fashionvl.training import FashionTrainingArguments
 
 DEFAULTS = [
@@ -61,14 +56,13 @@ def main(argv=None):
     study = ablation_study(
         data_args, training_args, names, seeds, output_file=os.path.join(training_args.output_dir, "ablation.json")
     )
-    table = format_study_table(study)
+    table = format_study_table(study, ABLATIONS)
     with open(os.path.join(training_args.output_dir, "ablation.md"), "w", encoding="utf-8") as handle:
         handle.write(table + "\n")
     print(table)
     if data_args.attention_figure and "M2Fashion" in names:
-        from fashionvl.processing.processing_m2fashion import M2FashionProcessor
         from fashionvl.modeling.modeling_m2fashion import M2FashionForAttributePrediction
-        from fashionvl.recipes.m2fashion import prepare_data
+        from fashionvl.processing.processing_m2fashion import M2FashionProcessor
 
         folder = os.path.join(training_args.output_dir, "M2Fashion", f"seed{seeds[0]}")
         model = M2FashionForAttributePrediction.from_pretrained(folder, dtype=torch.float32)

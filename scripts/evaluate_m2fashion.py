@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from fashionvl.recipes.m2fashion import M2FashionDataArguments, evaluate_saved_model, format_report_table
+from fashionvl.evaluation.m2fashion_protocol import format_report_table
+from fashionvl.recipes.m2fashion import M2FashionDataArguments, evaluate_saved_model
 
 
 @dataclass

@@ -17,14 +17,8 @@ import sys
 
 from transformers import HfArgumentParser
 
-from fashionvl.recipes.m2fashion import (
-    ABLATIONS,
-    M2FashionDataArguments,
-    ablation_table,
-    format_report_table,
-    run_ablations,
-    train_m2fashion,
-)
+from fashionvl.evaluation.m2fashion_protocol import format_report_table
+from fashionvl.recipes.m2fashion import ABLATIONS, M2FashionDataArguments, ablation_table, run_ablations, train_m2fashion
 from fashionvl.training import FashionTrainingArguments
 
 # Script defaults; flags given on the command line come later and win.

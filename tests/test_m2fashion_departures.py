@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from fashionvl import M2FashionConfig, M2FashionForAttributePrediction, M2FashionModel
-from fashionvl.processing.processing_m2fashion import M2FashionTripletBatchSampler
+from fashionvl.processing.collators_m2fashion import M2FashionTripletBatchSampler
 
 NUM_LABELS, NUM_ATTRIBUTES = 4, 10
 

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from fashionvl import M2FashionProcessor
-from fashionvl.processing.processing_m2fashion import M2FashionDataCollator, sample_triplet_indices
+from fashionvl.processing.collators_m2fashion import M2FashionDataCollator, sample_triplet_indices
 
 NAMES = ["floral", "denim", "long sleeve", "v-neck", "casual"]
 TYPES = ["texture", "fabric", "shape", "part", "style"]

@@ -6,8 +6,17 @@ import pytest
 import torch
 from transformers import ResNetModel
 
-from fashionvl import M2FashionConfig, M2FashionForAttributePrediction
+from fashionvl import M2FashionConfig, M2FashionForAttributePrediction, M2FashionProcessor
+from fashionvl.data import attribute_data
+from fashionvl.evaluation import m2fashion_attention as attention
+from fashionvl.evaluation import m2fashion_protocol as protocol
 from fashionvl.recipes import m2fashion as recipe
+from fashionvl.visualization import m2fashion as figures
+
+
+def plot_figure(model, processor, examples, path=None):
+    """The paper's Fig. 5 of `examples` under `model`: its maps, then the drawing."""
+    return figures.plot_attribute_attention(examples, attention.attention_maps_for_examples(model, processor, examples), path=path)
 
 
 
@@ -15,9 +24,9 @@ from fashionvl.recipes import m2fashion as recipe
 def test_reveal_attributes_knows_nothing_everything_or_a_fraction():
     labels = torch.where(torch.rand(200, 10) < 0.5, 1, -1)
     generator = torch.Generator().manual_seed(0)
-    assert torch.all(recipe.reveal_attributes(labels, 0.0, generator) == 0)
-    assert torch.equal(recipe.reveal_attributes(labels, 1.0, generator), labels)
-    half = recipe.reveal_attributes(labels, 0.5, generator)
+    assert torch.all(protocol.reveal_attributes(labels, 0.0, generator) == 0)
+    assert torch.equal(protocol.reveal_attributes(labels, 1.0, generator), labels)
+    half = protocol.reveal_attributes(labels, 0.5, generator)
     known = half != 0
     assert torch.equal(half[known], labels[known])
     assert 0.4 < known.float().mean().item() < 0.6
@@ -28,10 +37,10 @@ def test_deepfashion_metrics_leave_known_attributes_out_of_the_recall():
     labels = torch.tensor([[1, -1, 1, -1]])
     types = ["texture", "texture", "shape", "shape"]
     # nothing known: top-3 of all = {0, 1, 2} holds both positives
-    assert recipe.deepfashion_metrics(None, None, scores, labels, types)["attribute_all"]["top3"] == 1.0
+    assert protocol.deepfashion_metrics(None, None, scores, labels, types)["attribute_all"]["top3"] == 1.0
     # attribute 0 known: only attribute 2 counts, and it is in the top 3 of the remaining ones
     states = torch.tensor([[1, 0, 0, 0]])
-    metrics = recipe.deepfashion_metrics(None, None, scores, labels, types, attribute_states=states)
+    metrics = protocol.deepfashion_metrics(None, None, scores, labels, types, attribute_states=states)
     assert metrics["attribute_all"]["top3"] == 1.0
     assert metrics["attribute_texture"]["top3"] != metrics["attribute_texture"]["top3"]  # NaN: no unknown positive
     assert "category" not in metrics  # no category logits given
@@ -40,7 +49,7 @@ def test_deepfashion_metrics_leave_known_attributes_out_of_the_recall():
 def test_frequency_baseline_predicts_the_majority_class_and_most_frequent_attributes():
     train = [{"category": 2, "attributes": [1, -1, -1]}] * 3 + [{"category": 0, "attributes": [-1, 1, -1]}]
     test = [{"category": 2, "attributes": [1, -1, -1]}, {"category": 1, "attributes": [-1, -1, 1]}]
-    metrics = recipe.frequency_baselines(train, test, num_labels=3, attribute_types=None)["majority / frequency"]
+    metrics = protocol.frequency_baselines(train, test, num_labels=3, attribute_types=None)["majority / frequency"]
     assert metrics["category"]["top1"] == 0.5  # class 2 for everyone
     assert metrics["category"]["top3"] == 1.0
     # attribute ranking 0 > 1 > 2: the first image's positive is top-1; the second's is third
@@ -63,7 +72,7 @@ def test_darn_map_with_attribute_scores_ranks_by_the_dimension_values():
     logits = torch.tensor([[5.0, -5.0, 5.0, -5.0], [5.0, -5.0, -5.0, 5.0], [-5.0, 5.0, 5.0, -5.0]])
     predictions = {"attribute_logits": logits, "attribute_aware_embeds": torch.ones(3, 2)}
     values = torch.tensor([[0, 0], [0, 1], [1, 0]])
-    result = recipe.darn_retrieval_map(
+    result = protocol.darn_retrieval_map(
         predictions, values, predictions, values, ["a", "b"], {"a": [0, 1], "b": [2, 3]}, embedding="attribute_scores"
     )
     assert result["mAP"] == pytest.approx(1.0)
@@ -106,16 +115,16 @@ def test_deepfashion_format_gives_typed_attributes_and_its_categories(tmp_path):
 
 
 def test_attention_figure_has_one_row_per_image_and_one_column_per_attribute(tmp_path):
-    data = recipe.load_attribute_data("synthetic", num_products=20, image_size=32, splits=("test",))
-    processor = recipe.M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, 32)
+    data = attribute_data.load_attribute_data("synthetic", num_products=20, image_size=32, splits=("test",))
+    processor = M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, 32)
     model = recipe.build_model("tiny", 10, processor.num_attributes)
-    examples = recipe.attention_examples(data.splits["test"], data.attribute_names, num_images=2, per_image=2)
-    figure = recipe.plot_attribute_attention(model, processor, examples, path=tmp_path / "attention.png")
+    examples = figures.attention_examples(data.splits["test"], data.attribute_names, num_images=2, per_image=2)
+    figure = plot_figure(model, processor, examples, path=tmp_path / "attention.png")
     assert (tmp_path / "attention.png").is_file()
     assert len(examples) == 2 and all(len(names) == 2 for _, names in examples)
     # 2 rows x (image + 2 overlays): half as wide again as the same rows with one overlay, one row half as tall
-    one_overlay = recipe.plot_attribute_attention(model, processor, [(image, names[:1]) for image, names in examples])
-    one_row = recipe.plot_attribute_attention(model, processor, examples[:1])
+    one_overlay = plot_figure(model, processor, [(image, names[:1]) for image, names in examples])
+    one_row = plot_figure(model, processor, examples[:1])
     assert figure.width / one_overlay.width == pytest.approx(3 / 2, rel=0.02)
     assert figure.height / one_row.height == pytest.approx(2, rel=0.02)
 
@@ -141,16 +150,16 @@ def test_short_cpu_training_beats_majority_and_frequency_baselines(tmp_path):
 def test_attention_sensitivity_is_zero_between_attributes_without_spatial_attention():
     rows = [{"pixel_values": torch.randn(3, 32, 32), "attributes": [1, 1, -1, 1]} for _ in range(3)]
     uniform = recipe.build_model("tiny", 2, 4, use_spatial_attention=False)
-    stats = recipe.attention_sensitivity(uniform, rows)
+    stats = attention.attention_sensitivity(uniform, rows)
     assert stats["tv_between_attributes_same_image"] == pytest.approx(0.0, abs=1e-6)
     assert stats["mean_max_weight"] == pytest.approx(stats["uniform_weight"])
-    attended = recipe.attention_sensitivity(recipe.build_model("tiny", 2, 4), rows)
+    attended = attention.attention_sensitivity(recipe.build_model("tiny", 2, 4), rows)
     assert 0.0 < attended["tv_between_images"] <= 1.0
 
 
 def test_exclusive_attribute_groups_of_the_synthetic_catalog_map_each_value_to_one_attribute():
-    data = recipe.load_attribute_data("synthetic", num_products=20, image_size=32, splits=("test",))
-    groups = recipe.exclusive_attribute_groups(data.attribute_names, data.dimensions)
+    data = attribute_data.load_attribute_data("synthetic", num_products=20, image_size=32, splits=("test",))
+    groups = protocol.exclusive_attribute_groups(data.attribute_names, data.dimensions)
     assert set(groups) == {"pattern", "fabric", "sleeve length", "neckline", "length", "fit", "style"}
     names = lambda group: [data.attribute_names[k] for k in groups[group]]  # noqa: E731
     assert names("neckline") == ["crew neck", "v-neck", "collar", "turtleneck"]
@@ -161,34 +170,35 @@ def test_exclusive_attribute_groups_of_the_synthetic_catalog_map_each_value_to_o
 
 
 def test_attention_figure_by_group_has_one_column_per_queried_attribute_group(tmp_path):
-    data = recipe.load_attribute_data("synthetic", num_products=100, image_size=64, splits=("test",))
-    processor = recipe.M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, 64)
+    data = attribute_data.load_attribute_data("synthetic", num_products=100, image_size=64, splits=("test",))
+    processor = M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, 64)
     model = recipe.build_model("tiny", 10, processor.num_attributes)
-    groups = recipe.exclusive_attribute_groups(data.attribute_names, data.dimensions)
+    groups = protocol.exclusive_attribute_groups(data.attribute_names, data.dimensions)
     columns = ["neckline", "sleeve length", "length"]
-    examples = recipe.attention_examples_by_group(data.splits["test"], data.attribute_names, groups, columns, num_images=3)
+    examples = figures.attention_examples_by_group(data.splits["test"], data.attribute_names, groups, columns, num_images=3)
     assert len(examples) == 3
     for _, names in examples:
         assert len(names) == 3
         for name, column in zip(names, columns):
             assert name is None or data.attribute_names.index(name) in groups[column]
-    figure = recipe.plot_attribute_attention(model, processor, examples, path=tmp_path / "attention.png")
-    one_row = recipe.plot_attribute_attention(model, processor, examples[:1])
+    figure = plot_figure(model, processor, examples, path=tmp_path / "attention.png")
+    one_row = plot_figure(model, processor, examples[:1])
     assert figure.height / one_row.height == pytest.approx(3, rel=0.02)
 
 
 def test_conditioned_retrieval_and_attention_analyses_report_their_measurements():
-    data = recipe.load_attribute_data("synthetic", num_products=40, image_size=64, splits=("test",))
-    processor = recipe.M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, 64)
-    rows = recipe.encode_rows(data.splits["test"], processor)
+    data = attribute_data.load_attribute_data("synthetic", num_products=40, image_size=64, splits=("test",))
+    processor = M2FashionProcessor.from_attribute_list(data.attribute_names, data.attribute_types, 64)
+    rows = attribute_data.encode_rows(data.splits["test"], processor)
     model = recipe.build_model("tiny", 10, processor.num_attributes)
-    groups = recipe.exclusive_attribute_groups(data.attribute_names, data.dimensions)
-    queries, candidates = recipe.retrieval_queries_and_candidates(rows, data, processor)
-    retrieval = recipe.conditioned_retrieval_map(model, queries, candidates, groups)
+    groups = protocol.exclusive_attribute_groups(data.attribute_names, data.dimensions)
+    queries, candidates = attribute_data.retrieval_queries_and_candidates(rows, data, processor)
+    retrieval = protocol.conditioned_retrieval_map(model, queries, candidates, groups)
     assert set(retrieval) == {"z | query attribute", "z (all unknown)", "random"}
     assert all(0.0 <= retrieval[name]["mAP"] <= 1.0 for name in retrieval)
-    analysis = recipe.attention_analysis(model, rows, data, data.attribute_names)
+    analysis = attention.attention_analysis(model, rows, groups)
     assert analysis["saturation"]["saturated_fraction"] < 0.01  # the initialisation of issue 12
+    assert set(analysis) == {"sensitivity", "saturation", "counterfactual", "localisation"}
     assert 0.0 < analysis["localisation"]["centroid_y"]["neckline"] < 1.0
     assert set(analysis["localisation"]["pairs"]) == {"neckline<length", "neckline<sleeve length"}
     assert analysis["counterfactual"]["attribute_loss"] > 0
@@ -215,7 +225,7 @@ def test_triplet_training_batches_come_from_the_sampler_with_valid_triplets(tmp_
 def test_counterfactual_probe_measures_a_variant_trained_without_the_attribute_loss():
     rows = [{"pixel_values": torch.randn(3, 32, 32), "attributes": [1, -1, 1, -1]} for _ in range(4)]
     model = recipe.build_model("tiny", 2, 4, attribute_loss_weight=0.0)
-    report = recipe.spatial_counterfactual(model, rows)
+    report = attention.spatial_counterfactual(model, rows)
     assert report["attribute_loss"] > 0 and set(report) == {
         "attribute_loss", "counterfactual_attribute_loss", "relative_change", "mean_absolute_relative_change_per_image"
     }

@@ -5,7 +5,7 @@ import torch
 
 from fashionvl import M2FashionConfig, M2FashionForAttributePrediction
 from fashionvl.modeling.losses import m2fashion_sample_single_attribute_states
-from fashionvl.processing.processing_m2fashion import (
+from fashionvl.processing.collators_m2fashion import (
     M2FashionDataCollator,
     M2FashionTripletBatchSampler,
     M2FashionTripletDataset,

@@ -1,0 +1,220 @@
+"""M2Fashion attention analyses on held-out products (issue 12): does the spatial attention (ASA, eq. 2-4) follow
+the queried attribute?
+
+- `attention_sensitivity`: mean total-variation distance between the maps of different queried attributes of one
+  image vs between the maps of different images.
+- `attention_localisation`: where the attention of each queried attribute group sits (the synthetic catalog
+  draws necklines at the top of a garment, sleeves at its sides, hems at its bottom).
+- `attention_saturation`: how much of eq. 3's scores lie beyond |2| (tanh's saturated range).
+- `spatial_counterfactual`: how much the attribute loss changes when only the spatial branch gets another
+  image's query attribute.
+- `attention_maps_for_examples`: the maps drawn by the paper's Fig. 5 (`fashionvl.visualization.m2fashion`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..modeling.losses import m2fashion_masked_attribute_loss, m2fashion_sample_single_attribute_states
+from .m2fashion_protocol import attend_under, feature_maps, group_values
+
+
+@torch.no_grad()
+def attention_sensitivity(model, rows: list[dict], max_images: int = 100) -> dict[str, float]:
+    """How much the spatial attention (eq. 4) depends on the attribute given vs on the image.
+
+    For each image, the attention is computed with each of its positive attributes as the only known state.
+    Reports the mean total-variation distance (0 = identical maps, 1 = disjoint) between the maps of different
+    attributes of the same image, and between the maps of different images (first positive attribute each),
+    and the mean largest attention weight (1 / (h w) for uniform attention).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    same_image, first_maps = [], []
+    for row in rows[:max_images]:
+        positives = [index for index, value in enumerate(row["attributes"]) if value == 1]
+        if not positives:
+            continue
+        states = torch.zeros(len(positives), model.config.num_attributes, device=device)
+        states[torch.arange(len(positives)), torch.tensor(positives)] = 1
+        pixel_values = torch.as_tensor(row["pixel_values"])[None].expand(len(positives), -1, -1, -1).to(device)
+        maps = model(pixel_values, attribute_states=states).spatial_attention.flatten(1).cpu()
+        same_image += [0.5 * (maps[a] - maps[b]).abs().sum().item() for a, b in itertools.combinations(range(len(maps)), 2)]
+        first_maps.append(maps[0])
+    if len(first_maps) < 2:
+        raise ValueError("attention_sensitivity needs at least two rows with a positive attribute.")
+    stacked = torch.stack(first_maps)
+    between = [0.5 * (stacked[a] - stacked[b]).abs().sum().item() for a, b in itertools.combinations(range(len(stacked)), 2)]
+    return {
+        "tv_between_attributes_same_image": sum(same_image) / max(len(same_image), 1),
+        "tv_between_images": sum(between) / len(between),
+        "mean_max_weight": stacked.max(dim=1).values.mean().item(),
+        "uniform_weight": 1.0 / stacked.shape[1],
+    }
+
+
+def _foreground(rows: list[dict], size: tuple[int, int], threshold: float = 0.9) -> torch.Tensor:
+    """Fraction of non-white pixels per attention cell `(N, h, w)` (the processor's ImageNet normalisation undone)."""
+    pixel_values = torch.stack([torch.as_tensor(row["pixel_values"]) for row in rows]).float()
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    garment = ((pixel_values * std + mean).min(dim=1).values < threshold).float()
+    return torch.nn.functional.adaptive_avg_pool2d(garment[:, None], size)[:, 0]
+
+
+@torch.no_grad()
+def attention_localisation(model, rows: list[dict], groups: dict[str, list[int]]) -> dict[str, Any]:
+    """Where the spatial attention of each queried attribute sits (synthetic catalog: known part positions).
+
+    For every row and every group with a positive attribute, alpha^s under "that attribute positive" gives its
+    vertical centroid (0 = top of the image, 1 = bottom) and its mass on garment (non-white) cells.
+
+    Returns:
+        `{"centroid_y": {group: mean}, "garment_mass": {group: mean}, "uniform_garment_mass": garment share of the
+        cells, "pairs": {"neckline<length" / "neckline<sleeve length": {"fraction": share of images whose neckline
+        query sits higher, "mean_difference": mean centroid difference, "images": count}}}`.
+    """
+    maps = feature_maps(model, rows)
+    height, width = maps.shape[-2:]
+    rows_y = (torch.arange(height).float() + 0.5) / height
+    garment = _foreground(rows, (height, width))
+    per_row: dict[str, torch.Tensor] = {}
+    centroid, mass = {}, {}
+    for name, group in groups.items():
+        values = group_values(rows, group)
+        ys = torch.full((len(rows),), float("nan"))
+        masses = []
+        for position, attribute in enumerate(group):
+            selected = (values == position).nonzero().squeeze(1)
+            if len(selected) == 0:
+                continue
+            attention = attend_under(model, maps[selected], attribute)[1]
+            ys[selected] = (attention.sum(dim=2) * rows_y).sum(dim=1)
+            masses.append((attention * garment[selected]).flatten(1).sum(dim=1))
+        if masses:
+            per_row[name] = ys
+            centroid[name] = ys[~ys.isnan()].mean().item()
+            mass[name] = torch.cat(masses).mean().item()
+    pairs = {}
+    for other in ("length", "sleeve length"):
+        if "neckline" in per_row and other in per_row:
+            both = ~per_row["neckline"].isnan() & ~per_row[other].isnan()
+            if both.any():
+                difference = per_row[other][both] - per_row["neckline"][both]
+                pairs[f"neckline<{other}"] = {
+                    "fraction": (difference > 0).float().mean().item(),
+                    "mean_difference": difference.mean().item(),
+                    "images": int(both.sum()),
+                }
+    return {
+        "centroid_y": centroid,
+        "garment_mass": mass,
+        "uniform_garment_mass": garment.flatten(1).mean(dim=1).mean().item(),
+        "pairs": pairs,
+    }
+
+
+@torch.no_grad()
+def attention_saturation(model, rows: list[dict], threshold: float = 2.0) -> dict[str, float]:
+    """Share of eq. 3's pre-tanh scores beyond `threshold` in absolute value (tanh'(2) = 0.07), over every row
+    queried with each of its positive attributes, and their standard deviation."""
+    maps = feature_maps(model, rows)
+    device = next(model.parameters()).device
+    logits = []
+    for row, feature_map in zip(rows, maps):
+        positives = [k for k, value in enumerate(row["attributes"]) if value == 1]
+        states = torch.zeros(len(positives), model.config.num_attributes, device=device)
+        states[torch.arange(len(positives)), torch.tensor(positives)] = 1.0
+        embeds = model.m2fashion.spatial_attribute_embedding(states)
+        attention_module = model.m2fashion.spatial_attention
+        logits.append(attention_module.score_logits(feature_map[None].expand(len(positives), -1, -1, -1).to(device), embeds).cpu())
+    values = torch.cat([value.flatten() for value in logits])
+    return {"saturated_fraction": (values.abs() > threshold).float().mean().item(), "score_std": values.std().item()}
+
+
+@torch.no_grad()
+def spatial_counterfactual(model, rows: list[dict], seed: int = 0, batch_size: int = 64) -> dict[str, float]:
+    """Attribute loss (eq. 12) with each image's own single-attribute query state vs the same loss when only the
+    spatial branch gets another image's query attribute (the channel branch keeps the true one).
+
+    Returns `{"attribute_loss", "counterfactual_attribute_loss", "relative_change"}` (change of the mean loss /
+    loss) and `"mean_absolute_relative_change_per_image"` (mean over images of |change| / loss: the probe's
+    sensitivity when the changes of single images cancel in the mean).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    totals = {"true": 0.0, "counterfactual": 0.0}
+    per_image_changes = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        labels = torch.tensor([row["attributes"] for row in chunk])
+        states = m2fashion_sample_single_attribute_states(labels, generator=generator)
+        other = states.roll(1, dims=0)
+        same = (other == states).all(dim=1)
+        other[same] = states.roll(2, dims=0)[same]  # a neighbour with the same query: take the next one
+        pixel_values = torch.stack([torch.as_tensor(row["pixel_values"]) for row in chunk]).to(device)
+        per_image = {}
+        for name, spatial in (("true", None), ("counterfactual", other.to(device))):
+            output = model(pixel_values, attribute_states=states.to(device), spatial_attribute_states=spatial)
+            # eq. 12 computed here, so that a variant trained without the attribute loss is measured too
+            unknown = states.to(device) == 0
+            loss = m2fashion_masked_attribute_loss(output.attribute_logits, labels.to(device), unknown)
+            totals[name] += loss.item() * len(chunk)
+            per_image[name] = torch.stack([
+                m2fashion_masked_attribute_loss(output.attribute_logits[i : i + 1], labels[i : i + 1].to(device), unknown[i : i + 1])
+                for i in range(len(chunk))
+            ]).cpu()
+        per_image_changes.append((per_image["counterfactual"] - per_image["true"]).abs() / per_image["true"].clamp(min=1e-8))
+    true, counterfactual = totals["true"] / len(rows), totals["counterfactual"] / len(rows)
+    return {"attribute_loss": true, "counterfactual_attribute_loss": counterfactual,
+            "relative_change": (counterfactual - true) / true,
+            "mean_absolute_relative_change_per_image": torch.cat(per_image_changes).mean().item()}
+
+
+def attention_analysis(model, rows: list[dict], groups: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """All attention analyses of the module docstring on `rows` (held-out products); the localisation needs the
+    exclusive attribute `groups` (`fashionvl.evaluation.m2fashion_protocol.exclusive_attribute_groups`)."""
+    report = {
+        "sensitivity": attention_sensitivity(model, rows),
+        "saturation": attention_saturation(model, rows),
+        "counterfactual": spatial_counterfactual(model, rows),
+    }
+    if groups:
+        report["localisation"] = attention_localisation(model, rows, groups)
+    return report
+
+
+
+@torch.no_grad()
+def attention_maps_for_examples(model, processor, examples: Sequence[tuple[Any, Sequence[str | None]]]) -> list[dict]:
+    """alpha^s (eq. 4) of each `(image, attribute names)` example under each name as the only known positive state.
+
+    Returns one `{name: (h, w) map}` per example (names that are None are left out).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    maps = []
+    for image, names in examples:
+        queried = [name for name in names if name is not None]
+        if not queried:
+            maps.append({})
+            continue
+        inputs = processor(images=[image] * len(queried), attributes=[[name] for name in queried])
+        outputs = model(inputs["pixel_values"].to(device), attribute_states=inputs["attribute_states"].to(device))
+        maps.append(dict(zip(queried, outputs.spatial_attention.cpu())))
+    return maps
+
+
+__all__ = [
+    "attention_analysis",
+    "attention_localisation",
+    "attention_maps_for_examples",
+    "attention_saturation",
+    "attention_sensitivity",
+    "spatial_counterfactual",
+]
