@@ -20,14 +20,16 @@ Prints a table with each component's time and share of the step, records the loa
 
 from __future__ import annotations
 
-import json
 import os
-import platform
+import sys
 import time
 from dataclasses import dataclass, field
 
 import torch
 from transformers import HfArgumentParser
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _results import machine_environment, write_results  # noqa: E402
 
 from fashionvl import DataCollatorForMVLTPretraining, MVLTConfig, MVLTForPreTraining, MVLTProcessor
 from fashionvl.data.synthetic import generate_catalog
@@ -104,7 +106,6 @@ def main(args: DataPathArguments) -> dict:
         optimizer.step()
 
     step_seconds = _best(step, max(1, args.repeats - 1))
-    load_after = os.getloadavg()
 
     lines = [
         f"MVLT `{args.preset}` at {args.image_size} px, batch {args.batch_size}, {args.threads} thread(s); "
@@ -121,22 +122,16 @@ def main(args: DataPathArguments) -> dict:
     lines.append(f"| **data path with decode per access** | {1000 * with_decode:.2f} | **{100 * with_decode / step_seconds:.2f} %** |")
     table = "\n".join(lines)
     print(table)
-    print(f"\nload average before {load_before}, after {load_after}; {os.cpu_count()} CPUs")
     result = {
         "arguments": vars(args),
-        "environment": {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
-                        "load_average_before": load_before, "load_average_after": load_after},
+        "environment": machine_environment(load_before),
         "step_ms": 1000 * step_seconds,
         "components_ms": {name: 1000 * value for name, value in seconds.items()},
         "share_of_step": {name: value / step_seconds for name, value in seconds.items()},
         "data_path_share": prepared / step_seconds,
         "data_path_with_decode_share": with_decode / step_seconds,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as handle:
-        json.dump(result, handle, indent=2)
-    print(f"results written to {args.output}")
-    return result
+    return write_results(args.output, result)
 
 
 if __name__ == "__main__":

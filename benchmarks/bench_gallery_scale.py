@@ -24,14 +24,16 @@ Prints Markdown tables, records the machine's load average before and after, wri
 
 from __future__ import annotations
 
-import json
 import os
-import platform
+import sys
 import time
 from dataclasses import dataclass, field
 
 import torch
 from transformers import HfArgumentParser
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _results import machine_environment, write_results  # noqa: E402
 
 from fashionvl.pipelines.gallery_index import FashionGalleryIndex
 
@@ -214,25 +216,16 @@ def main(args: ScaleArguments) -> dict:
     load_before = os.getloadavg()
     flat_rows = flat_study(args) if args.flat_size else []
     scale_rows = [row for kind in args.galleries for row in scale_study(kind, args)]
-    load_after = os.getloadavg()
     table = format_tables(scale_rows, flat_rows, args)
     print()
     print(table)
-    print(f"\nload average (1, 5, 15 min) before {load_before}, after {load_after}; {os.cpu_count()} CPUs")
     result = {
         "arguments": vars(args),
-        "environment": {"python": platform.python_version(), "torch": torch.__version__, "faiss": faiss.__version__,
-                        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                        "load_average_before": load_before, "load_average_after": load_after},
+        "environment": machine_environment(load_before, faiss=faiss.__version__),
         "scale": scale_rows,
         "flat_vs_torch": flat_rows,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as handle:
-        json.dump(result, handle, indent=2)
-    print(f"results written to {args.output}")
-    return result
-
+    return write_results(args.output, result)
 
 if __name__ == "__main__":
     (arguments,) = HfArgumentParser(ScaleArguments).parse_args_into_dataclasses()

@@ -56,3 +56,15 @@ def test_data_path_benchmark_reports_each_component_as_a_share_of_the_step(tmp_p
     assert 0 < result["data_path_share"] < result["data_path_with_decode_share"]
     assert "share of the step" in capsys.readouterr().out
     assert json.loads(output.read_text())["step_ms"] > 0
+
+
+def test_two_stage_pipeline_benchmark_compares_against_a_raw_forward(tmp_path, capsys):
+    bench = load_benchmark("bench_two_stage_pipeline")
+    output = tmp_path / "two_stage_pipeline.json"
+    result = bench.main(bench.TwoStageArguments(gallery_size=12, first_stage_k=6, batch_size=3, queries=1, rounds=1,
+                                               image_size=32, output=str(output)))
+    rows = {row["row"]: row for row in result["rows"]}
+    assert rows["raw batched get_itm_logits (baseline)"]["ratio_to_raw"] == 1.0
+    assert rows["pipeline two-stage, warm cache"]["ms_per_pair"] > 0
+    assert "x raw forward" in capsys.readouterr().out
+    assert json.loads(output.read_text())["environment"]["cpu_count"]

@@ -51,6 +51,7 @@ from .._safe_io import open_image
 from ..families import FAMILIES
 from .gallery_index import FashionGalleryIndex
 from .model_adapters import get_retrieval_adapter
+from .pair_reranking import GalleryPixelCache, rerank_logits
 
 
 CALL_OPTIONS = ("images", "texts", "attributes", "index", "top_k", "first_stage_k", "backend", "score",
@@ -176,6 +177,7 @@ class FashionRetrievalPipeline(Pipeline):
         self.model.eval()
         self.adapter = get_retrieval_adapter(self.model, self.processor)
         self._image_loading = check_image_loading_options(self._postprocess_params)
+        self._pixel_cache = GalleryPixelCache()  # processed gallery images for two-stage re-ranking
 
     # ------------------------------------------------------------------------------------------ Pipeline API
 
@@ -448,15 +450,13 @@ class FashionRetrievalPipeline(Pipeline):
             **({"images": checked} if query_modality == "image" else {"texts": checked}), batch_size=batch_size
         )
 
+        if query_modality == "image":  # the query images, loaded once (errors name the query)
+            checked = [self._load_image(query, f"queries[{i}]") for i, query in enumerate(checked)]
+
         def rerank(query_position: int, candidate_indices: torch.Tensor) -> torch.Tensor:
-            positions, query = candidate_indices.tolist(), checked[query_position]
-            if query_modality == "text":  # gallery images, loaded here so that errors name the gallery position
-                chosen = [index.open_item(i, **self._image_loading) for i in positions]
-                pair_texts, pair_images = [query] * len(chosen), chosen
-            else:
-                chosen = [candidates[i] for i in positions]
-                pair_texts, pair_images = chosen, [query] * len(chosen)
-            logits = self._pair_logits(pair_texts, pair_images, batch_size)
+            # gallery pixels processed once per index (cached), the query tokenised once: see pair_reranking
+            logits = rerank_logits(self, index, checked[query_position], query_modality, candidate_indices.tolist(),
+                                   batch_size, self._pixel_cache)
             if score_kind == "itm":
                 return logits.softmax(dim=-1)[:, 1]
             cosine = index.embeddings[candidate_indices] @ torch.nn.functional.normalize(query_embeds[query_position].float().cpu(), dim=-1)
