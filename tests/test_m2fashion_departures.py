@@ -73,15 +73,6 @@ def test_spatial_triplet_embedding_depends_on_the_query_only_through_the_spatial
     assert not torch.allclose(before, model.attribute_specific_embeds(feature_map, states.roll(1, dims=0)))
 
 
-def test_category_loss_on_the_unknown_state_does_not_depend_on_the_input_state():
-    torch.manual_seed(0)
-    model = M2FashionForAttributePrediction(tiny_config(category_loss_state="unknown")).train()
-    pixel_values, labels = torch.randn(4, 3, 64, 64), torch.tensor([0, 1, 2, 3])
-    losses = [model(pixel_values, attribute_states=states, labels=labels).category_loss
-              for states in (one_hot_states(4), -one_hot_states(4), torch.zeros(4, NUM_ATTRIBUTES))]
-    assert losses[0].item() == pytest.approx(losses[1].item()) == pytest.approx(losses[2].item())
-
-
 def test_get_image_features_of_the_base_model_is_the_unit_norm_attribute_conditioned_z():
     torch.manual_seed(0)
     model = M2FashionModel(tiny_config()).eval()
@@ -95,7 +86,7 @@ def test_get_image_features_of_the_base_model_is_the_unit_norm_attribute_conditi
     assert not torch.allclose(features, unknown)  # the query attribute conditions the embedding
 
 
-@pytest.mark.parametrize("triplet_embedding", ["shared", "separate", "spatial"])
+@pytest.mark.parametrize("triplet_embedding", ["shared", "spatial"])
 def test_get_image_features_of_the_task_model_is_the_unit_norm_space_the_triplet_loss_trains(triplet_embedding):
     torch.manual_seed(0)
     model = M2FashionForAttributePrediction(tiny_config(triplet_embedding=triplet_embedding)).eval()
@@ -116,9 +107,8 @@ def test_get_image_features_of_the_task_model_is_the_unit_norm_space_the_triplet
     [
         ({"spatial_score_activation": "relu"}, "spatial_score_activation"),
         ({"spatial_attention_temperature": 0.0}, "spatial_attention_temperature"),
-        ({"triplet_embedding": "both"}, "triplet_embedding"),
+        ({"triplet_embedding": "separate"}, "triplet_embedding"),
         ({"triplet_positive_category": "same"}, "triplet_positive_category"),
-        ({"category_loss_state": "masked"}, "category_loss_state"),
     ],
 )
 def test_config_rejects_unknown_departure_settings_naming_them(overrides, message):

@@ -104,20 +104,14 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         image's Z under its own (label-masked) state, the earlier reading.
     triplet_embedding (`str`, *optional*, defaults to `"spatial"`):
         The embedding the triplet loss (eq. 13-14) compares. `"shared"`: Z of eq. 9, as in the paper (Z also
-        feeds the category head). `"separate"`: an attribute-specific projection W_t Z (ASEN's conditional
-        embedding), so the triplet term does not have to bend the category features. `"spatial"`: W_t V_s, the
-        spatially attended features before ACA, so that only ASA can carry the query attribute into the triplet
-        term (issue 12 departures).
+        feeds the category head). `"spatial"`: W_t V_s, the spatially attended features before ACA, so that only
+        ASA can carry the query attribute into the triplet term (issue 12 departure).
     spatial_attention_objective (`str`, *optional*, defaults to `"triplet"`):
         Which losses train the spatial attention (W_a1, W_v1, W_v2 of eq. 1-3). `"all"`: every term of eq. 15
         (the paper). `"triplet"`: only the attribute-conditioned triplet term; the category and attribute losses
         see the attended features but their gradient stops at alpha^s (they still train the backbone, ACA and the
         heads). Measured (issue 12): the heads' losses reward one image-driven map for every query and outweigh
         the triplet term, so T1 stops mattering (issue 12 departure).
-    category_loss_state (`str`, *optional*, defaults to `"input"`):
-        The attribute state under which the category loss (eq. 10) sees the image: `"input"` (the label-masked
-        state, the paper) or `"unknown"` (all unknown, a second attention pass on the same feature map), so that
-        the category loss does not shape the attribute-conditioned attention (issue 12 departure).
     triplet_positive_category (`str`, *optional*, defaults to `"anchor"`):
         Where the triplet sampler draws the positive: `"any"` category (ASEN), or `"anchor"`: from the
         anchor's category when it has one, as the negative is, so that anchor, positive and negative differ only
@@ -178,7 +172,6 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
     spatial_attention_temperature: float | int = 1.0
     triplet_embedding: str = "spatial"
     triplet_positive_category: str = "anchor"
-    category_loss_state: str = "input"
     spatial_attention_objective: str = "triplet"
 
     def __post_init__(self, **kwargs):
@@ -217,8 +210,7 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
             )
         choices = {
             "spatial_score_activation": ("tanh", "none"),
-            "triplet_embedding": ("shared", "separate", "spatial"),
-            "category_loss_state": ("input", "unknown"),
+            "triplet_embedding": ("shared", "spatial"),
             "spatial_attention_objective": ("all", "triplet"),
             "triplet_positive_category": ("any", "anchor"),
         }

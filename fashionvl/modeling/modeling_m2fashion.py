@@ -15,18 +15,14 @@ and an attribute head (sigmoid BCE on the labels unknown in the input, label-mas
 with a cosine triplet loss (eq. 13-14) and the total of eq. 15.
 
 The paper links no code; the layout follows ASEN (Ma et al., AAAI 2020, the paper's ref. [16]), which the
-paper adapts. Departures, each commented where it happens: eq. 13's denominator (a sum of norms) is read as the
-product (a true cosine); eq. 14's sign is fixed (SPEC §4); V_s of eq. 5 is max-pooled by default (Sec. 3.2,
-Table 2) with an h*w scale; the masked BCE is averaged rather than summed. Issue 12 (README "M2Fashion:
-departures"), each switchable in `M2FashionConfig`:
-
-- triplets as in ASEN: anchor, positive and negative are all conditioned on the shared *query attribute*
-  (`triplet_attribute_states`, `triplet_conditioning="query_attribute"`), not each on its own masked state;
-- the score convolution W_v2 of eq. 3 starts Xavier-normal and the attribute embeddings W_a1, W_a2
-  Xavier-uniform (`attention_init="small_scores"`): the ResNet (kaiming fan-out) init of a 1-output conv has std
-  1.4 and saturates eq. 3's tanh, where changes of T1 are squashed; N(0, 0.02) embeddings start T1 at ~0;
-- label-mask training also draws single-attribute states (`single_attribute_state_probability`), the states of
-  an attribute query at inference.
+paper adapts. Departures, each commented where it happens and switchable in `M2FashionConfig` (README "M2Fashion:
+departures"): eq. 13's denominator (a sum of norms) is read as the product (a true cosine); eq. 14's sign is fixed;
+V_s of eq. 5 is max-pooled by default (Sec. 3.2, Table 2) with an h*w scale; the masked BCE is averaged. Issue 12:
+ASEN-style triplets under the shared query attribute (`triplet_conditioning`), a small-score initialisation
+(`attention_init`), single-attribute training states, and, measured as what makes ASA follow the query: softmax
+over the linear scores of eq. 3 (`spatial_score_activation`), ASA trained by the triplet term only
+(`spatial_attention_objective`), the triplet term on W_t V_s (`triplet_embedding`) with same-category positives
+(`triplet_positive_category`).
 
 Remote code: this file imports from fashionvl only ``..configs.configuration_m2fashion`` and ``.losses``.
 """
@@ -399,18 +395,14 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.category_classifier = nn.Linear(embedding_size, config.num_labels)
         self.attribute_classifier = nn.Linear(embedding_size, config.num_attributes)
-        if config.triplet_embedding == "separate":
-            # Departure (issue 12): the triplet term compares W_t Z (ASEN's attribute-specific embedding), not Z,
-            # which the category head also reads.
-            self.triplet_projection = nn.Linear(embedding_size, embedding_size)
-        elif config.triplet_embedding == "spatial":
+        if config.triplet_embedding == "spatial":
             # Departure (issue 12): the triplet term compares W_t V_s (before ACA): only ASA carries the query.
             self.triplet_projection = nn.Linear(self.m2fashion.num_channels, embedding_size)
         self.post_init()
 
     def get_image_features(self, pixel_values: torch.Tensor, attribute_states: torch.Tensor | None = None) -> torch.Tensor:
         """The attribute-conditioned retrieval embedding, `(batch, embedding_size)`, unit norm: the space the
-        triplet loss trains (Z, or W_t Z / W_t V_s with `triplet_embedding="separate"` / `"spatial"`) under
+        triplet loss trains (W_t V_s with `triplet_embedding="spatial"`, else Z) under
         `attribute_states` (None = all unknown). See [`M2FashionModel.get_image_features`]."""
         outputs = self.m2fashion(pixel_values, attribute_states=attribute_states, return_dict=True)
         return F.normalize(self.attribute_specific_embeds(outputs.feature_map, outputs.attribute_states), dim=-1)
@@ -423,14 +415,12 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
             attribute_states: `(batch, K)` float in {-1, 0, 1}, e.g. the one-hot query attribute.
 
         Returns:
-            `(batch, embedding_size)`: Z of eq. 9 (`triplet_embedding="shared"`, the paper), W_t Z (`"separate"`)
-            or W_t V_s (`"spatial"`).
+            `(batch, embedding_size)`: Z of eq. 9 (`triplet_embedding="shared"`, the paper) or W_t V_s (`"spatial"`).
         """
         if self.config.triplet_embedding == "spatial":
             spatial_embeds = self.m2fashion.spatial_attribute_embedding(attribute_states)  # eq. 1
             return self.triplet_projection(self.m2fashion.spatial_attention(feature_map, spatial_embeds)[0])  # V_s
-        embeds = self.m2fashion.attend(feature_map, attribute_states)[0]
-        return self.triplet_projection(embeds) if self.config.triplet_embedding == "separate" else embeds
+        return self.m2fashion.attend(feature_map, attribute_states)[0]
 
     def mask_attribute_labels(self, attribute_labels: torch.Tensor) -> torch.Tensor:
         """Label-mask training (eq. 12): the input state with a random set Y_u of each sample's labels set to 0.
@@ -510,16 +500,7 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         config = self.config
         category_loss = attribute_loss = triplet_loss = None
         if labels is not None and config.category_loss_weight > 0:
-            category_logits = logits
-            if config.category_loss_state == "unknown" and self.training:
-                # Departure (issue 12): the category loss reads Z under the all-unknown state (a second attention
-                # pass on the same feature map), so it does not shape the attribute-conditioned attention.
-                unknown = torch.zeros_like(outputs.attribute_states)
-                unknown_embeds = self.m2fashion.attend(
-                    outputs.feature_map, unknown, detach_spatial_attention=config.spatial_attention_objective == "triplet"
-                )[0]
-                category_logits = self.category_classifier(self.dropout(unknown_embeds))
-            category_loss = F.cross_entropy(category_logits, labels.long())  # eq. 10
+            category_loss = F.cross_entropy(logits, labels.long())  # eq. 10
         if attribute_labels is not None and config.attribute_loss_weight > 0:
             unknown_in_input = outputs.attribute_states == 0  # Y_u of eq. 12
             attribute_loss = m2fashion_masked_attribute_loss(attribute_logits, attribute_labels, unknown_in_input)
