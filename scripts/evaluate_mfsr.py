@@ -5,8 +5,9 @@ Protocols: `--eval_protocol all` (every test image: Flickr30K 1K, the synthetic 
 5 folds of 1,000 images), `5k` (COCO 5K).
 
     python scripts/evaluate_mfsr.py --model_path outputs/mfsr                       # synthetic catalog
-    python scripts/evaluate_mfsr.py --model_path outputs/mfsr_coco --data /data/dataset_coco.json \
-        --image_root /data/coco --image_size 224 --eval_protocol 1k
+    python scripts/evaluate_mfsr.py --model_path outputs/mfsr_coco --dataset_name karpathy \
+        --train_file /data/dataset_coco.json --data_dir /data/coco --image_size 224 --eval_protocol 1k
+    python scripts/evaluate_mfsr.py --model_path outputs/mfsr_shop --dataset_name my_shop/   # your own data
 
 Prints a table (with the chance level of a random ranking) and writes `--output_file` (JSON) if given.
 """

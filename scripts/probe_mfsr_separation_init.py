@@ -3,7 +3,7 @@
     python scripts/probe_mfsr_separation_init.py --runs outputs/exp/sep_normal/separation_only/seed0 \
         outputs/exp/sep_orth/separation_only/seed0 --output docs/results/mfsr_separation_init_probe.json
 
-Each run folder holds a model trained by `scripts/ablate_mfsr.py` (its config, seed in `retrieval_metrics.json`'s
+Each run folder holds a model trained by `scripts/ablate_mfsr.py` (its config, seed in `eval_results.json`'s
 folder name `seed<k>`); its initial model is rebuilt from the same config and seed, and
 `fashionvl.evaluation.mfsr_diagnostics.separation_weight_drift` compares the two. Writes one JSON entry per run
 with the drift report and the run's rsum.
@@ -11,7 +11,6 @@ with the drift report and the run's rsum.
 
 import argparse
 import json
-import os
 import re
 
 import torch
@@ -19,7 +18,7 @@ import torch
 from fashionvl.configs.configuration_mfsr import MFSRConfig
 from fashionvl.evaluation.mfsr_diagnostics import separation_weight_drift
 from fashionvl.modeling.modeling_mfsr import MFSRForRetrieval
-from fashionvl.recipes._common import load_float32_model
+from fashionvl.recipes._common import load_float32_model, metrics_file_in
 
 
 def main(argv=None):
@@ -33,7 +32,7 @@ def main(argv=None):
         torch.manual_seed(seed)  # the recipe seeds the same way before building the model
         initial = MFSRForRetrieval(MFSRConfig.from_pretrained(run_dir))
         trained = load_float32_model(MFSRForRetrieval, run_dir)
-        with open(os.path.join(run_dir, "retrieval_metrics.json"), encoding="utf-8") as handle:
+        with open(metrics_file_in(run_dir), encoding="utf-8") as handle:
             rsum = json.load(handle)["metrics"]["rsum"]
         reports[run_dir] = {"separation_init": trained.config.separation_init, "rsum": rsum,
                             **separation_weight_drift(initial, trained)}

@@ -8,10 +8,12 @@ schedule is Adam at 2e-4 for 15 epochs, then 2e-5 (`--lr_decay_epochs 15 --decay
     python scripts/train_mfsr.py --output_dir outputs/mfsr_ablation --ablation all      # every paper Table 3 row
     python scripts/train_mfsr.py --output_dir outputs/mfsr_vse --ablation vse++         # the VSE++ baseline
 
-COCO with the paper's model: `--data /data/dataset_coco.json --image_root /data/coco --preset paper
+Your own data: `--dataset_name my_shop/` (imagefolder with metadata.jsonl: file_name, caption; rows of one image are
+grouped, see fashionvl.recipes.mfsr), a save_to_disk folder, a Hub dataset, or `--train_file` / `--validation_file`.
+COCO with the paper's model: `--dataset_name karpathy --train_file /data/dataset_coco.json --data_dir /data/coco --preset paper
 --image_size 224 --pretrained_backbone microsoft/resnet-152 --freeze_backbone true --finetune_epochs 15
 --eval_protocol 1k`. Any `transformers.TrainingArguments` flag works. Writes the model, the processor and
-`retrieval_metrics.json` (per row with `--ablation all`).
+`eval_results.json` (per row with `--ablation all`).
 """
 
 import sys

@@ -34,4 +34,4 @@ def test_short_training_on_the_synthetic_catalog_retrieves_far_above_chance(tmp_
     assert result["num_eval_images"] == 20
     assert metrics["rsum"] > 1.5 * chance["rsum"], (metrics, chance)
     assert (tmp_path / "reconstruction.png").is_file()
-    assert (tmp_path / "run" / "retrieval_metrics.json").is_file()
+    assert (tmp_path / "run" / "eval_results.json").is_file()

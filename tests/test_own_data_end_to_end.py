@@ -85,3 +85,44 @@ def test_mvlt_data_without_categories_trains_in_one_category(tmp_path):
                                     "--tokenizer_vocab_size", "100", *TINY_RUN])
     config = json.loads((tmp_path / "mvlt" / "config.json").read_text())
     assert config["id2label"] == {"0": "all"}
+
+
+def test_mfsr_trains_on_an_imagefolder_and_its_pipeline_ranks_the_folder(tmp_path):
+    shop = write_image_folder(tmp_path / "shop")
+    run_script("train_mfsr.py", ["--dataset_name", str(shop), "--output_dir", str(tmp_path / "mfsr"), "--image_size", "32",
+                                 "--min_count", "1", "--num_train_epochs", "1", *TINY_RUN])
+    saved = json.loads((tmp_path / "mfsr" / "eval_results.json").read_text())
+    assert saved["num_eval_images"] == 2  # 15% of 12 products held out
+    assert set(saved["metrics"]) >= {"i2t", "t2i", "rsum"}
+    assert_ranks_the_folder(tmp_path / "mfsr", shop)
+
+
+def test_mfsr_groups_the_rows_of_one_image_and_evaluates_the_same_number_of_captions_per_image(tmp_path):
+    from fashionvl.recipes.mfsr import MFSRDataArguments, load_retrieval_splits
+
+    folder = tmp_path / "captions"
+    folder.mkdir()
+    rows = []
+    for number in range(6):
+        Image.new("RGB", (32, 32), (number * 40, 0, 0)).save(folder / f"{number}.png")
+        rows += [{"file_name": f"{number}.png", "caption": f"shade {number} view {view}"} for view in range(1 + number % 3)]
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    splits = load_retrieval_splits(MFSRDataArguments(dataset_name=str(folder), validation_split_percentage=50),
+                                   splits=("train", "test"))
+    assert len(splits["train"]) + len(splits["test"]) == 6  # images, not rows
+    def shade(captions):
+        return int(captions[0].split()[1])
+
+    for captions in splits["train"].captions:  # training keeps every caption of the image, in row order
+        assert captions == [f"shade {shade(captions)} view {view}" for view in range(1 + shade(captions) % 3)]
+    fewest = min(1 + shade(captions) % 3 for captions in splits["test"].captions)
+    for captions in splits["test"].captions:  # evaluation: the first k of each image, k = the fewest any image has
+        assert captions == [f"shade {shade(captions)} view {view}" for view in range(fewest)]
+
+
+def test_mfsr_former_karpathy_flags_are_aliases():
+    from fashionvl.recipes._common import parse_script_arguments
+    from fashionvl.recipes.mfsr import MFSRDataArguments
+
+    (data_args,) = parse_script_arguments((MFSRDataArguments,), ["--data", "coco.json", "--image_root", "/data/coco"])
+    assert (data_args.dataset_name, data_args.train_file, data_args.data_dir) == ("karpathy", "coco.json", "/data/coco")

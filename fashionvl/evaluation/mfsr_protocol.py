@@ -1,7 +1,8 @@
 """mFSR's evaluation protocol (VSE++, SPEC §6): semantic embeddings of a split, recall in both directions, chance
 levels, and the paper's Table 3 layout (one run, or mean +- sd over seeds).
 
-i2t: an image queries all captions, its rank is the best rank of its 5 captions; t2i: a caption queries all images.
+i2t: an image queries all captions, its rank is the best rank of its captions (5 in COCO /
+Flickr30K; every image of a split has the same number); t2i: a caption queries all images.
 R@1/5/10, medr, meanr, rsum (`fashionvl.evaluation.vse_recall`). Protocols: `all` (every test image at once:
 Flickr30K 1K, the synthetic catalog), `5k` (COCO 5K), `1k` (COCO 1K: mean over 5 folds).
 
@@ -23,7 +24,20 @@ if TYPE_CHECKING:
     from ..processing.collators_mfsr import CaptionedImageSplit
     from ..processing.processing_mfsr import MFSRProcessor
 
-CAPTIONS_PER_IMAGE = 5
+CAPTIONS_PER_IMAGE = 5  # COCO / Flickr30K; a user's own data may have fewer (`split_captions_per_image`)
+
+
+def split_captions_per_image(split: CaptionedImageSplit) -> int:
+    """The number of captions of every image of `split` (the protocol needs the same number for all images).
+
+    With one caption per image, i2t ranks a single caption per image and reads like t2i: the recalls are not
+    comparable with COCO / Flickr30K numbers, where i2t takes the best of 5 captions (and is easier).
+    """
+    counts = sorted({len(captions) for captions in split.captions})
+    if len(counts) != 1 or counts[0] == 0:
+        raise ValueError(f"every image needs the same number of captions (at least 1) for the VSE++ protocol; "
+                         f"found {counts} captions per image.")
+    return counts[0]
 
 
 @torch.no_grad()
@@ -53,15 +67,18 @@ def evaluate_retrieval(model, processor: MFSRProcessor, split: CaptionedImageSpl
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"Unknown evaluation protocol {protocol!r}: expected one of {list(PROTOCOLS)}.")
+    captions_per_image = split_captions_per_image(split)
     image_embeds, text_embeds = encode_split(model, processor, split, batch_size=batch_size)
-    return vse_recall(image_embeds, text_embeds, captions_per_image=CAPTIONS_PER_IMAGE, **PROTOCOLS[protocol])
+    return vse_recall(image_embeds, text_embeds, captions_per_image=captions_per_image, **PROTOCOLS[protocol])
 
 
 def chance_recall(num_images: int, captions_per_image: int = CAPTIONS_PER_IMAGE, ks=(1, 5, 10)) -> dict:
     """Expected R@K (percent) of a random ranking: t2i = K / N; i2t (best of the image's captions among
     N * c) = 1 - C(N*c - c, K) / C(N*c, K)."""
     num_captions = num_images * captions_per_image
-    i2t = {f"R@{k}": 100 * (1 - math.comb(num_captions - captions_per_image, k) / math.comb(num_captions, k)) for k in ks}
+    # K beyond the number of captions: every caption is in the top K (a tiny split of a user's own data)
+    i2t = {f"R@{k}": 100 * (1 - math.comb(num_captions - captions_per_image, min(k, num_captions))
+                            / math.comb(num_captions, min(k, num_captions))) for k in ks}
     t2i = {f"R@{k}": 100 * min(k, num_images) / num_images for k in ks}
     return {"i2t": i2t, "t2i": t2i, "rsum": sum(i2t.values()) + sum(t2i.values())}
 
@@ -143,4 +160,5 @@ __all__ = [
     "format_per_seed_rsum",
     "format_recall_table",
     "mean_sd",
+    "split_captions_per_image",
 ]

@@ -10,7 +10,7 @@ one style of script defaults).
 - `save_training_outputs(trainer, processor, output_dir)`: model, processor and `log_history.json`.
 - `METRICS_FILE`: the name of the evaluation metrics every recipe writes into its output folder
   (`eval_results.json`, the file of transformers' `Trainer.save_metrics("eval", ...)`), which
-  `scripts/export_to_hub.py --metrics_file` reads.
+  `scripts/export_to_hub.py --metrics_file` reads; `metrics_file_in(folder)` also finds the former names.
 """
 
 from __future__ import annotations
@@ -30,6 +30,17 @@ logger = logging.getLogger(__name__)
 
 #: The evaluation metrics of every family's recipe, in its output folder (transformers' `Trainer.save_metrics` name).
 METRICS_FILE = "eval_results.json"
+#: What MVLT (`metrics.json`) and mFSR (`retrieval_metrics.json`) wrote before; read in folders written then.
+FORMER_METRICS_FILES = ("metrics.json", "retrieval_metrics.json")
+
+
+def metrics_file_in(folder: str) -> str | None:
+    """The metrics file of a run folder: `METRICS_FILE`, else a former name (older runs), else None."""
+    for name in (METRICS_FILE, *FORMER_METRICS_FILES):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            return path
+    return None
 
 
 @dataclass
@@ -101,6 +112,7 @@ __all__ = [
     "METRICS_FILE",
     "RecipeResult",
     "load_float32_model",
+    "metrics_file_in",
     "parse_config_overrides",
     "parse_script_arguments",
     "save_training_outputs",

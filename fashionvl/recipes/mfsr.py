@@ -10,12 +10,20 @@ around this module. The pieces it puts together live in their homes:
   `fashionvl.training.callbacks.MaxViolationWarmupCallback`;
 - `fashionvl.visualization.mfsr`: paper Fig. 5 (`save_mfsr_reconstruction_figure`).
 
-Data (`load_retrieval_splits`): image-caption retrieval data with 5 captions per image.
+Data (`load_retrieval_splits`; `MFSRDataArguments` are the user-data options of every recipe): image-caption data.
 
-- `"synthetic"` (default): the bundled procedural catalog (`fashionvl.data.synthetic.generate_catalog`), written
-  as a Karpathy JSON + image folder (`write_karpathy`) and read back with `load_karpathy`, the same path as COCO
-  and Flickr30K.
-- a path to a Karpathy JSON (`dataset_coco.json`, `dataset_flickr30k.json`) with `--image_root`.
+- `--dataset_name synthetic` (default): the bundled procedural catalog (`fashionvl.data.synthetic.generate_catalog`),
+  written as a Karpathy JSON + image folder (`write_karpathy`) and read back with `load_karpathy`, the same path as
+  COCO and Flickr30K (5 captions per image).
+- `--dataset_name karpathy --train_file dataset_coco.json --data_dir <image folder>`: a Karpathy JSON (the former
+  `--data <json> --image_root <folder>` still works).
+- anything else: your own data (`fashionvl.data.user_data.load_user_dataset`: imagefolder + metadata.jsonl, a
+  save_to_disk folder, a Hub dataset, `--train_file` / `--validation_file`), one row per (image, caption). Rows of
+  the same image (file path, else bytes) are grouped into one image with their captions
+  (`fashionvl.data.user_data.captions_by_image`): training takes every (image, caption) pair; the evaluation split
+  gives each image its first k captions, k = the fewest any image has (at most 5), since the protocol needs the same
+  number per image. With k = 1 (one caption per image) i2t ranks one caption per image, like t2i: the recalls are
+  not comparable with COCO / Flickr30K ones, where i2t takes the best of 5 captions.
 
 Training (`train_mfsr`): every (image, caption) pair of the training split is a sample (VSE++). The paper's
 schedule (section 3.5): Adam, learning rate 2e-4 for 15 epochs then 2e-5 (`lr_decay_epochs`,
@@ -37,23 +45,31 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
 
 from ..configs.configuration_mfsr import MFSRConfig
 from ..evaluation.mfsr_diagnostics import loss_gradient_norms, separation_diagnostics
-from ..evaluation.mfsr_protocol import CAPTIONS_PER_IMAGE, chance_recall, evaluate_retrieval
+from ..data.user_data import UserDataArguments, captions_by_image, load_user_dataset
+from ..evaluation.mfsr_protocol import CAPTIONS_PER_IMAGE, chance_recall, evaluate_retrieval, split_captions_per_image
 from ..modeling.modeling_mfsr import MFSRForRetrieval
 from ..processing.collators_mfsr import CaptionedImageSplit, MFSRDataCollator, MFSRPairDataset
 from ..processing.processing_mfsr import MFSRProcessor
 from ..training.callbacks import MaxViolationWarmupCallback
 from ..training.trainer_mfsr import MFSRTrainer
-from ._common import load_float32_model, parse_config_overrides
+from ._common import METRICS_FILE, load_float32_model, metrics_file_in, parse_config_overrides
+
+
+logger = logging.getLogger(__name__)
+
+#: Named values of --dataset_name that this recipe reads itself; every other value is the user's own data.
+DATA_FORMATS = ("synthetic", "karpathy")
 
 _NO_RECONSTRUCTION = {"image_reconstruction_loss_weight": 0.0, "caption_reconstruction_loss_weight": 0.0}
 # Paper Table 3 rows -> MFSRConfig overrides (every other weight keeps its value, 1 by default).
@@ -97,14 +113,42 @@ def _split_from_dataset(dataset, captions_per_image: int) -> CaptionedImageSplit
     return CaptionedImageSplit(images, captions)
 
 
-@dataclass
-class MFSRDataArguments:
-    """Data, schedule and ablation settings of the mFSR recipe (the script's own arguments)."""
+def _split_from_user_rows(dataset, uniform: bool) -> CaptionedImageSplit:
+    """A user's rows grouped by image (`captions_by_image`); `uniform`: every image keeps its first k captions, k =
+    the fewest any image has, at most `CAPTIONS_PER_IMAGE` (the evaluation protocol needs one k)."""
+    first_rows, captions = captions_by_image(dataset)
+    if uniform:
+        keep = min(CAPTIONS_PER_IMAGE, min(len(image_captions) for image_captions in captions))
+        if any(len(image_captions) > keep for image_captions in captions):
+            logger.info("evaluation: every image keeps its first %d caption(s) (the fewest any image has, at most %d).",
+                        keep, CAPTIONS_PER_IMAGE)
+        captions = [image_captions[:keep] for image_captions in captions]
+    images = [dataset[row]["image"] for row in first_rows]
+    for image in images:
+        image.load()
+    return CaptionedImageSplit(images, captions)
 
-    data: str = field(
-        default="synthetic", metadata={"help": "'synthetic' or the path of a Karpathy JSON (dataset_coco.json, ...)."}
+
+@dataclass
+class MFSRDataArguments(UserDataArguments):
+    """Data, schedule and ablation settings of the mFSR recipe: the user-data options of
+    `fashionvl.data.user_data.UserDataArguments` (``--dataset_name``, ``--train_file``, ``--caption_column``, ...)
+    plus mFSR's own formats as named ``--dataset_name`` values (`DATA_FORMATS`) and the script's own arguments."""
+
+    named_datasets: ClassVar[tuple[str, ...]] = DATA_FORMATS
+
+    dataset_name: str | None = field(
+        default="synthetic",
+        metadata={"aliases": ["--data"],
+                  "help": "'synthetic' (the bundled catalog), 'karpathy' (--train_file dataset_coco.json --data_dir "
+                  "<images>), or your own data: a datasets name or local path (imagefolder with metadata.jsonl/.csv, "
+                  "save_to_disk folder); --train_file alone replaces 'synthetic'."},
     )
-    image_root: str | None = field(default=None, metadata={"help": "Image folder of a Karpathy JSON."})
+    data_dir: str | None = field(
+        default=None,
+        metadata={"aliases": ["--image_root"],
+                  "help": "karpathy: the image folder; own data: data_dir of the datasets builder (e.g. imagefolder)."},
+    )
     num_products: int = field(default=400, metadata={"help": "Synthetic catalog size (products = images)."})
     image_size: int = field(default=64, metadata={"help": "Processor image size (paper: 224)."})
     preset: str = field(default="tiny", metadata={"help": "MFSRConfig preset: 'tiny' or 'paper'."})
@@ -142,13 +186,23 @@ class MFSRDataArguments:
         default=None, metadata={"help": "Write a paper Fig. 5 style reconstruction PNG here after training."}
     )
 
+    def __post_init__(self):
+        if self.dataset_name is not None and self.dataset_name.endswith(".json") and self.train_file is None:
+            self.dataset_name, self.train_file = "karpathy", self.dataset_name  # the former --data <Karpathy JSON>
+        super().__post_init__()
+        if self.dataset_name == "karpathy" and (self.train_file is None or self.data_dir is None):
+            raise ValueError("dataset_name='karpathy' needs --train_file (the Karpathy JSON) and --data_dir (its images); "
+                             f"got train_file={self.train_file!r}, data_dir={self.data_dir!r}.")
+
 
 def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test"), cache_dir: str | None = None) -> dict[str, CaptionedImageSplit]:
     """Read the requested splits as `CaptionedImageSplit`s (see the module docstring for the data sources); a name
     `"a+b"` is the concatenation of splits a and b."""
     from ..data import load_karpathy
 
-    if data_args.data == "synthetic":
+    if data_args.named_dataset is None:
+        return _user_retrieval_splits(data_args, splits)
+    if data_args.dataset_name == "synthetic":
         from ..data.synthetic import generate_catalog, write_karpathy
 
         root = os.path.join(
@@ -163,9 +217,7 @@ def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test")
             json_path = write_karpathy(catalog, root, dataset_name="fashionvl_synthetic")
         image_root = root
     else:
-        json_path, image_root = data_args.data, data_args.image_root
-        if image_root is None:
-            raise ValueError(f"--image_root is needed with a Karpathy JSON ({json_path!r}).")
+        json_path, image_root = data_args.train_file, data_args.data_dir
     result = {}
     for name in splits:
         # "val+test": the held-out splits as one (more images per evaluation: less noise in the recalls)
@@ -174,6 +226,13 @@ def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test")
             [image for part in parts for image in part.images], [captions for part in parts for captions in part.captions]
         )
     return result
+
+
+def _user_retrieval_splits(data_args: MFSRDataArguments, names) -> dict[str, CaptionedImageSplit]:
+    """The user's data: `"train"` is its training split, every other requested name its validation split."""
+    user_splits = load_user_dataset(data_args, require=("image", "caption"))
+    return {name: _split_from_user_rows(user_splits["train" if name == "train" else "validation"], uniform=name != "train")
+            for name in names}
 
 
 # ---- model and schedule -----------------------------------------------------------------------------------
@@ -250,11 +309,11 @@ def train_mfsr(data_args: MFSRDataArguments, training_args) -> dict[str, Any]:
     result = {
         "ablation": data_args.ablation,
         "metrics": metrics,
-        "chance": chance_recall(len(eval_split)),
+        "chance": chance_recall(len(eval_split), split_captions_per_image(eval_split)),
         "num_eval_images": len(eval_split),
         "output_dir": training_args.output_dir,
     }
-    with open(os.path.join(training_args.output_dir, "retrieval_metrics.json"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(training_args.output_dir, METRICS_FILE), "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=2)
     if data_args.reconstruction_figure and model.config.use_feature_separation:
         save_reconstruction_figure(model, processor, eval_split, data_args.reconstruction_figure)
@@ -289,7 +348,7 @@ def evaluate_saved_model(model_path: str, data_args: MFSRDataArguments, cache_di
     split = load_retrieval_splits(data_args, splits=(data_args.eval_split,), cache_dir=cache_dir)[data_args.eval_split]
     return {
         "metrics": evaluate_retrieval(model, processor, split, protocol=data_args.eval_protocol),
-        "chance": chance_recall(len(split)),
+        "chance": chance_recall(len(split), split_captions_per_image(split)),
         "num_eval_images": len(split),
     }
 
@@ -299,8 +358,8 @@ def evaluate_saved_model(model_path: str, data_args: MFSRDataArguments, cache_di
 
 def _finished_run(run_dir: str, config: MFSRConfig) -> dict | None:
     """The `train_mfsr` result saved in `run_dir` when that run trained a model of `config`, else None."""
-    metrics_file = os.path.join(run_dir, "retrieval_metrics.json")
-    if not (os.path.isfile(metrics_file) and os.path.isfile(os.path.join(run_dir, "config.json"))):
+    metrics_file = metrics_file_in(run_dir)
+    if metrics_file is None or not os.path.isfile(os.path.join(run_dir, "config.json")):
         return None
     ignored = {"transformers_version", "architectures", "dtype", "torch_dtype"}
     saved = {key: value for key, value in MFSRConfig.from_pretrained(run_dir).to_dict().items() if key not in ignored}
@@ -354,7 +413,8 @@ def ablation_study(
             if resume:  # a reused run is scored on this study's evaluation split
                 eval_split = splits[data_args.eval_split]
                 result = {**result, "metrics": evaluate_retrieval(model, processor, eval_split, protocol=data_args.eval_protocol),
-                          "chance": chance_recall(len(eval_split)), "num_eval_images": len(eval_split)}
+                          "chance": chance_recall(len(eval_split), split_captions_per_image(eval_split)),
+                          "num_eval_images": len(eval_split)}
             model.train()
             trained_norms = loss_gradient_norms(model, probe_batch)
             results.setdefault(name, []).append({
@@ -381,6 +441,7 @@ def save_reconstruction_figure(model, processor: MFSRProcessor, split: Captioned
 
 __all__ = [
     "ABLATIONS",
+    "DATA_FORMATS",
     "MFSRDataArguments",
     "ablation_overrides",
     "ablation_study",
