@@ -126,3 +126,12 @@ def test_mfsr_former_karpathy_flags_are_aliases():
 
     (data_args,) = parse_script_arguments((MFSRDataArguments,), ["--data", "coco.json", "--image_root", "/data/coco"])
     assert (data_args.dataset_name, data_args.train_file, data_args.data_dir) == ("karpathy", "coco.json", "/data/coco")
+
+
+def test_the_model_card_metrics_of_a_metrics_file_leave_out_chance_levels_and_protocol(tmp_path):
+    from fashionvl.recipes._common import METRICS_FILE, metrics_file_in, read_metrics_file
+
+    report = {"tir": {"R@1": 0.5}, "chance": {"tir": {"R@1": 0.01}}, "protocol": {"num_queries": 1000}, "figures": {}}
+    (tmp_path / METRICS_FILE).write_text(json.dumps(report))
+    assert METRICS_FILE == "eval_results.json"
+    assert read_metrics_file(metrics_file_in(str(tmp_path))) == {"tir": {"R@1": 0.5}}

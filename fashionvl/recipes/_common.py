@@ -10,7 +10,8 @@ one style of script defaults).
 - `save_training_outputs(trainer, processor, output_dir)`: model, processor and `log_history.json`.
 - `METRICS_FILE`: the name of the evaluation metrics every recipe writes into its output folder
   (`eval_results.json`, the file of transformers' `Trainer.save_metrics("eval", ...)`), which
-  `scripts/export_to_hub.py --metrics_file` reads; `metrics_file_in(folder)` also finds the former names.
+  `scripts/export_to_hub.py --metrics_file` reads (`read_metrics_file`: the model's metrics, without chance levels,
+  baselines or protocol settings); `metrics_file_in(folder)` also finds the former names.
 """
 
 from __future__ import annotations
@@ -32,6 +33,21 @@ logger = logging.getLogger(__name__)
 METRICS_FILE = "eval_results.json"
 #: What MVLT (`metrics.json`) and mFSR (`retrieval_metrics.json`) wrote before; read in folders written then.
 FORMER_METRICS_FILES = ("metrics.json", "retrieval_metrics.json")
+
+
+#: Entries of a recipe's metrics file that describe the evaluation rather than measure the model (chance levels,
+#: baselines, protocol settings, figure paths...): left out of a model card's metrics.
+REPORT_CONTEXT_KEYS = ("chance", "baselines", "protocol", "figures", "table", "ablation", "attribute_types",
+                       "num_eval_images", "output_dir", "train_runtime_s")
+
+
+def read_metrics_file(path: str) -> dict[str, Any]:
+    """The model's own metrics in a recipe's metrics file (any family), without `REPORT_CONTEXT_KEYS`."""
+    with open(path, encoding="utf-8") as handle:
+        report = json.load(handle)
+    if not isinstance(report, dict):
+        raise ValueError(f"{path} must hold a JSON object of metrics, got {type(report).__name__}.")
+    return {key: value for key, value in report.items() if key not in REPORT_CONTEXT_KEYS}
 
 
 def metrics_file_in(folder: str) -> str | None:
@@ -113,6 +129,7 @@ __all__ = [
     "RecipeResult",
     "load_float32_model",
     "metrics_file_in",
+    "read_metrics_file",
     "parse_config_overrides",
     "parse_script_arguments",
     "save_training_outputs",
