@@ -1,8 +1,11 @@
 """Train M2Fashion (category + attribute prediction with label-mask training and triplets) and evaluate it.
 
 Default: the bundled synthetic catalog, tiny preset, 64px, CPU-friendly. Real data in the on-disk formats:
-`--data_format deepfashion --data_root /path/to/DeepFashion-C` (paper preset: `--preset paper --image_size 224
---backbone_checkpoint microsoft/resnet-50`), or `--data_format darn --data_root /path/to/DARN`.
+`--dataset_name deepfashion --data_dir /path/to/DeepFashion-C` (paper preset: `--preset paper --image_size 224
+--backbone_checkpoint microsoft/resnet-50`), or `--dataset_name darn --data_dir /path/to/DARN`. Your own data:
+`--dataset_name my_shop/` (imagefolder with metadata.jsonl: file_name, attributes as a list of names, optional
+category), a save_to_disk folder, a Hub dataset, or `--train_file` / `--validation_file`; string categories are
+saved as the config's id2label.
 
     python scripts/train_m2fashion.py --output_dir outputs/m2fashion --num_products 1000 --num_train_epochs 20
     python scripts/train_m2fashion.py --output_dir outputs/m2fashion_no_asa --use_spatial_attention false

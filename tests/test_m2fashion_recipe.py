@@ -83,7 +83,7 @@ def test_darn_format_trains_on_dimension_values_and_evaluates_query_candidate_li
 
     write_darn(generate_catalog(40, seed=0, image_size=32, progress=False), tmp_path / "darn")
     data_args = recipe.M2FashionDataArguments(
-        data_format="darn", data_root=str(tmp_path / "darn"), image_size=32, known_fractions="0"
+        dataset_name="darn", data_dir=str(tmp_path / "darn"), image_size=32, known_fractions="0"
     )
     prepared = recipe.prepare_data(data_args)
     dimensions = prepared.data.dimensions
@@ -102,7 +102,7 @@ def test_deepfashion_format_gives_typed_attributes_and_its_categories(tmp_path):
 
     write_deepfashion(generate_catalog(40, seed=0, image_size=32, progress=False), tmp_path / "deepfashion")
     data_args = recipe.M2FashionDataArguments(
-        data_format="deepfashion", data_root=str(tmp_path / "deepfashion"), image_size=32, known_fractions="0,0.5"
+        dataset_name="deepfashion", data_dir=str(tmp_path / "deepfashion"), image_size=32, known_fractions="0,0.5"
     )
     prepared = recipe.prepare_data(data_args)
     assert prepared.num_labels == len(prepared.data.category_names) == 20  # DeepFashion's one level: sub-categories

@@ -135,3 +135,24 @@ def test_the_model_card_metrics_of_a_metrics_file_leave_out_chance_levels_and_pr
     (tmp_path / METRICS_FILE).write_text(json.dumps(report))
     assert METRICS_FILE == "eval_results.json"
     assert read_metrics_file(metrics_file_in(str(tmp_path))) == {"tir": {"R@1": 0.5}}
+
+
+def test_m2fashion_trains_on_an_imagefolder_with_attributes_and_saves_the_category_names(tmp_path):
+    shop = write_image_folder(tmp_path / "shop", with_attributes=True)
+    run_script("train_m2fashion.py", ["--dataset_name", str(shop), "--output_dir", str(tmp_path / "m2fashion"),
+                                      "--image_size", "32", "--max_steps", "2", "--known_fractions", "0", *TINY_RUN])
+    config = json.loads((tmp_path / "m2fashion" / "config.json").read_text())
+    assert list(config["id2label"].values()) == sorted(CATEGORIES)
+    assert (tmp_path / "m2fashion" / "eval_results.json").is_file()
+    retriever = pipeline("fashion-retrieval", model=str(tmp_path / "m2fashion"))
+    images = folder_images(shop)
+    ranked = retriever(images[0], images=images, attributes=["red"], top_k=None)
+    assert sorted(item["index"] for item in ranked) == list(range(len(images)))
+
+
+def test_m2fashion_former_format_flags_are_aliases():
+    from fashionvl.recipes._common import parse_script_arguments
+    from fashionvl.recipes.m2fashion import M2FashionDataArguments
+
+    (data_args,) = parse_script_arguments((M2FashionDataArguments,), ["--data_format", "darn", "--data_root", "/data/darn"])
+    assert (data_args.dataset_name, data_args.named_dataset, data_args.data_dir) == ("darn", "darn", "/data/darn")

@@ -6,6 +6,9 @@ the synthetic catalog, DeepFashion-C or DARN (`load_attribute_data`), and pre-pr
   attribute vector, and its 9 categorical dimensions for DARN-style attribute-specific retrieval.
 - `"deepfashion"`: DeepFashion Category & Attribute Prediction on disk (`fashionvl.data.load_deepfashion`).
 - `"darn"`: the ASEN release of DARN on disk (`fashionvl.data.load_darn`).
+- your own data (`load_user_attribute_data`): anything `fashionvl.data.user_data.load_user_dataset` reads, with an
+  attributes column (names per row, or multi-hot vectors) and optionally a category column (string names become
+  the model's `id2label`); its validation split (or held-out products) is the evaluation split.
 """
 
 from __future__ import annotations
@@ -88,6 +91,23 @@ def load_attribute_data(
         evaluated = [split for split in splits if split != "train"]
         data.retrieval_lists = load_darn_retrieval_lists(data_root, evaluated[-1]) if evaluated else None
     return data
+
+
+def load_user_attribute_data(args, eval_split: str = "test") -> AttributeData:
+    """A user's own attribute data (`args`: `fashionvl.data.user_data.UserDataArguments`): splits `"train"` and
+    `eval_split` (the data's validation split), attribute names from the data, category names from its ClassLabel
+    (None when the data has no category column: the category head is then unused, as for DARN)."""
+    from .metadata import attribute_names
+    from .user_data import load_user_dataset
+
+    splits = load_user_dataset(args, require=("image", "attributes"))
+    train = splits["train"]
+    return AttributeData(
+        splits={"train": train, eval_split: splits["validation"]},
+        attribute_names=attribute_names(train),
+        attribute_types=None,
+        category_names=list(train.features["category"].names) if "category" in train.column_names else None,
+    )
 
 
 def encode_rows(dataset, processor: M2FashionProcessor, batch_size: int = 64, desc: str = "encoding images") -> list[dict]:

@@ -3,6 +3,10 @@ the pieces that live where they belong (the scripts `scripts/train_m2fashion.py`
 and `scripts/ablate_m2fashion.py` are thin wrappers around this module):
 
 - data: `fashionvl.data.attribute_data` (`load_attribute_data`, `encode_rows`, the DARN query / candidate lists);
+  `M2FashionDataArguments` are the user-data options of every recipe: `--dataset_name synthetic` (default) |
+  `deepfashion` | `darn` with `--data_dir`, anything else your own data with an attributes column
+  (`load_user_attribute_data`; string categories are saved as the config's `id2label`). The former `--data_format`
+  and `--data_root` still work (aliases of `--dataset_name` and `--data_dir`);
 - batches: `fashionvl.processing.collators_m2fashion` (collator, attribute-conditioned triplet sampler);
 - training: `fashionvl.training.trainer_m2fashion.M2FashionTripletTrainer`;
 - protocols and tables: `fashionvl.evaluation.m2fashion_protocol` (DeepFashion-C, DARN, conditioned retrieval);
@@ -17,7 +21,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -28,9 +32,11 @@ from ..data.attribute_data import (
     dimension_one_hot,
     encode_rows,
     load_attribute_data,
+    load_user_attribute_data,
     retrieval_queries_and_candidates,
     with_dimension_attributes,
 )
+from ..data.user_data import UserDataArguments
 from ..evaluation.m2fashion_attention import attention_analysis, attention_maps_for_examples
 from ..evaluation.m2fashion_protocol import (
     conditioned_retrieval_map,
@@ -44,6 +50,7 @@ from ..evaluation.m2fashion_protocol import (
 from ..modeling.modeling_m2fashion import M2FashionForAttributePrediction
 from ..processing.collators_m2fashion import M2FashionDataCollator, M2FashionTripletBatchSampler, M2FashionTripletDataset
 from ..processing.processing_m2fashion import M2FashionProcessor
+from ._common import METRICS_FILE
 
 
 # ----------------------------------------------------------------------------------------------
@@ -90,11 +97,24 @@ def load_backbone_weights(model, checkpoint: str) -> dict[str, list[str]]:
 
 
 @dataclass
-class M2FashionDataArguments:
-    """Data and model arguments of `scripts/train_m2fashion.py` / `scripts/evaluate_m2fashion.py`."""
+class M2FashionDataArguments(UserDataArguments):
+    """Data and model arguments of `scripts/train_m2fashion.py` / `scripts/evaluate_m2fashion.py`: the user-data
+    options of `fashionvl.data.user_data.UserDataArguments` plus M2Fashion's own formats (`DATA_FORMATS`)."""
 
-    data_format: str = field(default="synthetic", metadata={"help": f"One of {DATA_FORMATS}."})
-    data_root: str | None = field(default=None, metadata={"help": "Folder of DeepFashion-C / DARN (real format)."})
+    named_datasets: ClassVar[tuple[str, ...]] = DATA_FORMATS
+
+    dataset_name: str | None = field(
+        default="synthetic",
+        metadata={"aliases": ["--data_format"],
+                  "help": f"One of {DATA_FORMATS} (deepfashion / darn: with --data_dir), or your own data with an "
+                  "attributes column: a datasets name or local path (imagefolder with metadata.jsonl/.csv, "
+                  "save_to_disk folder); --train_file alone replaces 'synthetic'."},
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"aliases": ["--data_root"],
+                  "help": "deepfashion / darn: the folder of the data set; own data: data_dir of the datasets builder."},
+    )
     num_products: int = field(default=400, metadata={"help": "Synthetic catalog size (products; 2 views each)."})
     image_size: int = field(default=64, metadata={"help": "Input image side (paper: 224)."})
     preset: str = field(default="tiny", metadata={"help": "Config preset: tiny or paper."})
@@ -174,10 +194,13 @@ def prepare_data(
         processor: the processor of a trained model (its attribute vocabulary must match the data); a new one is
             built from the data when None.
     """
-    data = load_attribute_data(
-        data_args.data_format, data_args.data_root, data_args.num_products, data_args.image_size, seed,
-        splits=("train", data_args.eval_split),
-    )
+    if data_args.named_dataset is None:
+        data = load_user_attribute_data(data_args, eval_split=data_args.eval_split)
+    else:
+        data = load_attribute_data(
+            data_args.dataset_name, data_args.data_dir, data_args.num_products, data_args.image_size, seed,
+            splits=("train", data_args.eval_split),
+        )
     if data_args.attribute_source == "dimensions" and data.dimension_attribute_indices is None:
         data = with_dimension_attributes(data)
     if processor is None:
@@ -252,7 +275,7 @@ def train_m2fashion(
     report["train_runtime_s"] = trainer.state.log_history[-1].get("train_runtime")
     if data_args.attention_figure:
         save_attention_figure(model, processor, data, data_args.eval_split, data_args.attention_figure)
-    with open(os.path.join(training_args.output_dir, "eval_results.json"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(training_args.output_dir, METRICS_FILE), "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
     return report
 
