@@ -81,14 +81,8 @@ class FashionModelTest(ModelTesterMixin):
         cls.addClassCleanup(patcher.stop)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# MVLT
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-class MVLTModelTester:
-    """A two-stage MVLT (widths 16, 32; one block each, as the common tests want at most 2 layers) on 32 px images
-    and 7-token captions; paper losses (no ITC, whose projections no task head trains)."""
+class FashionModelTester:
+    """What the common tests read of every tester: the batch and image size, the caption length, training on."""
 
     def __init__(self, parent, batch_size=3, text_length=7, image_size=32, is_training=True):
         self.parent = parent
@@ -96,6 +90,19 @@ class MVLTModelTester:
         self.seq_length = text_length
         self.image_size = image_size
         self.is_training = is_training
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# MVLT
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class MVLTModelTester(FashionModelTester):
+    """A two-stage MVLT (widths 16, 32; one block each, as the common tests want at most 2 layers) on 32 px images
+    and 7-token captions; paper losses (no ITC, whose projections no task head trains)."""
+
+    def __init__(self, parent, text_length=7, image_size=32):
+        super().__init__(parent, text_length=text_length, image_size=image_size)
         self.hidden_sizes = [16, 32]
         self.num_attention_heads_per_stage = [1, 2]
         self.sr_ratios = [2, 1]
@@ -171,16 +178,12 @@ class MVLTModelTest(FashionModelTest, unittest.TestCase):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-class MFSRModelTester:
+class MFSRModelTester(FashionModelTester):
     """The tiny mFSR preset (a 4-stage basic ResNet of widths 16..128, a 1-layer GRU) on 32 px images and 6-word
     captions."""
 
-    def __init__(self, parent, batch_size=3, text_length=6, image_size=32, is_training=True):
-        self.parent = parent
-        self.batch_size = batch_size
-        self.seq_length = text_length
-        self.image_size = image_size
-        self.is_training = is_training
+    def __init__(self, parent):
+        super().__init__(parent, text_length=6)
         self.vocab_size = 30
         self.num_hidden_layers = 1
 
@@ -223,14 +226,11 @@ class MFSRModelTest(FashionModelTest, unittest.TestCase):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-class M2FashionModelTester:
+class M2FashionModelTester(FashionModelTester):
     """The tiny M2Fashion preset (a small ResNet, ASA / ACA over its last map) on 32 px images."""
 
-    def __init__(self, parent, batch_size=3, image_size=32, is_training=True):
-        self.parent = parent
-        self.batch_size = batch_size
-        self.image_size = image_size
-        self.is_training = is_training
+    def __init__(self, parent):
+        super().__init__(parent)
         self.num_hidden_layers = 1
 
     def get_config(self) -> M2FashionConfig:
