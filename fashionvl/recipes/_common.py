@@ -37,8 +37,13 @@ FORMER_METRICS_FILES = ("metrics.json", "retrieval_metrics.json")
 
 #: Entries of a recipe's metrics file that describe the evaluation rather than measure the model (chance levels,
 #: baselines, protocol settings, figure paths...): left out of a model card's metrics.
-REPORT_CONTEXT_KEYS = ("chance", "baselines", "protocol", "figures", "table", "ablation", "attribute_types",
-                       "num_eval_images", "output_dir", "train_runtime_s")
+REPORT_CONTEXT_KEYS = (
+    "chance", "baselines", "protocol", "figures", "table", "ablation", "attribute_types", "num_eval_images",
+    "output_dir", "train_runtime_s",
+    # the demo's run record (fashionvl.demo)
+    "training", "diagnostics", "fusion_calibration", "itm_fusion_weight", "checkpoints", "settings", "score_methods",
+    "wall_time_seconds", "step_seconds", "cpu_seconds", "step_cpu_seconds",
+)
 
 
 def read_metrics_file(path: str) -> dict[str, Any]:
