@@ -110,7 +110,9 @@ class MFSRRetrievalAdapter(RetrievalAdapter):
 
 
 class M2FashionRetrievalAdapter(RetrievalAdapter):
-    """M2Fashion: attribute-aware embedding Z (eq. 9) of each image for one attribute state vector.
+    """M2Fashion: the attribute-conditioned embedding of each image for one attribute state vector
+    (``get_image_features(pixel_values, attribute_states)``: Z of eq. 9 for the base model, the triplet space for
+    ``M2FashionForAttributePrediction``).
 
     The query attributes (names or positions, encoded by ``M2FashionProcessor.encode_attributes``) are known
     positive; every other attribute is unknown (0), as in the paper's retrieval example ("a query with an image and
@@ -135,11 +137,6 @@ class M2FashionRetrievalAdapter(RetrievalAdapter):
             raise ValueError(f"the processor encodes {states.shape[0]} attributes, the model expects {num_attributes}.")
         pixel_values = self.processor(images=images, return_tensors="pt")["pixel_values"]
         return {"pixel_values": pixel_values, "attribute_states": states.expand(len(images), num_attributes).clone()}
-
-    def run(self, model_inputs: dict) -> torch.Tensor:
-        # The attribute-conditioned forward: Z = attribute_aware_embeds (eq. 9).
-        outputs = self.model(pixel_values=model_inputs["pixel_values"], attribute_states=model_inputs["attribute_states"])
-        return torch.nn.functional.normalize(outputs.attribute_aware_embeds.float(), dim=-1)
 
 
 def get_retrieval_adapter(model, processor) -> RetrievalAdapter:
