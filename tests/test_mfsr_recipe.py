@@ -193,3 +193,12 @@ def test_separation_weight_drift_is_zero_for_an_untrained_copy_and_isotropic_for
         assert report[side]["relative_change"] == 0.0
         assert report[side]["condition"] == pytest.approx(1.0, abs=1e-4)
         assert report[side]["top_direction_share"] == pytest.approx(1 / 32, rel=1e-3)
+
+
+def test_caption_word_agreement_counts_kept_words_among_inputs_that_have_one():
+    from fashionvl.evaluation.mfsr_diagnostics import caption_word_agreement
+
+    inputs = ["red cotton shirt", "blue denim jeans", "a plain bag"]
+    reconstructions = ["a red shirt", "red jeans", "anything"]
+    assert caption_word_agreement(inputs, reconstructions, ["red", "blue"]) == 0.5  # the bag has no colour word
+    assert caption_word_agreement(inputs, reconstructions, ["shirt", "jeans"]) == 1.0

@@ -13,6 +13,8 @@ No function here imports a model class.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -65,7 +67,8 @@ def loss_gradient_norms(model: MFSRForRetrieval, batch: dict[str, torch.Tensor])
 
 
 @torch.no_grad()
-def separation_diagnostics(model, processor: MFSRProcessor, split: CaptionedImageSplit, num_examples: int = 64) -> dict:
+def separation_diagnostics(model, processor: MFSRProcessor, split: CaptionedImageSplit, num_examples: int = 64,
+                           caption_vocabularies: Mapping[str, Sequence[str]] | None = None) -> dict:
     """What the separated parts and the reconstructions of a trained model do, on the first images of `split`.
 
     Returns:
@@ -74,7 +77,9 @@ def separation_diagnostics(model, processor: MFSRProcessor, split: CaptionedImag
         mean distance of the modal parts to their mean (eq. 7); `reconstruction_pixel_spread`: mean distance of
         the generated images to their mean divided by the same for the real images (0 = one image for every
         input); `distinct_caption_fraction`: distinct greedy caption reconstructions / inputs (1 / inputs = the
-        same caption for every input). Keys of parts the model does not have are left out.
+        same caption for every input); with `caption_vocabularies` (`{"colour": [...], ...}`),
+        `caption_<name>_agreement` and its `_shuffled` control (`caption_word_agreement`). Keys of parts the model
+        does not have are left out.
     """
     if not model.config.use_feature_separation:
         return {}
@@ -100,7 +105,27 @@ def separation_diagnostics(model, processor: MFSRProcessor, split: CaptionedImag
     if words is not None:
         decoded = processor.batch_decode(words)
         report["distinct_caption_fraction"] = len(set(decoded)) / len(decoded)
+        for name, vocabulary in (caption_vocabularies or {}).items():
+            # does the reconstruction keep the input's colour / product word, against a shuffled pairing?
+            report[f"caption_{name}_agreement"] = caption_word_agreement(captions, decoded, vocabulary)
+            report[f"caption_{name}_agreement_shuffled"] = caption_word_agreement(captions, decoded[1:] + decoded[:1], vocabulary)
     return report
+
+
+def caption_word_agreement(inputs: Sequence[str], reconstructions: Sequence[str], vocabulary: Sequence[str]) -> float:
+    """Fraction of captions whose first `vocabulary` word (e.g. a colour, a product noun) is also in its
+    reconstruction, over the inputs that contain one (NaN when none does). Compare with the same pairs shuffled
+    (`reconstructions[1:] + reconstructions[:1]`) for the agreement a reconstruction that ignores its input gets."""
+    if len(inputs) != len(reconstructions):
+        raise ValueError(f"got {len(inputs)} input captions but {len(reconstructions)} reconstructions.")
+    known = {word.lower() for word in vocabulary}
+    hits = total = 0
+    for source, target in zip(inputs, reconstructions):
+        word = next((word for word in re.findall(r"[a-z]+", source.lower()) if word in known), None)
+        if word is not None:
+            total += 1
+            hits += word in re.findall(r"[a-z]+", target.lower())
+    return hits / total if total else float("nan")
 
 
 @torch.no_grad()
@@ -133,4 +158,10 @@ def separation_weight_drift(initial_model, trained_model) -> dict[str, dict[str,
     return report
 
 
-__all__ = ["LOSS_TERMS", "loss_gradient_norms", "separation_diagnostics", "separation_weight_drift"]
+__all__ = [
+    "LOSS_TERMS",
+    "caption_word_agreement",
+    "loss_gradient_norms",
+    "separation_diagnostics",
+    "separation_weight_drift",
+]

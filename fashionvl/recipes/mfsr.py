@@ -356,6 +356,17 @@ def evaluate_saved_model(model_path: str, data_args: MFSRDataArguments, cache_di
 # ---- ablation study over seeds (paper Table 3) ---------------------------------------------------------------
 
 
+def synthetic_caption_vocabularies() -> dict[str, list[str]]:
+    """Colour names and product head nouns ("sneakers" of "high-top sneakers") of the synthetic catalog: the words a
+    caption reconstruction should keep."""
+    import re
+
+    from ..data.synthetic_products import COLORS, SUBCATEGORIES
+
+    nouns = sorted({re.findall(r"[a-z]+", noun)[-1] for spec in SUBCATEGORIES for noun in spec.nouns})  # head nouns
+    return {"colour": sorted(COLORS), "product": nouns}
+
+
 def _finished_run(run_dir: str, config: MFSRConfig) -> dict | None:
     """The `train_mfsr` result saved in `run_dir` when that run trained a model of `config`, else None."""
     metrics_file = metrics_file_in(run_dir)
@@ -397,6 +408,7 @@ def ablation_study(
     generator = torch.Generator().manual_seed(0)
     probe = [dataset[index] for index in torch.randperm(len(dataset), generator=generator)[:32].tolist()]
     probe_batch = MFSRDataCollator(processor)(probe)
+    vocabularies = synthetic_caption_vocabularies() if data_args.data == "synthetic" else None
     results: dict[str, list[dict]] = {}
     for name in rows:
         for seed in seeds:
@@ -422,7 +434,9 @@ def ablation_study(
                 "metrics": result["metrics"],
                 "chance": result["chance"],
                 "num_eval_images": result["num_eval_images"],
-                "diagnostics": separation_diagnostics(model, processor, splits[data_args.eval_split]),
+                "diagnostics": separation_diagnostics(
+                    model, processor, splits[data_args.eval_split], caption_vocabularies=vocabularies
+                ),
                 "gradient_norms": {"init": init_norms, "trained": trained_norms},
             })
             if output_file:
