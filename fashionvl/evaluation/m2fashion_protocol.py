@@ -353,7 +353,7 @@ STUDY_COLUMNS = {
     "cat top-1": ("deepfashion_c", "known=0", "category", "top1"),
     "attr R@3": ("deepfashion_c", "known=0", "attribute_all", "top3"),
     "attr R@5": ("deepfashion_c", "known=0", "attribute_all", "top5"),
-    "mAP z | query attr": ("conditioned_retrieval", "z | query attribute", "mAP"),
+    "mAP z given query attr": ("conditioned_retrieval", "z | query attribute", "mAP"),
     "mAP z (all unknown)": ("conditioned_retrieval", "z (all unknown)", "mAP"),
     "TV attributes": ("attention", "sensitivity", "tv_between_attributes_same_image"),
     "TV images": ("attention", "sensitivity", "tv_between_images"),
