@@ -184,13 +184,21 @@ def _auto_model_class(name: str):
         from .pipelines import AutoModelForFashionRetrieval
 
         return AutoModelForFashionRetrieval
-    import transformers
+    # run while transformers.models.auto is still initialising: read the class from its module, not the package
+    from transformers.models.auto import modeling_auto
 
-    return getattr(transformers, name)
+    return getattr(modeling_auto, name)
+
+
+def register_config(family: ModelFamily) -> None:
+    """Register the family's configuration with ``AutoConfig`` (importing the configuration module)."""
+    from transformers.models.auto.configuration_auto import AutoConfig
+
+    AutoConfig.register(family.model_type, family.config_class(), exist_ok=True)
 
 
 def register_models(family: ModelFamily) -> None:
-    """Register the family's model classes with their Auto classes."""
+    """Register the family's model classes with their Auto classes (as stand-ins until their module is imported)."""
     config_class = family.config_class()
     for auto_name, class_name in family.auto_models.items():
         auto_class = _auto_model_class(auto_name)
@@ -232,23 +240,29 @@ def _register_image_processor(family: ModelFamily) -> None:
 
 
 def register_all() -> None:
-    """Register every family with the transformers Auto classes and the ``fashion-retrieval`` task: configs and
-    model classes now (models as stand-ins), processors when transformers' processing Auto modules are imported, the
-    task when ``transformers.pipelines`` is (importing them here would cost seconds)."""
-    from transformers import AutoConfig
+    """Register every family with the transformers Auto classes and the ``fashion-retrieval`` task, each when
+    transformers' module that holds that Auto class is imported (by anyone: ``from transformers import AutoModel``,
+    ``pipeline(...)``, ``Trainer``), or at once if it is imported already. ``import fashionvl`` itself imports no
+    transformers module: its configuration stack alone imports torch (~3 s on a busy CPU, issue 14 §4).
 
+    Order is kept: ``configuration_auto`` is imported before any other Auto module, so configurations are
+    registered before the model, processor and image-processor classes that are keyed by them."""
     for family in FAMILIES.values():
-        AutoConfig.register(family.model_type, family.config_class(), exist_ok=True)
-        register_models(family)
+        after_import("transformers.models.auto.configuration_auto", lambda family=family: register_config(family))
+        after_import("transformers.models.auto.modeling_auto", lambda family=family: register_models(family))
         after_import("transformers.models.auto.processing_auto", lambda family=family: _register_processor(family))
         after_import(
             "transformers.models.auto.image_processing_auto", lambda family=family: _register_image_processor(family)
         )
-    from .pipelines import register_fashion_retrieval_task
 
-    after_import("transformers.pipelines", register_fashion_retrieval_task)
+    def register_task():
+        from .pipelines import register_fashion_retrieval_task
+
+        register_fashion_retrieval_task()
+
+    after_import("transformers.pipelines", register_task)
     # ... or when the pipeline module has been imported, if importing it is what imported transformers.pipelines
-    after_import("fashionvl.pipelines.fashion_retrieval", register_fashion_retrieval_task)
+    after_import("fashionvl.pipelines.fashion_retrieval", register_task)
 
 
-__all__ = ["FAMILIES", "ModelFamily", "find_model_class", "get_family", "register_all", "register_models"]
+__all__ = ["FAMILIES", "ModelFamily", "find_model_class", "get_family", "register_all", "register_config", "register_models"]

@@ -44,6 +44,25 @@ def test_import_fashionvl_loads_neither_the_trainer_nor_the_modeling_stack():
     assert loaded_heavy_modules("import fashionvl") == []
 
 
+def test_import_fashionvl_imports_neither_torch_nor_transformers():
+    """Registration waits for transformers' Auto modules (fashionvl.families.register_all), so the bare import
+    is the standard library only."""
+    code = "import json, sys\nimport fashionvl\nprint(json.dumps([m for m in ('torch', 'transformers') if m in sys.modules]))"
+    assert run_fresh(code) == []
+
+
+def test_registration_does_not_depend_on_the_import_order():
+    """transformers' Auto modules imported before fashionvl: the families are registered at once."""
+    result = run_fresh(
+        "import json\n"
+        "from transformers import AutoConfig, AutoModel\n"
+        "import fashionvl\n"
+        "model = AutoModel.from_config(AutoConfig.for_model('mfsr'))\n"
+        "print(json.dumps(type(model).__name__))"
+    )
+    assert result == "MFSRModel"
+
+
 def test_import_fashionvl_evaluation_loads_neither_the_trainer_nor_the_modeling_stack():
     assert loaded_heavy_modules("import fashionvl.evaluation") == []
 
