@@ -66,9 +66,10 @@ def load_attribute_data(
     else:
         if data_root is None:
             raise ValueError(f"data_format={data_format!r} needs data_root (the folder of the data set).")
-        from .. import data as data_module
+        from .darn import load_darn
+        from .deepfashion import load_deepfashion
 
-        loader = getattr(data_module, f"load_{data_format}")
+        loader = {"deepfashion": load_deepfashion, "darn": load_darn}[data_format]
         loaded = {split: loader(data_root, split) for split in splits}
     reference = next(iter(loaded.values()))
     metadata = read_catalog_metadata(reference)
