@@ -6,9 +6,12 @@ around it inside the subprocess, interpreter start-up excluded) and its ratio to
 ``import transformers``. Statements:
 
 - ``import transformers``: the reference;
-- ``import fashionvl``: registers configs, model stand-ins and the pipeline task hook;
+- ``import fashionvl``: installs the registration hooks only (configs, model stand-ins, processors and the task are
+  registered when transformers' Auto modules are imported);
 - ``import fashionvl.evaluation``: the metrics (torch, numpy), without the modeling stack;
-- ``import fashionvl; fashionvl.MVLTModel``: the first access to a model class (imports the modeling stack).
+- ``import fashionvl; fashionvl.MVLTModel``: the first access to a model class (imports the modeling stack);
+- ``from transformers import AutoModel`` with and without ``import fashionvl`` first: what registration adds to
+  the import a user makes anyway.
 
 The machine's load average is recorded before and after (other processes share the CPUs). Prints a Markdown table
 and writes JSON to `--output`.
@@ -31,6 +34,8 @@ STATEMENTS = {
     "import fashionvl": "import fashionvl",
     "import fashionvl.evaluation": "import fashionvl.evaluation",
     "import fashionvl; fashionvl.MVLTModel": "import fashionvl; fashionvl.MVLTModel",
+    "from transformers import AutoModel": "from transformers import AutoModel",
+    "import fashionvl; from transformers import AutoModel": "import fashionvl; from transformers import AutoModel",
 }
 REFERENCE = "import transformers"
 TIMER = "import time; _start = time.perf_counter(); {statement}; print(time.perf_counter() - _start)"
