@@ -202,3 +202,18 @@ def test_caption_word_agreement_counts_kept_words_among_inputs_that_have_one():
     reconstructions = ["a red shirt", "red jeans", "anything"]
     assert caption_word_agreement(inputs, reconstructions, ["red", "blue"]) == 0.5  # the bag has no colour word
     assert caption_word_agreement(inputs, reconstructions, ["shirt", "jeans"]) == 1.0
+
+
+def test_an_ablation_study_of_one_tiny_run_records_recalls_and_caption_agreement(tmp_path):
+    from fashionvl.recipes.mfsr import MFSRDataArguments, ablation_study
+    from fashionvl.training import FashionTrainingArguments
+
+    data_args = MFSRDataArguments(num_products=40, image_size=32, data_cache_dir=str(tmp_path / "data"))
+    training_args = FashionTrainingArguments(
+        output_dir=str(tmp_path / "study"), max_steps=2, per_device_train_batch_size=8, save_strategy="no",
+        report_to="none", remove_unused_columns=False, dataloader_drop_last=True, disable_tqdm=True, use_cpu=True,
+    )
+    results = ablation_study(data_args, training_args, rows=["mo+sp+cap-re"], seeds=[0])
+    run = results["mo+sp+cap-re"][0]
+    assert run["metrics"]["rsum"] >= 0 and run["num_eval_images"] > 0
+    assert {"caption_colour_agreement", "caption_product_agreement"} <= set(run["diagnostics"])

@@ -408,7 +408,7 @@ def ablation_study(
     generator = torch.Generator().manual_seed(0)
     probe = [dataset[index] for index in torch.randperm(len(dataset), generator=generator)[:32].tolist()]
     probe_batch = MFSRDataCollator(processor)(probe)
-    vocabularies = synthetic_caption_vocabularies() if data_args.data == "synthetic" else None
+    vocabularies = synthetic_caption_vocabularies() if data_args.dataset_name == "synthetic" else None
     results: dict[str, list[dict]] = {}
     for name in rows:
         for seed in seeds:
