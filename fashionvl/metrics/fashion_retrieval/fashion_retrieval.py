@@ -8,6 +8,7 @@ import evaluate
 import torch
 
 from fashionvl.evaluation import recall_at_k, sum_r
+from fashionvl.metrics import metric_info
 
 
 _DESCRIPTION = """Recall@k of a retrieval run: the fraction of queries with at least one positive among the top k
@@ -26,14 +27,7 @@ Returns:
 
 class FashionRetrieval(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Sequence(datasets.Value("float64")), "references": datasets.Sequence(datasets.Value("int64"))}
-            ),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, datasets.Sequence(datasets.Value("float64")), datasets.Sequence(datasets.Value("int64")))
 
     def _compute(self, predictions, references, ks=(1, 5, 10)):
         scores = torch.tensor(predictions, dtype=torch.float64)
