@@ -21,6 +21,9 @@ Why these Auto classes (and not others):
 - mFSR: MFSRForRetrieval is the model one trains (encoders + reconstruction heads + the losses of eq. 6); no Auto
   class is made for dual-encoder retrieval training and AutoModelForPreTraining ("the model with its training
   heads") is the closest.
+- MVLT, mFSR: ``*ForZeroShotImageClassification`` (the ``zero-shot-image-classification`` pipeline) return CLIP's
+  ``logits_per_image`` over (images, candidate captions), as transformers maps ``Blip2ForImageTextRetrieval`` there;
+  MVLT's needs ITC (``itc_loss_weight > 0``).
 - M2Fashion: the category head returns ``logits`` over ``config.id2label`` from ``pixel_values`` alone, which is the
   AutoModelForImageClassification / "image-classification" pipeline contract.
 - ``AutoModelForFashionRetrieval`` (``fashionvl.pipelines``) is the Auto class of the ``fashion-retrieval`` task.
@@ -103,10 +106,12 @@ FAMILIES: dict[str, ModelFamily] = {
             modeling="fashionvl.modeling.modeling_mvlt",
             model_classes=(
                 "MVLTModel", "MVLTForPreTraining", "MVLTForImageTextRetrieval", "MVLTForCategoryRecognition",
+                "MVLTForZeroShotImageClassification",
             ),
             auto_models={
                 "AutoModel": "MVLTModel",
                 "AutoModelForPreTraining": "MVLTForPreTraining",
+                "AutoModelForZeroShotImageClassification": "MVLTForZeroShotImageClassification",
                 "AutoModelForFashionRetrieval": "MVLTForImageTextRetrieval",
             },
             processor=(f"{_PROCESSING}.processing_mvlt", "MVLTProcessor"),
@@ -117,10 +122,11 @@ FAMILIES: dict[str, ModelFamily] = {
             model_type="mfsr",
             config=("fashionvl.configs.configuration_mfsr", "MFSRConfig"),
             modeling="fashionvl.modeling.modeling_mfsr",
-            model_classes=("MFSRModel", "MFSRForRetrieval"),
+            model_classes=("MFSRModel", "MFSRForRetrieval", "MFSRForZeroShotImageClassification"),
             auto_models={
                 "AutoModel": "MFSRModel",
                 "AutoModelForPreTraining": "MFSRForRetrieval",
+                "AutoModelForZeroShotImageClassification": "MFSRForZeroShotImageClassification",
                 "AutoModelForFashionRetrieval": "MFSRModel",
             },
             processor=(f"{_PROCESSING}.processing_mfsr", "MFSRProcessor"),
@@ -190,8 +196,26 @@ def _auto_model_class(name: str):
     return getattr(modeling_auto, name)
 
 
+AUTO_MODULES = (
+    "transformers.models.auto.configuration_auto",
+    "transformers.models.auto.modeling_auto",
+    "transformers.models.auto.processing_auto",
+    "transformers.models.auto.image_processing_auto",
+)
+
+
+def _config_module_is_importing(family: ModelFamily) -> bool:
+    """True while the family's configuration module runs (it imports transformers, which may import an Auto module
+    and run its hooks before the configuration class exists); the hook on the configuration module registers the
+    family once it is done (`register_all`)."""
+    module = sys.modules.get(family.config[0])
+    return module is not None and not hasattr(module, family.config[1])
+
+
 def register_config(family: ModelFamily) -> None:
     """Register the family's configuration with ``AutoConfig`` (importing the configuration module)."""
+    if _config_module_is_importing(family):
+        return
     from transformers.models.auto.configuration_auto import AutoConfig
 
     AutoConfig.register(family.model_type, family.config_class(), exist_ok=True)
@@ -199,6 +223,8 @@ def register_config(family: ModelFamily) -> None:
 
 def register_models(family: ModelFamily) -> None:
     """Register the family's model classes with their Auto classes (as stand-ins until their module is imported)."""
+    if _config_module_is_importing(family):
+        return
     config_class = family.config_class()
     for auto_name, class_name in family.auto_models.items():
         auto_class = _auto_model_class(auto_name)
@@ -211,6 +237,8 @@ def register_models(family: ModelFamily) -> None:
 
 def _register_processor(family: ModelFamily) -> None:
     """Register the family's processor with AutoProcessor (run once ``processing_auto`` is imported)."""
+    if _config_module_is_importing(family):
+        return
     from transformers.models.auto.processing_auto import AutoProcessor
 
     config_class = family.config_class()
@@ -226,6 +254,8 @@ def _register_image_processor(family: ModelFamily) -> None:
     imported). ``AutoImageProcessor.register`` checks ``issubclass(cls, BaseImageProcessor)``, which a stand-in
     cannot pass without importing the real class; a stand-in goes straight into ``IMAGE_PROCESSOR_MAPPING`` (what
     ``register`` does after its check), the real class through ``register``."""
+    if _config_module_is_importing(family):
+        return
     from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING, AutoImageProcessor
 
     config_class = family.config_class()
@@ -248,12 +278,17 @@ def register_all() -> None:
     Order is kept: ``configuration_auto`` is imported before any other Auto module, so configurations are
     registered before the model, processor and image-processor classes that are keyed by them."""
     for family in FAMILIES.values():
-        after_import("transformers.models.auto.configuration_auto", lambda family=family: register_config(family))
-        after_import("transformers.models.auto.modeling_auto", lambda family=family: register_models(family))
-        after_import("transformers.models.auto.processing_auto", lambda family=family: _register_processor(family))
-        after_import(
-            "transformers.models.auto.image_processing_auto", lambda family=family: _register_image_processor(family)
-        )
+        steps = (register_config, register_models, _register_processor, _register_image_processor)
+        for auto_module, step in zip(AUTO_MODULES, steps):
+            after_import(auto_module, lambda family=family, step=step: step(family))
+
+        def register_loaded_auto_modules(family=family, steps=steps):
+            # the configuration module finished: run the steps whose Auto module it saw mid-import (skipped then)
+            for auto_module, step in zip(AUTO_MODULES, steps):
+                if auto_module in sys.modules:
+                    step(family)
+
+        after_import(family.config[0], register_loaded_auto_modules)
 
     def register_task():
         from .pipelines import register_fashion_retrieval_task

@@ -29,11 +29,13 @@ from fashionvl import (  # noqa: E402  (after the skip: nothing to import when t
     M2FashionModel,
     MFSRConfig,
     MFSRForRetrieval,
+    MFSRForZeroShotImageClassification,
     MFSRModel,
     MVLTConfig,
     MVLTForCategoryRecognition,
     MVLTForImageTextRetrieval,
     MVLTForPreTraining,
+    MVLTForZeroShotImageClassification,
     MVLTModel,
 )
 
@@ -173,6 +175,37 @@ class MVLTModelTest(FashionModelTest, unittest.TestCase):
         self.config_tester.run_common_tests()
 
 
+class MVLTZeroShotModelTester(MVLTModelTester):
+    """The MVLT tester's model trained with ITC (the zero-shot classifier compares ITC embeddings)."""
+
+    def get_config(self) -> MVLTConfig:
+        config = super().get_config()
+        config.itc_loss_weight = 1.0
+        return config
+
+
+# The zero-shot classifiers are inference heads over the base model's retrieval embeddings (no loss: they are trained
+# through the pre-training / retrieval classes), whose forward returns no hidden states or attentions.
+skip_zero_shot_head = skip_common(
+    "a zero-shot classifier has no loss and returns no hidden states or attentions (an inference head)",
+    "test_training", "test_training_gradient_checkpointing", "test_training_gradient_checkpointing_use_reentrant",
+    "test_training_gradient_checkpointing_use_reentrant_false", "test_training_gradient_checkpointing_use_reentrant_true",
+    "test_hidden_states_output", "test_retain_grad_hidden_states_attentions", "test_attention_outputs",
+)
+
+
+@skip_features_outputs
+@skip_zero_shot_head
+class MVLTZeroShotModelTest(FashionModelTest, unittest.TestCase):
+    base_model_class = MVLTModel
+    all_model_classes = (MVLTForZeroShotImageClassification,)
+    additional_model_inputs = ["pixel_values"]
+    test_resize_embeddings = False
+
+    def setUp(self):
+        self.model_tester = MVLTZeroShotModelTester(self)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # mFSR
 # ----------------------------------------------------------------------------------------------------------------------
@@ -219,6 +252,19 @@ class MFSRModelTest(FashionModelTest, unittest.TestCase):
 
     def test_config(self):
         self.config_tester.run_common_tests()
+
+
+@skip_features_outputs
+@skip_zero_shot_head
+class MFSRZeroShotModelTest(FashionModelTest, unittest.TestCase):
+    base_model_class = MFSRModel
+    all_model_classes = (MFSRForZeroShotImageClassification,)
+    additional_model_inputs = ["input_ids"]
+    has_attentions = False
+    test_resize_embeddings = False
+
+    def setUp(self):
+        self.model_tester = MFSRModelTester(self)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -90,6 +90,11 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
             Margin alpha of the semantic hinge loss (eq. 9).
         max_violation (`bool`, *optional*, defaults to `True`):
             Hardest negative in the batch (VSE++, eq. 8); `False` sums over all negatives (VSE0).
+        logit_scale (`float`, *optional*, defaults to 2.6592):
+            Log inverse temperature of the zero-shot logits (`MFSRForZeroShotImageClassification`:
+            `exp(logit_scale) * <v^se, l^se>`). Not learned: mFSR's hinge loss (eq. 8-9) has no temperature. The
+            default is CLIP's initial value log(1 / 0.07), so the hinge margin alpha = 0.2 between a matching and a
+            non-matching caption is a factor exp(0.2 / 0.07) ~ 17 in the softmax over candidate labels.
         mask_same_image_negatives (`bool`, *optional*, defaults to `True`):
             With `image_ids` given to the forward, captions of the same image are never negatives of each other
             in the semantic hinge (VSE++ samples (image, caption) pairs, so two captions of one image share a
@@ -163,6 +168,7 @@ class MFSRConfig(PresetMixin, PreTrainedConfig):
     reconstruction_target_shift: list[float] | tuple[float, ...] | None = None
     margin: float = 0.2
     max_violation: bool = True
+    logit_scale: float = 2.6592
     mask_same_image_negatives: bool = True
     specific_loss_form: str = "squared_cosine"
     caption_loss_reduction: str = "token_mean"

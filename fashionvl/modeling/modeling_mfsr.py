@@ -64,6 +64,9 @@ class MFSRModelOutput(ModelOutput):
     text_modal_embeds, text_specific_embeds (`(batch_size, embed_dim)`): l^mo and l^sp (None without separation).
     image_representation (`(batch_size, hidden_size)`): v = FC_1(Res(x)) before separation (eq. 1).
     text_representation (`(batch_size, hidden_size)`): l, the GRU state at the last valid word (eq. 2).
+    pooler_output (`(batch_size, embed_dim)`): `image_embeds` again when images are given (the retrieval
+        embedding = `get_image_features`, what transformers' image-feature-extraction pipeline reads with
+        `pool=True`; without it the pipeline reads the first field, also `image_embeds`).
     """
 
     image_embeds: torch.FloatTensor | None = None
@@ -76,6 +79,7 @@ class MFSRModelOutput(ModelOutput):
     text_specific_embeds: torch.FloatTensor | None = None
     image_representation: torch.FloatTensor | None = None
     text_representation: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -111,6 +115,22 @@ class MFSRForRetrievalOutput(ModelOutput):
     text_embeds: torch.FloatTensor | None = None
     reconstructed_pixel_values: torch.FloatTensor | None = None
     caption_logits: torch.FloatTensor | None = None
+
+
+@dataclass
+class MFSRZeroShotImageClassificationOutput(ModelOutput):
+    r"""Output of [`MFSRForZeroShotImageClassification`] (the CLIP zero-shot contract).
+
+    logits_per_image (`(image_batch_size, text_batch_size)`): `exp(config.logit_scale) * <v^se_i, l^se_j>`; a
+        softmax over a row gives the probability of each candidate caption for image i.
+    logits_per_text (`(text_batch_size, image_batch_size)`): its transpose.
+    image_embeds, text_embeds (`(batch_size, embed_dim)`): the unit-norm semantic embeddings v^se / l^se.
+    """
+
+    logits_per_image: torch.FloatTensor | None = None
+    logits_per_text: torch.FloatTensor | None = None
+    image_embeds: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
 
 
 class MFSRImageEncoder(nn.Module):
@@ -410,19 +430,28 @@ class MFSRModel(MFSRPreTrainedModel):
         """
         if pixel_values is None and input_ids is None:
             raise ValueError("MFSRModel.forward needs pixel_values, input_ids, or both.")
-        output = MFSRModelOutput()
+        # Fields are passed to the constructor, not set afterwards: a ModelOutput orders its keys (`output[0]`, the
+        # `return_dict=False` tuple) by first assignment, and `output[0]` must be the retrieval embedding.
+        v = v_mo = v_se = v_sp = l = l_mo = l_se = l_sp = logits_per_image = None
         if pixel_values is not None:
             v, v_mo, v_se, v_sp = self.encode_image(pixel_values)
-            output.image_representation, output.image_modal_embeds = v, v_mo
-            output.image_embeds, output.image_specific_embeds = v_se, v_sp
         if input_ids is not None:
             l, l_mo, l_se, l_sp = self.encode_text(input_ids, attention_mask)
-            output.text_representation, output.text_modal_embeds = l, l_mo
-            output.text_embeds, output.text_specific_embeds = l_se, l_sp
         if pixel_values is not None and input_ids is not None:
-            output.logits_per_image = output.image_embeds @ output.text_embeds.t()
-            output.logits_per_text = output.logits_per_image.t()
-        return output
+            logits_per_image = v_se @ l_se.t()
+        return MFSRModelOutput(
+            image_embeds=v_se,
+            text_embeds=l_se,
+            logits_per_image=logits_per_image,
+            logits_per_text=logits_per_image.t() if logits_per_image is not None else None,
+            image_modal_embeds=v_mo,
+            image_specific_embeds=v_sp,
+            text_modal_embeds=l_mo,
+            text_specific_embeds=l_sp,
+            image_representation=v,
+            text_representation=l,
+            pooler_output=v_se,
+        )
 
 
 class MFSRForRetrieval(MFSRPreTrainedModel):
@@ -643,4 +672,71 @@ class MFSRForRetrieval(MFSRPreTrainedModel):
         return images, captions
 
 
-__all__ = ["MFSRForRetrieval", "MFSRModel", "MFSRPreTrainedModel"]
+class MFSRForZeroShotImageClassification(MFSRPreTrainedModel):
+    """The mFSR dual encoder as a zero-shot image classifier: the ``zero-shot-image-classification`` pipeline's model
+    (``AutoModelForZeroShotImageClassification``), as transformers serves CLIP there.
+
+    Images and candidate captions ("This is a photo of {label}.") are embedded by the semantic parts (v^se, l^se)
+    and compared by cosine similarity times `exp(config.logit_scale)`, a configured temperature (mFSR's hinge loss
+    learns none; see `MFSRConfig.logit_scale`), so the softmax over candidate labels is not flat. Loads the encoders
+    of an `MFSRModel` or `MFSRForRetrieval` checkpoint (the reconstruction heads are not used and not reported).
+    The word-level vocabulary maps words it has not seen to `<unk>`: build it with the label names
+    (`MFSRProcessor.from_captions(..., extra_words=...)`).
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from fashionvl import MFSRConfig, MFSRForZeroShotImageClassification
+
+    >>> model = MFSRForZeroShotImageClassification(MFSRConfig.from_preset("tiny", vocab_size=50)).eval()
+    >>> captions = torch.tensor([[1, 7, 2], [1, 9, 2], [1, 11, 2]])
+    >>> outputs = model(pixel_values=torch.randn(1, 3, 64, 64), input_ids=captions)
+    >>> outputs.logits_per_image.softmax(dim=-1).shape   # one image, three candidate labels
+    torch.Size([1, 3])
+    ```
+    """
+
+    # the training heads of MFSRForRetrieval: its checkpoints load without a report of them
+    _keys_to_ignore_on_load_unexpected = [r"^(generator|real_fake_discriminator|pair_discriminator|caption_decoder)\."]
+
+    def __init__(self, config: MFSRConfig):
+        super().__init__(config)
+        self.mfsr = MFSRModel(config)
+        self.post_init()
+        self.mfsr.set_image_backbone_trainable(not config.freeze_image_backbone)
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Semantic image embeddings, `(batch, embed_dim)` (see `MFSRModel.get_image_features`)."""
+        return self.mfsr.get_image_features(pixel_values)
+
+    def get_text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Semantic caption embeddings, `(batch, embed_dim)` (see `MFSRModel.get_text_features`)."""
+        return self.mfsr.get_text_features(input_ids, attention_mask)
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> MFSRZeroShotImageClassificationOutput:
+        r"""
+        pixel_values (`(image_batch_size, 3, height, width)`): normalised images.
+        input_ids (`(text_batch_size, length)`): the candidate captions, `<start> ... <end>`, right-padded; the two
+            batch sizes are independent (every image is scored against every caption).
+        attention_mask (`(text_batch_size, length)`, *optional*): 1 for words, 0 for padding.
+        """
+        image_embeds = self.get_image_features(pixel_values)
+        text_embeds = self.get_text_features(input_ids, attention_mask)
+        logits_per_image = math.exp(self.config.logit_scale) * (image_embeds @ text_embeds.t()).float()
+        return MFSRZeroShotImageClassificationOutput(
+            logits_per_image=logits_per_image,
+            logits_per_text=logits_per_image.t(),
+            image_embeds=image_embeds,
+            text_embeds=text_embeds,
+        )
+
+
+__all__ = ["MFSRForRetrieval", "MFSRForZeroShotImageClassification", "MFSRModel", "MFSRPreTrainedModel"]

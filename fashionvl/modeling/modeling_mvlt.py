@@ -169,6 +169,25 @@ class MVLTImageTextRetrievalOutput(ModelOutput):
 
 
 @dataclass
+class MVLTZeroShotImageClassificationOutput(ModelOutput):
+    r"""
+    Output of [`MVLTForZeroShotImageClassification`] (the CLIP / BLIP-2 zero-shot contract).
+
+    logits_per_image (`torch.FloatTensor` of shape `(image_batch_size, text_batch_size)`):
+        `exp(logit_scale) * cos(image_i, text_j)` of the ITC embeddings; a softmax over a row gives the probability
+        of each candidate text for image i.
+    logits_per_text (`torch.FloatTensor` of shape `(text_batch_size, image_batch_size)`): its transpose.
+    image_embeds (`torch.FloatTensor` of shape `(image_batch_size, projection_dim)`): L2-normalised ITC image embeddings.
+    text_embeds (`torch.FloatTensor` of shape `(text_batch_size, projection_dim)`): L2-normalised ITC text embeddings.
+    """
+
+    logits_per_image: torch.FloatTensor | None = None
+    logits_per_text: torch.FloatTensor | None = None
+    image_embeds: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
+
+
+@dataclass
 class MVLTCategoryRecognitionOutput(ModelOutput):
     r"""
     Output of [`MVLTForCategoryRecognition`].
@@ -1330,6 +1349,75 @@ class MVLTForCategoryRecognition(MVLTPreTrainedModel):
         )
 
 
+class MVLTForZeroShotImageClassification(MVLTPreTrainedModel):
+    """MVLT's ITC dual encoder as a zero-shot image classifier: the ``zero-shot-image-classification`` pipeline's
+    model (``AutoModelForZeroShotImageClassification``), as transformers serves BLIP-2 there with
+    ``Blip2ForImageTextRetrieval`` (its ITC mode).
+
+    Images and candidate captions ("This is a photo of {label}.") are embedded alone (`get_image_features` /
+    `get_text_features`) and compared by cosine similarity scaled by the learned temperature `exp(logit_scale)` of
+    the ITC loss (clamped at 100, as in training), so the softmax over candidate labels is the one ITC trained. Needs
+    a model trained with ITC (`config.itc_loss_weight > 0`); loads the base model of any MVLT checkpoint (pre-training,
+    retrieval or category heads are not used and not reported).
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from fashionvl import MVLTConfig, MVLTForZeroShotImageClassification
+
+    >>> config = MVLTConfig.from_preset("tiny", vocab_size=50, itc_loss_weight=1.0)
+    >>> model = MVLTForZeroShotImageClassification(config).eval()
+    >>> captions = torch.tensor([[1, 7, 8, 2], [1, 9, 10, 2], [1, 11, 12, 2]])
+    >>> outputs = model(input_ids=captions, pixel_values=torch.randn(1, 3, 64, 64))
+    >>> outputs.logits_per_image.softmax(dim=-1).shape   # one image, three candidate labels
+    torch.Size([1, 3])
+    ```
+    """
+
+    # the heads of the other MVLT classes: a pre-training or retrieval checkpoint loads without a report of them
+    _keys_to_ignore_on_load_unexpected = [r"^(itm_head|mlm_head|mir_decoder|main_category_head|sub_category_head)\."]
+
+    def __init__(self, config: MVLTConfig):
+        if not float(config.itc_loss_weight) > 0:
+            raise ValueError(
+                "MVLTForZeroShotImageClassification compares ITC embeddings, but this MVLT has none: its config has "
+                f"itc_loss_weight={config.itc_loss_weight} (the paper's recipe, ITM only). Pre-train with "
+                "itc_loss_weight > 0, or rank captions for an image with the fashion-retrieval pipeline (ITM)."
+            )
+        super().__init__(config)
+        self.mvlt = MVLTModel(config)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> MVLTZeroShotImageClassificationOutput:
+        r"""
+        Args:
+            input_ids (`torch.LongTensor` of shape `(text_batch_size, text_length)`): the candidate captions.
+            pixel_values (`torch.FloatTensor` of shape `(image_batch_size, num_channels, height, width)`): the
+                images; the two batch sizes are independent (every image is scored against every caption).
+            attention_mask, token_type_ids: as in [`MVLTModel.forward`], of the captions.
+        """
+        image_embeds = self.get_image_features(pixel_values)
+        text_embeds = self.get_text_features(input_ids, attention_mask, token_type_ids)
+        # CLIP's logits: the ITC loss's temperature (mvlt_itc_loss clamps exp(logit_scale) at 100 likewise)
+        scale = self.mvlt.logit_scale.float().exp().clamp(max=100.0)
+        logits_per_image = scale * image_embeds @ text_embeds.t()
+        return MVLTZeroShotImageClassificationOutput(
+            logits_per_image=logits_per_image,
+            logits_per_text=logits_per_image.t(),
+            image_embeds=image_embeds,
+            text_embeds=text_embeds,
+        )
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # PVT weight mapping
 # ----------------------------------------------------------------------------------------------------------------------
@@ -1503,10 +1591,12 @@ __all__ = [
     "MVLTForImageTextRetrieval",
     "MVLTForPreTraining",
     "MVLTForPreTrainingOutput",
+    "MVLTForZeroShotImageClassification",
     "MVLTImageTextRetrievalOutput",
     "MVLTModel",
     "MVLTModelOutput",
     "MVLTPreTrainedModel",
+    "MVLTZeroShotImageClassificationOutput",
     "convert_pvt_checkpoint",
     "convert_pvt_state_dict",
     "fuse_retrieval_scores",

@@ -20,14 +20,22 @@ from transformers import BatchFeature, PreTrainedTokenizerFast
 from transformers.processing_utils import ProcessorMixin
 
 MFSR_SPECIAL_TOKENS = ("<pad>", "<start>", "<end>", "<unk>")
+# The words of transformers' zero-shot-image-classification template "This is a photo of {}.": give it to
+# `extra_words` so that the template is not `<unk>` for a vocabulary built from product captions.
+ZERO_SHOT_TEMPLATE_WORDS = "This is a photo of."
 
 
-def build_mfsr_tokenizer(train_captions: Iterable[str], min_count: int = 4) -> PreTrainedTokenizerFast:
+def build_mfsr_tokenizer(
+    train_captions: Iterable[str], min_count: int = 4, extra_words: Iterable[str] = ()
+) -> PreTrainedTokenizerFast:
     """Build the word-level mFSR tokenizer from training captions.
 
     Args:
         train_captions: captions of the training split only (never validation or test captions).
         min_count: a word enters the vocabulary when it occurs at least this many times (VSE++: 4).
+        extra_words: texts whose words enter the vocabulary whatever their count, after the counted words (e.g.
+            the category names and the zero-shot template "This is a photo of {}.", so that zero-shot labels are
+            not `<unk>`; see `ZERO_SHOT_TEMPLATE_WORDS`). Normalised and split as captions are.
 
     Returns:
         A `PreTrainedTokenizerFast` with ids 0-3 = `<pad>`, `<start>`, `<end>`, `<unk>`, then the words by
@@ -44,6 +52,15 @@ def build_mfsr_tokenizer(train_captions: Iterable[str], min_count: int = 4) -> P
     if not captions:
         raise ValueError("build_mfsr_tokenizer needs at least one training caption, got none.")
     tokenizer.train_from_iterator(captions, trainer=trainer)
+    vocab = tokenizer.get_vocab()
+    added = [word for text in extra_words for word, _ in
+             tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text))]
+    added = [word for word in dict.fromkeys(added) if word not in vocab]
+    if added:  # appended after the counted words: the ids of the counted words do not change
+        vocab.update({word: len(vocab) + position for position, word in enumerate(added)})
+        normalizer, pre_tokenizer = tokenizer.normalizer, tokenizer.pre_tokenizer
+        tokenizer = Tokenizer(WordLevel(vocab=vocab, unk_token="<unk>"))
+        tokenizer.normalizer, tokenizer.pre_tokenizer = normalizer, pre_tokenizer
     tokenizer.post_processor = TemplateProcessing(
         single="<start> $A <end>",
         special_tokens=[("<start>", tokenizer.token_to_id("<start>")), ("<end>", tokenizer.token_to_id("<end>"))],
@@ -75,12 +92,16 @@ class MFSRProcessor(ProcessorMixin):
         super().__init__(image_processor, tokenizer, **kwargs)
 
     @classmethod
-    def from_captions(cls, train_captions: Iterable[str], image_size: int = 224, min_count: int = 4) -> "MFSRProcessor":
-        """Processor with a vocabulary built from `train_captions` and the shared image processor at `image_size`."""
+    def from_captions(
+        cls, train_captions: Iterable[str], image_size: int = 224, min_count: int = 4, extra_words: Iterable[str] = ()
+    ) -> "MFSRProcessor":
+        """Processor with a vocabulary built from `train_captions` (plus the words of `extra_words`, whatever their
+        count: category names, `ZERO_SHOT_TEMPLATE_WORDS`) and the shared image processor at `image_size`."""
         from .image_processing_fashion import FashionImageProcessor
 
         image_processor = FashionImageProcessor(size={"height": image_size, "width": image_size}, do_crop_to_content=False)
-        return cls(image_processor=image_processor, tokenizer=build_mfsr_tokenizer(train_captions, min_count=min_count))
+        tokenizer = build_mfsr_tokenizer(train_captions, min_count=min_count, extra_words=extra_words)
+        return cls(image_processor=image_processor, tokenizer=tokenizer)
 
     def __call__(self, images=None, text=None, return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
         """Process images and/or captions (`str` or list of `str`); keyword arguments go to the tokenizer."""
@@ -105,4 +126,4 @@ class MFSRProcessor(ProcessorMixin):
         return ["pixel_values", "input_ids", "attention_mask"]
 
 
-__all__ = ["MFSRProcessor", "build_mfsr_tokenizer", "MFSR_SPECIAL_TOKENS"]
+__all__ = ["MFSRProcessor", "build_mfsr_tokenizer", "MFSR_SPECIAL_TOKENS", "ZERO_SHOT_TEMPLATE_WORDS"]
