@@ -63,6 +63,20 @@ def test_registration_does_not_depend_on_the_import_order():
     assert result == "MFSRModel"
 
 
+@pytest.mark.parametrize("model_type", ["mvlt", "mfsr", "m2fashion"])
+def test_a_configuration_module_imported_first_still_registers_its_family(model_type):
+    """Importing configuration_<family> first imports transformers' configuration_auto mid-way through that module
+    (its hooks then find no class yet): the family is registered once the module is done."""
+    result = run_fresh(
+        "import json\n"
+        f"import fashionvl.configs.configuration_{model_type}\n"
+        "from transformers import AutoConfig, AutoModel\n"
+        f"config = AutoConfig.for_model({model_type!r})\n"
+        "print(json.dumps([type(config).__name__, type(AutoModel.from_config(config)).__name__]))"
+    )
+    assert result[0].lower().startswith(model_type) and result[1].lower().startswith(model_type)
+
+
 def test_import_fashionvl_evaluation_loads_neither_the_trainer_nor_the_modeling_stack():
     assert loaded_heavy_modules("import fashionvl.evaluation") == []
 
