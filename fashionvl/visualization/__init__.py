@@ -16,7 +16,7 @@ Layout (one home per piece):
   model outputs / scores it draws as parameters and imports nothing from `fashionvl.recipes` (no cycle).
 """
 
-from . import _figures, mfsr, mvlt, plots
+from . import _figures, m2fashion, mfsr, mvlt, plots
 from ._figures import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -27,6 +27,7 @@ from ._figures import (
     new_figure,
     to_uint8_image,
 )
+from .m2fashion import attention_examples, attention_examples_by_group, plot_attribute_attention
 from .mfsr import plot_mfsr_reconstruction
 from .mvlt import save_diagnostic_curves, save_reconstruction_grid, save_retrieval_examples
 from .plots import (
@@ -40,4 +41,4 @@ from .plots import (
 )
 
 
-__all__ = sorted([*_figures.__all__, *plots.__all__, *mvlt.__all__, *mfsr.__all__])
+__all__ = sorted([*_figures.__all__, *plots.__all__, *mvlt.__all__, *mfsr.__all__, *m2fashion.__all__])
