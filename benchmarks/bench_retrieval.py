@@ -15,10 +15,8 @@ Prints a Markdown table (time per query and its ratio to the 1k gallery) and wri
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ import torch
 from transformers import HfArgumentParser
 
 from _process_memory import process_memory_mib, reset_peak_memory
+from _results import machine_environment, write_results
 
 
 @dataclass
@@ -166,6 +165,7 @@ def main(args: BenchmarkArguments) -> list[dict]:
         print("faiss not installed: skipping the FAISS backend (pip install 'fashionvl[faiss]')", file=sys.stderr)
     if args.mvlt_preset:
         backends.append("two-stage")
+    load_before = os.getloadavg()
     results = []
     for backend in backends:
         for size in args.sizes:
@@ -179,19 +179,8 @@ def main(args: BenchmarkArguments) -> list[dict]:
             results.append(result)
     print()
     print(format_table(results))
-    environment = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": args.threads or torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-    }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as handle:
-        json.dump({"arguments": vars(args), "environment": environment, "results": results}, handle, indent=2)
-    print(f"\nresults written to {args.output}")
+    write_results(args.output, {"arguments": vars(args), "environment": machine_environment(load_before), "results": results})
     return results
-
 
 if __name__ == "__main__":
     (arguments,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses()
