@@ -32,6 +32,7 @@ from typing import Any
 
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+ABLATIONS_DIR = Path(__file__).resolve().parent / "ablations"
 
 
 def available_presets(model_type: str) -> list[str]:
@@ -80,3 +81,23 @@ class PresetMixin:
 
 
 __all__ = ["PRESETS_DIR", "PresetMixin", "available_presets", "load_preset"]
+
+
+def load_ablations(model_type: str) -> dict[str, dict[str, Any]]:
+    """A paper's ablation rows as data: ``ablations/<model_type>.json`` maps each row name (e.g. ``"w/o ASA"``) to
+    the configuration keyword arguments that make it (applied on top of the preset and the user's overrides).
+
+    Raises:
+        ValueError: if the file is missing, not JSON (naming file, line and column) or not an object of objects.
+    """
+    path = ABLATIONS_DIR / f"{model_type}.json"
+    if not path.is_file():
+        raise ValueError(f"No ablation table for {model_type!r}: expected the file {path}.")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            rows = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Malformed ablation file {path}, line {error.lineno} column {error.colno}: {error.msg}") from error
+    if not isinstance(rows, dict) or not all(isinstance(value, dict) for value in rows.values()):
+        raise ValueError(f"Ablation file {path} must be a JSON object of row name -> config overrides (objects).")
+    return rows

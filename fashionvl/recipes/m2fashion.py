@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..configs.configuration_m2fashion import M2FashionConfig
+from ..configs.presets import load_ablations
 from ..data.attribute_data import (
     DATA_FORMATS,
     AttributeData,
@@ -160,18 +161,10 @@ class M2FashionDataArguments(UserDataArguments):
         return [float(value) for value in self.known_fractions.split(",") if value.strip()]
 
 
-#: The paper's ablations (Tables 1-2) as config overrides. The triplet term stays on in every variant. Kept in Python
-#: rather than a JSON file next to `configs/presets/`: setup.cfg packages only `configs/presets/*.json`, and a file
-#: there would be listed as a config preset.
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "M2Fashion": {},
-    # Without ASA there is no V_s that depends on the query: the triplet term reads Z (after ACA) instead.
-    "w/o ASA": {"use_spatial_attention": False, "triplet_embedding": "shared"},
-    "w/o ACA": {"use_channel_attention": False},
-    "GAP": {"pooling": "avg"},
-    "category only": {"attribute_loss_weight": 0.0},
-    "attribute only": {"category_loss_weight": 0.0},
-}
+#: The paper's ablations (Tables 1-2) as config overrides, data in `configs/ablations/m2fashion.json`. The triplet
+#: term stays on in every variant; without ASA there is no V_s that depends on the query, so "w/o ASA" has the
+#: triplet term read Z (after ACA) instead (`triplet_embedding="shared"`).
+ABLATIONS: dict[str, dict[str, Any]] = load_ablations("m2fashion")
 
 
 @dataclass
