@@ -51,6 +51,9 @@ class M2FashionModelOutput(ModelOutput):
     r"""
     Output of [`M2FashionModel`].
 
+    image_embeds (`torch.FloatTensor` of shape `(batch_size, embedding_size)`):
+        Z L2-normalised: the retrieval embedding (= `get_image_features`). First, and again as `pooler_output`, so
+        transformers' image-feature-extraction pipeline (`outputs[0]`, or `pooler_output` with `pool=True`) returns it.
     attribute_aware_embeds (`torch.FloatTensor` of shape `(batch_size, embedding_size)`):
         Z of eq. 9, the attribute-aware image embedding (input of the heads, used for retrieval).
     spatial_attention (`torch.FloatTensor` of shape `(batch_size, height, width)`):
@@ -64,14 +67,17 @@ class M2FashionModelOutput(ModelOutput):
         The -1/0/1 attribute state vector A the attention was conditioned on.
     hidden_states (`tuple(torch.FloatTensor)`, *optional*):
         The backbone's hidden states (stem and every stage), when `output_hidden_states=True`.
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, embedding_size)`): `image_embeds` again.
     """
 
+    image_embeds: torch.FloatTensor | None = None
     attribute_aware_embeds: torch.FloatTensor | None = None
     spatial_attention: torch.FloatTensor | None = None
     channel_attention: torch.FloatTensor | None = None
     feature_map: torch.FloatTensor | None = None
     attribute_states: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    pooler_output: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -323,8 +329,7 @@ class M2FashionModel(M2FashionPreTrainedModel):
         Returns:
             `(batch, embedding_size)` unit-norm embeddings; rank candidates by their dot product (cosine, eq. 13).
         """
-        embeds = self(pixel_values, attribute_states=attribute_states, return_dict=True).attribute_aware_embeds
-        return F.normalize(embeds, dim=-1)
+        return self(pixel_values, attribute_states=attribute_states, return_dict=True).image_embeds
 
     @can_return_tuple
     def forward(
@@ -369,13 +374,16 @@ class M2FashionModel(M2FashionPreTrainedModel):
             feature_map, attribute_states, spatial_attribute_states, detach_spatial_attention
         )
 
+        image_embeds = F.normalize(attribute_aware_embeds, dim=-1)
         return M2FashionModelOutput(
+            image_embeds=image_embeds,
             attribute_aware_embeds=attribute_aware_embeds,
             spatial_attention=spatial_attention,
             channel_attention=channel_attention,
             feature_map=feature_map,
             attribute_states=attribute_states,
             hidden_states=backbone_outputs.hidden_states if output_hidden_states else None,
+            pooler_output=image_embeds,
         )
 
 

@@ -60,10 +60,15 @@ class MVLTModelOutput(ModelOutput):
     r"""
     Output of [`MVLTModel`].
 
+    image_embeds (`torch.FloatTensor` of shape `(batch_size, projection_dim)`):
+        Vision-only pass of a model with ITC (`config.itc_loss_weight > 0`): the L2-normalised ITC image embedding,
+        the retrieval embedding (= `get_image_features`); None otherwise. It is the first field, so transformers'
+        image-feature-extraction pipeline (which reads `outputs[0]`, or `pooler_output` with `pool=True`) returns it.
     last_hidden_state (`torch.FloatTensor` of shape `(batch_size, text_length, hidden_sizes[-1])`):
         Text tokens after the last stage (T^4 of the paper); `text_length` may be 0 (vision only).
     pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_sizes[-1])`):
-        The [CLS] token (first text token) after the last stage; None when there are no text tokens.
+        The [CLS] token (first text token) after the last stage. Vision-only pass: `image_embeds` (shape `(batch_size,
+        projection_dim)`) with ITC, None without.
     vision_hidden_states (`tuple(torch.FloatTensor)`, one per stage):
         The pyramid vision maps V^k after stage k, of shape `(batch_size, hidden_sizes[k], height_k, width_k)`
         with `height_k = height / prod(patch_sizes[: k + 1])` (64, 32, 16, 8 at 256px).
@@ -78,6 +83,7 @@ class MVLTModelOutput(ModelOutput):
         sr_ratios[k])`: keys are the text tokens first, then the spatially reduced vision tokens.
     """
 
+    image_embeds: torch.FloatTensor | None = None
     last_hidden_state: torch.FloatTensor | None = None
     pooler_output: torch.FloatTensor | None = None
     vision_hidden_states: tuple[torch.FloatTensor, ...] | None = None
@@ -926,9 +932,13 @@ class MVLTModel(MVLTPreTrainedModel):
             if output_attentions:
                 all_attentions += stage_attentions
 
+        image_embeds = None
+        if text_length == 0 and self.itc_image_projection is not None:  # the retrieval embedding (get_image_features)
+            image_embeds = F.normalize(self._project_image(feature_map).float(), dim=-1)
         return MVLTModelOutput(
+            image_embeds=image_embeds,
             last_hidden_state=text_states,
-            pooler_output=text_states[:, 0] if text_length > 0 else None,
+            pooler_output=text_states[:, 0] if text_length > 0 else image_embeds,
             vision_hidden_states=vision_hidden_states if pixel_values is not None else None,
             text_hidden_states=text_hidden_states,
             hidden_states=all_hidden_states,
@@ -961,7 +971,11 @@ class MVLTModel(MVLTPreTrainedModel):
         """Unnormalised ITC image embeddings `(batch, projection_dim)`: the vision-only pass, the last pyramid map
         mean-pooled over its positions, linearly projected."""
         self._check_itc()
-        feature_map = self(pixel_values=pixel_values, return_dict=True).vision_hidden_states[-1]
+        return self._project_image(self(pixel_values=pixel_values, return_dict=True).vision_hidden_states[-1])
+
+    def _project_image(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """`(batch, hidden_sizes[-1], h, w)` last pyramid map -> `(batch, projection_dim)`: mean over the positions,
+        then the ITC image projection."""
         return self.itc_image_projection(feature_map.flatten(2).mean(dim=2))
 
     def text_embeds(
