@@ -14,6 +14,16 @@ imports (``from ..configs.configuration_mvlt import`` -> ``from .configuration_m
 (e.g. mFSR: ``AutoModel`` -> ``MFSRModel``, ``AutoModelForPreTraining`` -> ``MFSRForRetrieval``); a class no
 Auto class covers (``MVLTForImageTextRetrieval``) is what ``AutoModel`` loads.
 
+The ``fashion-retrieval`` pipeline ships too (transformers' ``custom_pipelines`` in ``config.json``, as for any
+custom pipeline): its module and the modules it imports, with ``families.py`` written as the exported family's row
+of the family table (`remote_family_table`; the real one registers with transformers and cannot travel). So::
+
+    pipeline("fashion-retrieval", model=folder, trust_remote_code=True)   # with or without fashionvl
+
+transformers prefers a folder's ``custom_pipelines`` to a registered task, so ``trust_remote_code=True`` is needed
+with fashionvl installed too. The gallery index (``index=``) is not shipped: its optional FAISS backend would become
+a load-time requirement.
+
 ``push_to_hub(folder, repo_id)`` uploads such a folder with ``huggingface_hub``.
 
 Writes survive a ``kill -9``: ``export_for_hub`` builds the whole folder in a temporary sibling and swaps it into
@@ -29,6 +39,7 @@ The model card is written by `fashionvl.model_card`; the checkpoint checks live 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import inspect
 import json
@@ -50,7 +61,6 @@ logger = logging.getLogger(__name__)
 
 # `from .x import ...` and `from ..configs.x import ...` (a bare `from . import x` is rejected when collecting)
 RELATIVE_IMPORT = re.compile(r"^(\s*)from\s+(\.+)([\w.]*)\s+import\s", flags=re.MULTILINE)
-ABSOLUTE_FASHIONVL_IMPORT = re.compile(r"^\s*(from\s+fashionvl[\s.]|import\s+fashionvl\b)", flags=re.MULTILINE)
 
 @contextlib.contextmanager
 def _without_auto_class(*objects):
@@ -107,8 +117,11 @@ def _resolve_relative_import(source_file: Path, dots: str, module: str) -> Path:
     return target
 
 
-def collect_remote_code_files(*start_files: Path) -> dict[str, Path]:
+def collect_remote_code_files(*start_files: Path, provided: frozenset[str] = frozenset()) -> dict[str, Path]:
     """Every fashionvl file reachable from ``start_files`` by relative imports, keyed by flat file name.
+
+    Files named in ``provided`` (flat names, e.g. ``"families.py"``) are not collected or followed: the caller
+    writes them (`export_for_hub` writes the family table's row of the exported model as ``families.py``).
 
     Raises:
         ValueError: if a file imports ``fashionvl`` absolutely (it would fail where fashionvl is not installed),
@@ -118,21 +131,32 @@ def collect_remote_code_files(*start_files: Path) -> dict[str, Path]:
     pending = [Path(path).resolve() for path in start_files]
     while pending:
         path = pending.pop()
-        if files.get(path.name) == path:
+        if files.get(path.name) == path or path.name in provided:
             continue
         if path.name in files:
             raise ValueError(f"two remote-code files are both named {path.name}: {files[path.name]} and {path}.")
         files[path.name] = path
         source = path.read_text(encoding="utf-8")
-        absolute = ABSOLUTE_FASHIONVL_IMPORT.search(source)
+        absolute = _absolute_fashionvl_import(source)
         if absolute:
             raise ValueError(
-                f"{path} imports fashionvl absolutely ({absolute.group(0).strip()!r}); remote code may only use "
-                "relative imports of modules that travel with it."
+                f"{path} imports fashionvl absolutely ({absolute!r}); remote code may only use relative imports of "
+                "modules that travel with it."
             )
         for _, dots, module in RELATIVE_IMPORT.findall(source):
             pending.append(_resolve_relative_import(path, dots, module))
     return files
+
+
+def _absolute_fashionvl_import(source: str) -> str | None:
+    """The first import statement of ``source`` that imports fashionvl absolutely (in code: a usage example in a
+    docstring does not count), or None."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "fashionvl" for alias in node.names):
+            return ast.unparse(node)
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "fashionvl":
+            return ast.unparse(node)
+    return None
 
 
 def flatten_relative_imports(source: str) -> str:
@@ -166,6 +190,77 @@ def remote_auto_map(model) -> dict[str, str]:
     if _class_reference(model_class) not in auto_map.values():
         auto_map["AutoModel"] = _class_reference(model_class)
     return auto_map
+
+
+REMOTE_PIPELINE_TASK = "fashion-retrieval"
+
+_REMOTE_FAMILY_TABLE = '''"""The fashionvl family table (fashionvl/families.py) reduced to the {model_type} row, for the fashion-retrieval
+pipeline shipped in this folder (written by fashionvl.hub.export_for_hub): the processor class and the retrieval
+adapter of the model, imported from the files next to this one."""
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    model_type: str
+    modeling: str
+    model_classes: tuple
+    processor: tuple
+    retrieval_adapter: str
+
+    def model_class(self, name):
+        return getattr(importlib.import_module(f"{{__package__}}.{{self.modeling}}"), name)
+
+    def processor_class(self):
+        return getattr(importlib.import_module(f"{{__package__}}.{{self.processor[0]}}"), self.processor[1])
+
+
+FAMILIES = {{family.model_type: family for family in (ModelFamily(**{row}),)}}
+
+
+def find_model_class(name):
+    """The model class called `name` of this folder's family, or None."""
+    for family in FAMILIES.values():
+        if name in family.model_classes:
+            return family.model_class(name)
+    return None
+'''
+
+
+def remote_family_table(model) -> str:
+    """Source of the ``families.py`` an export ships: the exported model's row of `fashionvl.families.FAMILIES`
+    (module paths as the flat file names), what the shipped pipeline and checkpoint checks read."""
+    from .families import get_family
+
+    family = get_family(model.config.model_type)
+    row = {
+        "model_type": family.model_type,
+        "modeling": family.modeling.rsplit(".", 1)[-1],
+        "model_classes": tuple(family.model_classes),
+        "processor": (family.processor[0].rsplit(".", 1)[-1], family.processor[1]),
+        "retrieval_adapter": family.retrieval_adapter,
+    }
+    return _REMOTE_FAMILY_TABLE.format(model_type=family.model_type, row=repr(row))
+
+
+def remote_custom_pipelines(model, auto_map: Mapping[str, str]) -> dict[str, Any]:
+    """``custom_pipelines`` of an exported model (transformers' format for a pipeline shipped with a checkpoint):
+    the ``fashion-retrieval`` task, implemented by the folder's ``fashion_retrieval.py``, loading the model with the
+    Auto class whose ``auto_map`` entry is the exported class (so ``MFSRForRetrieval`` stays itself, as the installed
+    pipeline keeps it)."""
+    from .pipelines.fashion_retrieval import FashionRetrievalPipeline
+
+    reference = _class_reference(type(model))
+    auto_name = next((name for name, value in auto_map.items() if value == reference and name != "AutoConfig"), "AutoModel")
+    return {
+        REMOTE_PIPELINE_TASK: {
+            "impl": _class_reference(FashionRetrievalPipeline),
+            "pt": [auto_name],
+            "type": "multimodal",
+        }
+    }
 
 
 def _update_json(path: Path, updates: Mapping[str, Any]) -> None:
@@ -260,9 +355,12 @@ def export_for_hub(
     if processor is None or not hasattr(processor, "save_pretrained"):
         raise ValueError(f"export_for_hub needs the model's processor (a checkpoint is unusable without it), got {processor!r}.")
 
+    from .pipelines.fashion_retrieval import FashionRetrievalPipeline
+
     start_files = [Path(inspect.getsourcefile(model_class)), Path(inspect.getsourcefile(config_class))]
     start_files += [Path(inspect.getsourcefile(type(component))) for component in _processor_components(processor)]
-    remote_files = collect_remote_code_files(*start_files)
+    start_files.append(Path(inspect.getsourcefile(FashionRetrievalPipeline)))  # the pipeline ships too
+    remote_files = collect_remote_code_files(*start_files, provided=frozenset({"families.py"}))
     previous = _check_export_target(folder)
 
     with atomic_folder(folder) as staging:
@@ -272,12 +370,16 @@ def export_for_hub(
             processor.save_pretrained(staging)
         for name, path in remote_files.items():
             (staging / name).write_text(flatten_relative_imports(path.read_text(encoding="utf-8")), encoding="utf-8")
+        (staging / "families.py").write_text(remote_family_table(model), encoding="utf-8")
 
-        _update_json(staging / "config.json", {"auto_map": remote_auto_map(model)})
+        auto_map = remote_auto_map(model)
+        _update_json(staging / "config.json",
+                     {"auto_map": auto_map, "custom_pipelines": remote_custom_pipelines(model, auto_map)})
         _write_processor_auto_maps(processor, staging)
         write_model_card(
             staging,
             model,
+            auto_map=auto_map,
             metrics=metrics,
             model_name=model_name or folder.name,
             dataset_name=dataset_name,

@@ -37,8 +37,14 @@ def write_model_card(
     dataset_type: str | None = None,
     evaluation_protocol: str | None = None,
     license: str = "apache-2.0",
+    auto_map: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``README.md``: model-index metadata, intended use, usage, the evaluation's metrics. Returns the path."""
+    """Write ``README.md``: model-index metadata, intended use, usage, the evaluation's metrics. Returns the path.
+
+    ``auto_map`` (the export's, ``{"AutoModel": "modeling_mfsr.MFSRModel", ...}``) names the class each Auto class
+    loads in "How to use": ``AutoModel`` gives its entry, and the Auto class that gives the exported class itself is
+    shown when that is another one (an ``MFSRForRetrieval`` export: ``AutoModel`` -> ``MFSRModel``,
+    ``AutoModelForPreTraining`` -> ``MFSRForRetrieval``)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     model_type = model.config.model_type
@@ -64,6 +70,13 @@ def write_model_card(
         eval_results=eval_results or None,
     )
     class_name = type(model).__name__
+    from .pipelines.model_adapters import RETRIEVAL_ADAPTERS
+
+    adapter = RETRIEVAL_ADAPTERS.get(model_type)
+    query = ('retriever("query.jpg", attributes=["floral"], images=["a.jpg", "b.jpg"], top_k=1)'
+             if adapter is not None and not adapter.ranks_texts
+             else 'retriever("black leather jacket", images=["a.jpg", "b.jpg"], top_k=1)')
+    usage = _auto_class_usage(model_name, class_name, auto_map or {"AutoModel": f"modeling.{class_name}"})
     metrics_table = "\n".join(f"| {name} | {value:.4f} |" for name, value in flat_metrics.items())
     body = f"""
 # {model_name}
@@ -81,20 +94,19 @@ training data's product catalogue biases (brands, body types, photography style)
 Without fashionvl installed (remote code shipped in this folder):
 
 ```python
-from transformers import AutoModel, AutoProcessor
-
-model = AutoModel.from_pretrained("{model_name}", trust_remote_code=True)   # {class_name}
-processor = AutoProcessor.from_pretrained("{model_name}", trust_remote_code=True)
+{usage}
 ```
 
-With fashionvl installed, as a retrieval pipeline:
+As a retrieval pipeline (shipped in this folder as `fashion_retrieval.py`, so fashionvl is not needed either):
 
 ```python
-import fashionvl
 from transformers import pipeline
 
-retriever = pipeline("fashion-retrieval", model="{model_name}")
+retriever = pipeline("fashion-retrieval", model="{model_name}", trust_remote_code=True)
+{query}
 ```
+
+The gallery index (`index=...`) needs the fashionvl package.
 
 ## Evaluation
 
@@ -108,6 +120,21 @@ retriever = pipeline("fashion-retrieval", model="{model_name}")
     path = Path(folder) / "README.md"
     card.save(path)
     return path
+
+
+def _auto_class_usage(model_name: str, class_name: str, auto_map: Mapping[str, str]) -> str:
+    """The "How to use" loading lines: each Auto class with the class it really returns."""
+    loads = {name: reference.rsplit(".", 1)[-1] for name, reference in auto_map.items() if name.startswith("AutoModel")}
+    shown = ["AutoModel"]
+    own = next((name for name, loaded in loads.items() if loaded == class_name), None)
+    if own not in (None, "AutoModel"):
+        shown.append(own)
+    lines = [f"from transformers import {', '.join(sorted(shown))}, AutoProcessor", ""]
+    for name in shown:
+        note = " (this checkpoint's class)" if loads.get(name) == class_name and len(shown) > 1 else ""
+        lines.append(f'model = {name}.from_pretrained("{model_name}", trust_remote_code=True)   # {loads.get(name, class_name)}{note}')
+    lines.append(f'processor = AutoProcessor.from_pretrained("{model_name}", trust_remote_code=True)')
+    return "\n".join(lines)
 
 
 __all__ = ["MODEL_CARD_TASKS", "write_model_card"]

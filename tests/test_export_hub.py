@@ -1,5 +1,6 @@
 """export_for_hub: a flat remote-code folder that loads with trust_remote_code=True where fashionvl is absent."""
 
+import ast
 import json
 import re
 import subprocess
@@ -69,6 +70,38 @@ REMOTE_LOADER = textwrap.dedent(
 )
 
 
+# The shipped fashion-retrieval pipeline (config.json custom_pipelines), in the same import-blocked interpreter.
+REMOTE_PIPELINE = REMOTE_LOADER.split("\nimport torch\n", 1)[0] + textwrap.dedent(
+    """
+    from transformers import pipeline
+
+    outputs = {}
+    for request in json.loads(sys.argv[1]):
+        retriever = pipeline("fashion-retrieval", model=request["folder"], trust_remote_code=True)
+        if request["kind"] == "m2fashion":
+            ranked = retriever(request["images"][0], images=request["images"], attributes=request["attributes"], top_k=None)
+        else:
+            ranked = retriever(request["texts"][0], images=request["images"], top_k=None)
+        outputs[request["folder"]] = {"pipeline": type(retriever).__module__, "model": type(retriever.model).__name__,
+                                      "ranked": [[entry["index"], entry["score"]] for entry in ranked]}
+    print("RESULT" + json.dumps(outputs))
+    """
+)
+
+
+def run_import_blocked(script: str, requests: list, tmp_path) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(requests)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"HF_HOME": str(tmp_path / "hf"), "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.split("RESULT", 1)[1].splitlines()[0])
+
+
 @pytest.fixture(scope="module")
 def image_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export_images")
@@ -130,8 +163,10 @@ def test_export_writes_weights_config_with_auto_map_processor_card_and_flat_code
         assert "AutoProcessor" in json.loads((folder / "processor_config.json").read_text())["auto_map"]
         for code in folder.glob("*.py"):
             source = code.read_text()
-            assert "from .." not in source, code
-            assert not re.search(r"^\s*(from|import)\s+fashionvl\b", source, flags=re.MULTILINE), code
+            assert not re.search(r"^\s*from\s+\.\.", source, flags=re.MULTILINE), code
+            imported = {alias.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import) for alias in node.names}
+            imported |= {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom) and not node.level}
+            assert not {name for name in imported if name.split(".")[0] == "fashionvl"}, code
 
 
 def test_model_card_holds_model_index_metadata_with_the_metrics(exported):
@@ -147,21 +182,46 @@ def test_model_card_holds_model_index_metadata_with_the_metrics(exported):
 
 @pytest.mark.slow
 def test_exported_folders_load_without_fashionvl_and_give_the_same_outputs(exported, tmp_path):
-    requests = [request for _, _, request, _ in exported]
-    completed = subprocess.run(
-        [sys.executable, "-c", REMOTE_LOADER, json.dumps(requests)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"HF_HOME": str(tmp_path / "hf"), "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"},
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    outputs = json.loads(completed.stdout.split("RESULT", 1)[1])
+    outputs = run_import_blocked(REMOTE_LOADER, [request for _, _, request, _ in exported], tmp_path)
     for kind, folder, _, expected in exported:
         output = outputs[str(folder)]
         assert output["module"].startswith("transformers_modules."), output["module"]  # the folder's code
         assert torch.allclose(torch.tensor(output["values"]), expected.float(), atol=1e-5), kind
+
+
+@pytest.mark.slow
+def test_the_shipped_fashion_retrieval_pipeline_ranks_as_the_installed_one_without_fashionvl(exported, tmp_path):
+    from transformers import pipeline
+
+    requests = [request for _, _, request, _ in exported]
+    outputs = run_import_blocked(REMOTE_PIPELINE, requests, tmp_path)
+    for kind, folder, request, _ in exported:
+        config = json.loads((folder / "config.json").read_text())
+        assert config["custom_pipelines"]["fashion-retrieval"]["impl"] == "fashion_retrieval.FashionRetrievalPipeline"
+        output = outputs[str(folder)]
+        assert output["pipeline"].startswith("transformers_modules.") and output["pipeline"].endswith(".fashion_retrieval")
+        installed = pipeline("fashion-retrieval", model=str(folder), trust_remote_code=True)  # here fashionvl is importable
+        if kind == "m2fashion":
+            ranked = installed(request["images"][0], images=request["images"], attributes=request["attributes"], top_k=None)
+        else:
+            ranked = installed(request["texts"][0], images=request["images"], top_k=None)
+        assert [index for index, _ in output["ranked"]] == [entry["index"] for entry in ranked], kind
+        assert torch.allclose(torch.tensor([score for _, score in output["ranked"]]),
+                              torch.tensor([entry["score"] for entry in ranked]), atol=1e-5), kind
+        assert output["model"] == type(installed.model).__name__
+
+
+def test_model_card_names_the_class_each_auto_class_returns(exported):
+    for kind, folder, _, _ in exported:
+        auto_map = json.loads((folder / "config.json").read_text())["auto_map"]
+        card = (folder / "README.md").read_text()
+        base_class = auto_map["AutoModel"].split(".")[-1]
+        assert re.search(rf"model = AutoModel\.from_pretrained\([^)]*\)\s+# {base_class}\b", card), kind
+        assert 'pipeline("fashion-retrieval"' in card and "trust_remote_code=True" in card
+    mfsr_card = next(folder for kind, folder, _, _ in exported if kind == "mfsr") / "README.md"
+    # the exported MFSRForRetrieval is AutoModelForPreTraining's class; AutoModel gives the dual encoder
+    assert "# MFSRModel\n" in mfsr_card.read_text()
+    assert "AutoModelForPreTraining.from_pretrained" in mfsr_card.read_text()
 
 
 def test_flatten_relative_imports_rewrites_package_paths_to_the_same_directory():

@@ -38,7 +38,9 @@ an index embedded by another dual encoder (mFSR) can still serve as MVLT's first
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,8 +51,7 @@ from transformers import Pipeline
 
 from .._safe_io import open_image
 from ..families import FAMILIES
-from .gallery_index import FashionGalleryIndex
-from .model_adapters import get_retrieval_adapter
+from .model_adapters import RETRIEVAL_ADAPTERS, get_retrieval_adapter
 from .pair_reranking import GalleryPixelCache, rerank_logits
 
 
@@ -59,6 +60,19 @@ CALL_OPTIONS = ("images", "texts", "attributes", "index", "top_k", "first_stage_
 IMAGE_LOADING_OPTIONS = ("allow_remote", "timeout", "max_image_bytes")
 SCORES = ("fused", "itc", "itm")
 DEFAULT_BATCH_SIZE = 32
+
+
+def _gallery_index_class() -> type:
+    """``FashionGalleryIndex``, imported on use. The pipeline shipped with a Hub export (``custom_pipelines``: remote
+    code, fashionvl absent) ranks candidate lists and leaves the gallery index out: transformers requires at load time
+    every package that a shipped file imports, and the index's FAISS backend is optional."""
+    try:
+        return importlib.import_module(f"{__package__}.gallery_index").FashionGalleryIndex
+    except ModuleNotFoundError as error:
+        raise ValueError(
+            "index= needs fashionvl's gallery index (pip install fashionvl); this pipeline was loaded from an exported "
+            "folder without it: rank candidates with images=[...] / texts=[...]."
+        ) from error
 
 
 def _is_image_source(item: Any) -> bool:
@@ -142,6 +156,26 @@ def load_processor_for(model):
         raise ValueError(f"could not load the {model_type} processor from {source!r}: {error}") from error
 
 
+def _pair_scorer_as_saved(model):
+    """``model``, or the class it was saved as when that is a pair scorer and ``model`` lost its ITM head.
+
+    pipeline() loads a folder with the task's Auto class: ``AutoModelForFashionRetrieval`` for the task fashionvl
+    registers, the one named in ``custom_pipelines`` for the copy shipped with an export. For an exported
+    ``MVLTForImageTextRetrieval`` that is ``AutoModel``, which gives the saved class through the folder's ``auto_map``
+    but fashionvl's base ``MVLTModel`` where fashionvl is installed (its registered mapping comes first)."""
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    adapter = RETRIEVAL_ADAPTERS.get(model_type)
+    saved = (getattr(model.config, "architectures", None) or [None])[0] if adapter is not None else None
+    if adapter is None or not adapter.is_pair_scorer or getattr(model, "itm_head", None) is not None or saved is None:
+        return model
+    # the saved class lives next to the loaded one (fashionvl's modeling module, or the folder's copy of it)
+    saved_class = getattr(sys.modules[type(model).__module__], saved, None)
+    source = getattr(model.config, "_name_or_path", None)
+    if not isinstance(saved_class, type) or not source or saved_class is type(model):
+        return model
+    return saved_class.from_pretrained(source, dtype=model.dtype)
+
+
 class FashionRetrievalPipeline(Pipeline):
     """Cross-modal and attribute-specific retrieval with MVLT, mFSR and M2Fashion checkpoints.
 
@@ -166,12 +200,14 @@ class FashionRetrievalPipeline(Pipeline):
     _load_video_processor = False
 
     def __init__(self, *args, **kwargs):
+        if "model" in kwargs:
+            kwargs["model"] = _pair_scorer_as_saved(kwargs["model"])
         super().__init__(*args, **kwargs)
         if self.processor is None:
             self.processor = load_processor_for(self.model)
             self.tokenizer = getattr(self.processor, "tokenizer", None)
             self.image_processor = getattr(self.processor, "image_processor", None)
-        from ..hub import check_checkpoint_folder
+        from ..checkpoint_checks import check_checkpoint_folder
 
         check_checkpoint_folder(self.model, self.processor)  # weights of another model, a missing tokenizer
         self.model.eval()
@@ -323,8 +359,8 @@ class FashionRetrievalPipeline(Pipeline):
         return score
 
     def _fuse(self, cosine: torch.Tensor, itm_logits: torch.Tensor) -> torch.Tensor:
-        from ..modeling.modeling_mvlt import fuse_retrieval_scores
-
+        # MVLT's own module (fashionvl's, or the copy in an exported folder): a pair scorer is an MVLT model
+        fuse_retrieval_scores = sys.modules[type(self.model).__module__].fuse_retrieval_scores
         return fuse_retrieval_scores(
             cosine, itm_logits, self.model.mvlt.logit_scale.detach().cpu(), self.model.config.itm_fusion_weight
         )
@@ -399,7 +435,7 @@ class FashionRetrievalPipeline(Pipeline):
 
     def _search_index(self, queries: list, options: dict, top_k: int | None, batch_size: int) -> list[list[dict]]:
         index = options["index"]
-        if not isinstance(index, FashionGalleryIndex):
+        if not isinstance(index, _gallery_index_class()):
             raise ValueError(f"index must be a FashionGalleryIndex, got {type(index).__name__}.")
         if options.get("images") is not None or options.get("texts") is not None:
             raise ValueError("pass either candidates (images= / texts=) or index=, not both.")
