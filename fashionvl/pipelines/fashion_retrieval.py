@@ -41,9 +41,10 @@ import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
@@ -79,6 +80,53 @@ def _is_image_source(item: Any) -> bool:
     return isinstance(item, (str, os.PathLike))
 
 
+def _is_array_image(item: Any) -> bool:
+    return isinstance(item, (np.ndarray, torch.Tensor))
+
+
+def array_to_image(array: np.ndarray | torch.Tensor, where: str) -> Image.Image:
+    """A PIL image from an image array, in the layouts transformers' and torchvision's image utilities use:
+
+    - numpy ``(height, width, channels)`` or ``(height, width)``, uint8 in [0, 255] or float in [0, 1];
+    - torch ``(channels, height, width)`` (torchvision's ``to_tensor``) or ``(height, width)``, float in [0, 1] or
+      uint8;
+
+    with 1 (grey), 3 (RGB) or 4 (RGBA: composited on white by the image processor, as a PIL RGBA image) channels.
+
+    Raises:
+        ValueError: naming ``where``, the shape and dtype, and what is accepted.
+    """
+    if isinstance(array, torch.Tensor):
+        tensor = array.detach().cpu()
+        if tensor.dim() == 3:
+            if tensor.shape[0] not in (1, 3, 4):
+                raise ValueError(f"{where} is a tensor of shape {tuple(tensor.shape)}; image tensors are (channels, "
+                                 "height, width) with 1, 3 or 4 channels (torchvision's layout), or (height, width).")
+            tensor = tensor.permute(1, 2, 0)
+        array = tensor.float().numpy() if tensor.dtype in (torch.bfloat16, torch.float16) else tensor.numpy()
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise ValueError(f"{where} is an array of shape {array.shape}; image arrays are (height, width, channels) "
+                         "with 1, 3 or 4 channels, or (height, width).")
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise ValueError(f"{where} is a float array with values outside [0, 1] (min {array.min():.3g}, max "
+                             f"{array.max():.3g}); float images are in [0, 1], uint8 images in [0, 255].")
+        array = np.rint(array * 255)
+    elif array.dtype != np.uint8:
+        raise ValueError(f"{where} is an array of dtype {array.dtype}; image arrays are uint8 or float in [0, 1].")
+    return Image.fromarray(np.ascontiguousarray(array.astype(np.uint8)))
+
+
+def _is_query_stream(inputs: Any) -> bool:
+    """Queries given as an iterable other than a list / tuple: a generator or iterator, a torch ``Dataset`` such as
+    transformers' ``KeyDataset``, a ``datasets`` column (an image array or tensor is one query)."""
+    if isinstance(inputs, (str, bytes, os.PathLike, Image.Image, list, tuple, dict, np.ndarray, torch.Tensor)):
+        return False
+    return isinstance(inputs, (Iterator, torch.utils.data.Dataset)) or hasattr(inputs, "__iter__")
+
+
 def check_candidates(candidates: Any, name: str, modality: str) -> list:
     """Validate a candidate list: non-empty, one kind of item (PIL images, or paths/URLs, or texts).
 
@@ -99,6 +147,8 @@ def check_candidates(candidates: Any, name: str, modality: str) -> list:
     def kind(item):
         if isinstance(item, Image.Image):
             return "PIL image"
+        if _is_array_image(item):
+            return "image array"
         if _is_image_source(item):
             return "path/URL"
         return None
@@ -108,10 +158,10 @@ def check_candidates(candidates: Any, name: str, modality: str) -> list:
         item_kind = kind(item)
         if item_kind is None:
             raise ValueError(
-                f"{name}[{position}] is a {type(item).__name__} ({item!r:.60}); images must be PIL images or "
-                "paths / URLs."
+                f"{name}[{position}] is a {type(item).__name__} ({item!r:.60}); images must be PIL images, numpy "
+                "arrays / torch tensors, or paths / URLs."
             )
-        if item_kind != first_kind:
+        if (item_kind == "path/URL") != (first_kind == "path/URL"):  # PIL images and arrays may be mixed
             raise ValueError(
                 f"{name}[{position}] is a {item_kind} but {name}[0] is a {first_kind}: mixed candidate types; pass "
                 "all images as PIL images or all as paths / URLs."
@@ -121,8 +171,11 @@ def check_candidates(candidates: Any, name: str, modality: str) -> list:
 
 def load_image(item: Any, where: str, allow_remote: bool = False, timeout: float | None = None,
                max_image_bytes: int | None = None) -> Image.Image:
-    """A PIL image, or an image file path / http(s) URL (only with ``allow_remote=True``), as a PIL image in its
-    own mode (the image processor converts it to RGB); errors name ``where``. See ``fashionvl._safe_io.open_image``."""
+    """A PIL image, an image array (`array_to_image`), or an image file path / http(s) URL (only with
+    ``allow_remote=True``), as a PIL image in its own mode (the image processor converts it to RGB); errors name
+    ``where``. See ``fashionvl._safe_io.open_image``."""
+    if _is_array_image(item):
+        return array_to_image(item, where)
     return open_image(item, where, allow_remote=allow_remote, timeout=timeout, max_image_bytes=max_image_bytes)
 
 
@@ -156,6 +209,16 @@ def load_processor_for(model):
         raise ValueError(f"could not load the {model_type} processor from {source!r}: {error}") from error
 
 
+def check_device(device: Any) -> None:
+    """Refuse a CUDA device where there is none, with the error transformers' pipelines give for an unavailable XPU
+    / HPU device (for CUDA they leave torch's bare ``AssertionError: Torch not compiled with CUDA enabled``)."""
+    if device is None or isinstance(device, int):  # an int falls back to the CPU in transformers without a GPU
+        return
+    device = torch.device(device)
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f'{device} is not available, you should use device="cpu" instead')
+
+
 def _pair_scorer_as_saved(model):
     """``model``, or the class it was saved as when that is a pair scorer and ``model`` lost its ITM head.
 
@@ -187,8 +250,12 @@ class FashionRetrievalPipeline(Pipeline):
     - ``pipe(query, index=FashionGalleryIndex)``: search a pre-embedded gallery (``first_stage_k`` and an index
       built by a dual encoder for MVLT re-ranking; ``backend="faiss"`` for the FAISS index).
 
-    Images are PIL images, paths, or http(s) URLs with ``allow_remote=True`` (``timeout``, ``max_image_bytes``;
-    given to ``pipeline(...)`` they apply to every call). A list of queries gives a list of results.
+    Images are PIL images, numpy arrays (HWC, uint8 or float in [0, 1]), torch tensors (CHW as torchvision's
+    ``to_tensor``, float in [0, 1] or uint8), paths, or http(s) URLs with ``allow_remote=True`` (``timeout``,
+    ``max_image_bytes``; given to ``pipeline(...)`` they apply to every call). Transparent images (RGBA, LA, palette)
+    are composited on white by the image processor. A list of queries gives a list of results; a generator or a
+    dataset (transformers' ``KeyDataset``) gives an iterator of results, ranked ``batch_size`` queries at a time.
+    ``device="cuda"`` without a GPU is refused with transformers' error for an unavailable device.
     """
 
     # The processor is optional for pipeline(): when AutoProcessor cannot resolve it, __init__ loads the
@@ -200,6 +267,7 @@ class FashionRetrievalPipeline(Pipeline):
     _load_video_processor = False
 
     def __init__(self, *args, **kwargs):
+        check_device(kwargs.get("device"))
         if "model" in kwargs:
             kwargs["model"] = _pair_scorer_as_saved(kwargs["model"])
         super().__init__(*args, **kwargs)
@@ -274,18 +342,35 @@ class FashionRetrievalPipeline(Pipeline):
         top_k = options.get("top_k", 5)
         if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be a positive int or None, got {top_k!r}.")
-        is_batch = isinstance(inputs, list)
-        queries = inputs if is_batch else [inputs]
-        if not queries:
-            raise ValueError("got an empty list of queries.")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+        if _is_query_stream(inputs):  # a generator, a KeyDataset / Dataset: results as they are ranked
+            return self._rank_stream(inputs, batch_size, kwargs)
+        is_batch = isinstance(inputs, (list, tuple))
+        queries = list(inputs) if is_batch else [inputs]
+        if not queries:
+            raise ValueError("got an empty list of queries.")
         with self._image_loading_for_call(options):
             if options.get("index") is not None:
                 results = self._search_index(queries, options, top_k, batch_size)
             else:
                 results = self._rank_candidates(queries, options, top_k, batch_size)
         return results if is_batch else results[0]
+
+    def _rank_stream(self, queries, batch_size: int, options: dict):
+        """Yield the result of each query of an iterable, ranking ``batch_size`` queries per call (the candidates are
+        embedded once per chunk, not once per query)."""
+        if isinstance(queries, torch.utils.data.Dataset) and hasattr(queries, "__len__"):
+            dataset = queries
+            queries = (dataset[position] for position in range(len(dataset)))
+        chunk = []
+        for query in queries:
+            chunk.append(query)
+            if len(chunk) == batch_size:
+                yield from self(chunk, batch_size=batch_size, **options)
+                chunk = []
+        if chunk:
+            yield from self(chunk, batch_size=batch_size, **options)
 
     # ------------------------------------------------------------------------------------------ building blocks
 
