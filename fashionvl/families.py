@@ -212,6 +212,12 @@ def _config_module_is_importing(family: ModelFamily) -> bool:
     return module is not None and not hasattr(module, family.config[1])
 
 
+def _fully_imported(module_name: str) -> bool:
+    """The module is in ``sys.modules`` and has finished executing (importlib marks a running one's spec)."""
+    module = sys.modules.get(module_name)
+    return module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False)
+
+
 def register_config(family: ModelFamily) -> None:
     """Register the family's configuration with ``AutoConfig`` (importing the configuration module)."""
     if _config_module_is_importing(family):
@@ -283,9 +289,10 @@ def register_all() -> None:
             after_import(auto_module, lambda family=family, step=step: step(family))
 
         def register_loaded_auto_modules(family=family, steps=steps):
-            # the configuration module finished: run the steps whose Auto module it saw mid-import (skipped then)
+            # the configuration module finished: run the steps whose Auto module it saw mid-import (skipped then);
+            # an Auto module still importing runs its own hook when it is done
             for auto_module, step in zip(AUTO_MODULES, steps):
-                if auto_module in sys.modules:
+                if _fully_imported(auto_module):
                     step(family)
 
         after_import(family.config[0], register_loaded_auto_modules)

@@ -51,6 +51,18 @@ def test_import_fashionvl_imports_neither_torch_nor_transformers():
     assert run_fresh(code) == []
 
 
+def test_registration_after_a_bare_import_warns_nothing():
+    """No hook may meet a half-imported Auto module (fashionvl warns when a registration fails)."""
+    completed = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-c",
+         "import fashionvl\nfrom transformers import AutoModel, AutoProcessor, AutoImageProcessor, pipeline\n"
+         "from transformers import AutoConfig\nassert type(AutoModel.from_config(AutoConfig.for_model('mvlt'))).__name__ == 'MVLTModel'"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "could not register" not in completed.stderr
+
+
 def test_registration_does_not_depend_on_the_import_order():
     """transformers' Auto modules imported before fashionvl: the families are registered at once."""
     result = run_fresh(
