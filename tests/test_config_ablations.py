@@ -16,6 +16,17 @@ def test_every_m2fashion_ablation_row_builds_a_valid_config():
             assert getattr(config, key) == value, (name, key)
 
 
+def test_every_mfsr_table_3_row_builds_a_valid_config():
+    from fashionvl import MFSRConfig
+
+    rows = load_ablations("mfsr")
+    assert list(rows)[0] == "vse++" and "separation only" in rows and rows["mfsr"] == {}
+    for name, overrides in rows.items():
+        config = MFSRConfig.from_preset("tiny", **overrides)
+        for key, value in overrides.items():
+            assert getattr(config, key) == value, (name, key)
+
+
 def test_a_malformed_ablation_file_names_the_file_and_line(tmp_path, monkeypatch):
     (tmp_path / "broken.json").write_text('{\n  "row": {"pooling": "avg",}\n}\n')
     monkeypatch.setattr(presets, "ABLATIONS_DIR", tmp_path)

@@ -55,8 +55,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..configs.configuration_mfsr import MFSRConfig
-from ..evaluation.mfsr_diagnostics import loss_gradient_norms, separation_diagnostics
+from ..configs.presets import load_ablations
 from ..data.user_data import UserDataArguments, captions_by_image, load_user_dataset
+from ..evaluation.mfsr_diagnostics import loss_gradient_norms, separation_diagnostics
 from ..evaluation.mfsr_protocol import CAPTIONS_PER_IMAGE, chance_recall, evaluate_retrieval, split_captions_per_image
 from ..modeling.modeling_mfsr import MFSRForRetrieval
 from ..processing.collators_mfsr import CaptionedImageSplit, MFSRDataCollator, MFSRPairDataset
@@ -71,20 +72,11 @@ logger = logging.getLogger(__name__)
 #: Named values of --dataset_name that this recipe reads itself; every other value is the user's own data.
 DATA_FORMATS = ("synthetic", "karpathy")
 
-_NO_RECONSTRUCTION = {"image_reconstruction_loss_weight": 0.0, "caption_reconstruction_loss_weight": 0.0}
-# Paper Table 3 rows -> MFSRConfig overrides (every other weight keeps its value, 1 by default).
-# "vse++" is the paper's baseline (no separation head, a `hidden_size` embedding); "separation only" is its control
-# at equal architecture and embedding size: the separation head of the other rows trained by the semantic loss alone.
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "vse++": {"use_feature_separation": False, "modal_loss_weight": 0.0, "specific_loss_weight": 0.0, **_NO_RECONSTRUCTION},
-    "separation only": {"modal_loss_weight": 0.0, "specific_loss_weight": 0.0, **_NO_RECONSTRUCTION},
-    "mo": {"specific_loss_weight": 0.0, **_NO_RECONSTRUCTION},
-    "sp": {"modal_loss_weight": 0.0, **_NO_RECONSTRUCTION},
-    "mo+sp": dict(_NO_RECONSTRUCTION),
-    "mo+sp+img-re": {"caption_reconstruction_loss_weight": 0.0},
-    "mo+sp+cap-re": {"image_reconstruction_loss_weight": 0.0},
-    "mfsr": {},
-}
+# Paper Table 3 rows -> MFSRConfig overrides (every other weight keeps its value, 1 by default), data in
+# `configs/ablations/mfsr.json`. "vse++" is the paper's baseline (no separation head, a `hidden_size` embedding);
+# "separation only" is its control at equal architecture and embedding size: the separation head of the other rows
+# trained by the semantic loss alone.
+ABLATIONS: dict[str, dict[str, Any]] = load_ablations("mfsr")
 
 
 def ablation_overrides(name: str) -> dict[str, Any]:
