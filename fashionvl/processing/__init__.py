@@ -9,6 +9,9 @@ Public names:
 - `MVLTProcessor` (processing_mvlt.py): image processor + tokenizer.
 - `DataCollatorForMVLTPretraining`, `DataCollatorForMVLTRetrieval`, `DataCollatorForMVLTCategoryRecognition`,
   `NegativeCaptionSampler`, `mask_tokens_for_mlm` (collators.py).
+- mFSR's `CaptionedImageSplit`, `MFSRPairDataset`, `MFSRDataCollator` (collators_mfsr.py) and M2Fashion's
+  `M2FashionDataCollator`, `M2FashionTripletBatchSampler`, `M2FashionTripletDataset` (collators_m2fashion.py):
+  imported from their modules (their processors live in processing_mfsr.py / processing_m2fashion.py).
 """
 
 from .collators import (
