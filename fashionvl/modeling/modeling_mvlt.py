@@ -682,7 +682,10 @@ class MVLTPreTrainedModel(PreTrainedModel):
         As CLIP's / BLIP's `get_image_features`: rank a gallery by `text_features @ image_features.T`. They are
         trained only when `config.itc_loss_weight > 0` (our retrieval recipe; the paper has no ITC).
         """
-        return F.normalize(self._mvlt.image_embeds(pixel_values).float(), dim=-1)
+        mvlt = self._mvlt
+        mvlt._check_itc()
+        # the vision-only pass projects and normalises its pooled last map itself (MVLTModelOutput.image_embeds)
+        return mvlt(pixel_values=pixel_values, return_dict=True).image_embeds
 
     def get_text_features(
         self,
@@ -966,12 +969,6 @@ class MVLTModel(MVLTPreTrainedModel):
                 "ranks image-text pairs with ITM only). Score pairs with MVLTForImageTextRetrieval, or train with "
                 "itc_loss_weight > 0 (the retrieval recipe) to get get_image_features / get_text_features."
             )
-
-    def image_embeds(self, pixel_values: torch.FloatTensor) -> torch.Tensor:
-        """Unnormalised ITC image embeddings `(batch, projection_dim)`: the vision-only pass, the last pyramid map
-        mean-pooled over its positions, linearly projected."""
-        self._check_itc()
-        return self._project_image(self(pixel_values=pixel_values, return_dict=True).vision_hidden_states[-1])
 
     def _project_image(self, feature_map: torch.Tensor) -> torch.Tensor:
         """`(batch, hidden_sizes[-1], h, w)` last pyramid map -> `(batch, projection_dim)`: mean over the positions,
