@@ -73,16 +73,24 @@ def test_spatial_triplet_embedding_depends_on_the_query_only_through_the_spatial
     assert not torch.allclose(before, model.attribute_specific_embeds(feature_map, states.roll(1, dims=0)))
 
 
-def test_get_image_features_of_the_base_model_is_the_unit_norm_attribute_conditioned_z():
+@pytest.mark.parametrize("triplet_embedding", ["shared", "spatial"])
+def test_get_image_features_of_the_base_model_is_the_unit_norm_space_the_triplet_loss_trains(triplet_embedding):
+    """AutoModel (M2FashionModel), the pipelines and the task head embed alike: Z with "shared" (the paper),
+    W_t V_s with "spatial" (issue 12's departure, W_t in the base model)."""
     torch.manual_seed(0)
-    model = M2FashionModel(tiny_config()).eval()
+    model = M2FashionModel(tiny_config(triplet_embedding=triplet_embedding)).eval()
     pixel_values, states = torch.randn(3, 3, 64, 64), one_hot_states(3)
     with torch.no_grad():
         features = model.get_image_features(pixel_values, attribute_states=states)
         unknown = model.get_image_features(pixel_values)
-        z = model(pixel_values, attribute_states=states).attribute_aware_embeds
+        outputs = model(pixel_values, attribute_states=states)
+        if triplet_embedding == "spatial":
+            spatial_embeds = model.spatial_attribute_embedding(states)
+            expected = model.triplet_projection(model.spatial_attention(outputs.feature_map, spatial_embeds)[0])
+        else:
+            expected = outputs.attribute_aware_embeds
     torch.testing.assert_close(features.norm(dim=-1), torch.ones(3))
-    torch.testing.assert_close(features, F.normalize(z, dim=-1))
+    torch.testing.assert_close(features, F.normalize(expected, dim=-1))
     assert not torch.allclose(features, unknown)  # the query attribute conditions the embedding
 
 

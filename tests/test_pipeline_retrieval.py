@@ -250,9 +250,16 @@ def test_candidates_must_be_given(mfsr, images):
 
 @torch.no_grad()
 def _m2fashion_direct_similarity(model, processor, query_image, images, attributes):
+    base = getattr(model, "m2fashion", model)
+
     def embed(batch):
         inputs = processor(images=batch, attributes=[attributes] * len(batch), return_tensors="pt")
-        return torch.nn.functional.normalize(model(**inputs).attribute_aware_embeds, dim=-1)
+        outputs = base(**inputs)
+        embeds = outputs.attribute_aware_embeds  # Z (eq. 9), or W_t V_s, the space the triplet loss trains
+        if model.config.triplet_embedding == "spatial":
+            spatial_embeds = base.spatial_attribute_embedding(outputs.attribute_states)
+            embeds = base.triplet_projection(base.spatial_attention(outputs.feature_map, spatial_embeds)[0])
+        return torch.nn.functional.normalize(embeds, dim=-1)
 
     return (embed([query_image]) @ embed(images).T)[0]
 

@@ -265,6 +265,10 @@ class M2FashionModel(M2FashionPreTrainedModel):
             self.channel_attention = M2FashionChannelAttention(config, num_channels)
         # M2Fashion eq. 9: Z = W V_c + b
         self.projection = nn.Linear(num_channels, self.embedding_size)
+        if config.triplet_embedding == "spatial":
+            # Departure (issue 12): the triplet term, and so retrieval, compares W_t V_s (before ACA): only ASA
+            # carries the query. In the base model so that AutoModel, the pipelines and the task head share it.
+            self.triplet_projection = nn.Linear(num_channels, self.embedding_size)
         self.post_init()
 
     def check_attribute_states(self, attribute_states: torch.Tensor | None, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -318,8 +322,24 @@ class M2FashionModel(M2FashionPreTrainedModel):
         # else: ablation "w/o ACA" (Table 1), Z is computed from V_s directly.
         return self.projection(pooled_features), spatial_attention, channel_attention  # eq. 9: Z = W V_c + b
 
+    def attribute_specific_embeds(self, feature_map: torch.Tensor, attribute_states: torch.Tensor) -> torch.Tensor:
+        """The embedding compared by the triplet loss (eq. 13-14) and by attribute-conditioned retrieval.
+
+        Args:
+            feature_map: I, `(batch, C, h, w)`.
+            attribute_states: `(batch, K)` float in {-1, 0, 1}, e.g. the one-hot query attribute.
+
+        Returns:
+            `(batch, embedding_size)`: Z of eq. 9 (`triplet_embedding="shared"`, the paper) or W_t V_s (`"spatial"`).
+        """
+        if self.config.triplet_embedding == "spatial":
+            spatial_embeds = self.spatial_attribute_embedding(attribute_states)  # eq. 1
+            return self.triplet_projection(self.spatial_attention(feature_map, spatial_embeds)[0])  # W_t V_s
+        return self.attend(feature_map, attribute_states)[0]
+
     def get_image_features(self, pixel_values: torch.Tensor, attribute_states: torch.Tensor | None = None) -> torch.Tensor:
-        """The attribute-conditioned retrieval embedding: Z of eq. 9 under `attribute_states`, L2-normalised.
+        """The attribute-conditioned retrieval embedding under `attribute_states`, L2-normalised: the space the
+        triplet loss trains (W_t V_s with `triplet_embedding="spatial"`, the default; Z of eq. 9 with `"shared"`).
 
         Args:
             pixel_values: `(batch, 3, height, width)` normalised images.
@@ -374,7 +394,10 @@ class M2FashionModel(M2FashionPreTrainedModel):
             feature_map, attribute_states, spatial_attribute_states, detach_spatial_attention
         )
 
-        image_embeds = F.normalize(attribute_aware_embeds, dim=-1)
+        retrieval_embeds = attribute_aware_embeds
+        if self.config.triplet_embedding == "spatial":
+            retrieval_embeds = self.attribute_specific_embeds(feature_map, attribute_states)
+        image_embeds = F.normalize(retrieval_embeds, dim=-1)
         return M2FashionModelOutput(
             image_embeds=image_embeds,
             attribute_aware_embeds=attribute_aware_embeds,
@@ -403,32 +426,16 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.category_classifier = nn.Linear(embedding_size, config.num_labels)
         self.attribute_classifier = nn.Linear(embedding_size, config.num_attributes)
-        if config.triplet_embedding == "spatial":
-            # Departure (issue 12): the triplet term compares W_t V_s (before ACA): only ASA carries the query.
-            self.triplet_projection = nn.Linear(self.m2fashion.num_channels, embedding_size)
         self.post_init()
 
     def get_image_features(self, pixel_values: torch.Tensor, attribute_states: torch.Tensor | None = None) -> torch.Tensor:
-        """The attribute-conditioned retrieval embedding, `(batch, embedding_size)`, unit norm: the space the
-        triplet loss trains (W_t V_s with `triplet_embedding="spatial"`, else Z) under
-        `attribute_states` (None = all unknown). See [`M2FashionModel.get_image_features`]."""
-        outputs = self.m2fashion(pixel_values, attribute_states=attribute_states, return_dict=True)
-        return F.normalize(self.attribute_specific_embeds(outputs.feature_map, outputs.attribute_states), dim=-1)
+        """The attribute-conditioned retrieval embedding of the base model ([`M2FashionModel.get_image_features`]):
+        `(batch, embedding_size)`, unit norm, the space the triplet loss trains."""
+        return self.m2fashion.get_image_features(pixel_values, attribute_states)
 
     def attribute_specific_embeds(self, feature_map: torch.Tensor, attribute_states: torch.Tensor) -> torch.Tensor:
-        """The embedding compared by the triplet loss (eq. 13-14) and by attribute-conditioned retrieval.
-
-        Args:
-            feature_map: I, `(batch, C, h, w)`.
-            attribute_states: `(batch, K)` float in {-1, 0, 1}, e.g. the one-hot query attribute.
-
-        Returns:
-            `(batch, embedding_size)`: Z of eq. 9 (`triplet_embedding="shared"`, the paper) or W_t V_s (`"spatial"`).
-        """
-        if self.config.triplet_embedding == "spatial":
-            spatial_embeds = self.m2fashion.spatial_attribute_embedding(attribute_states)  # eq. 1
-            return self.triplet_projection(self.m2fashion.spatial_attention(feature_map, spatial_embeds)[0])  # V_s
-        return self.m2fashion.attend(feature_map, attribute_states)[0]
+        """See [`M2FashionModel.attribute_specific_embeds`]."""
+        return self.m2fashion.attribute_specific_embeds(feature_map, attribute_states)
 
     def mask_attribute_labels(self, attribute_labels: torch.Tensor) -> torch.Tensor:
         """Label-mask training (eq. 12): the input state with a random set Y_u of each sample's labels set to 0.
