@@ -310,17 +310,26 @@ class M2FashionModel(M2FashionPreTrainedModel):
         Returns:
             Z `(batch, embedding_size)`, alpha^s `(batch, h, w)`, alpha^c `(batch, C)` or None.
         """
+        z, spatial_attention, channel_attention, _ = self._attend_parts(
+            feature_map, attribute_states, spatial_attribute_states, detach_spatial_attention
+        )
+        return z, spatial_attention, channel_attention
+
+    def _attend_parts(self, feature_map, attribute_states, spatial_attribute_states=None, detach_spatial_attention=False):
+        """`attend`, plus V_s (`(batch, C)`, before ACA), which the triplet space W_t V_s reads."""
         spatial_states = attribute_states if spatial_attribute_states is None else spatial_attribute_states
         spatial_embeds = self.spatial_attribute_embedding(spatial_states)  # eq. 1: T1
-        pooled_features, spatial_attention = self.spatial_attention(  # eq. 2-5: V_s
+        spatial_features, spatial_attention = self.spatial_attention(  # eq. 2-5: V_s
             feature_map, spatial_embeds, detach_attention=detach_spatial_attention
         )
+        pooled_features = spatial_features
         channel_attention = None
         if self.config.use_channel_attention:
             channel_embeds = self.channel_attribute_embedding(attribute_states)  # eq. 6: T2
             pooled_features, channel_attention = self.channel_attention(pooled_features, channel_embeds)  # eq. 7-8
         # else: ablation "w/o ACA" (Table 1), Z is computed from V_s directly.
-        return self.projection(pooled_features), spatial_attention, channel_attention  # eq. 9: Z = W V_c + b
+        z = self.projection(pooled_features)  # eq. 9: Z = W V_c + b
+        return z, spatial_attention, channel_attention, spatial_features
 
     def attribute_specific_embeds(self, feature_map: torch.Tensor, attribute_states: torch.Tensor) -> torch.Tensor:
         """The embedding compared by the triplet loss (eq. 13-14) and by attribute-conditioned retrieval.
@@ -390,13 +399,16 @@ class M2FashionModel(M2FashionPreTrainedModel):
             spatial_attribute_states = spatial_attribute_states.to(dtype)
         backbone_outputs = self.backbone(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         feature_map = backbone_outputs.feature_maps[-1]  # I, (batch, C, h, w)
-        attribute_aware_embeds, spatial_attention, channel_attention = self.attend(
+        attribute_aware_embeds, spatial_attention, channel_attention, spatial_features = self._attend_parts(
             feature_map, attribute_states, spatial_attribute_states, detach_spatial_attention
         )
 
         retrieval_embeds = attribute_aware_embeds
-        if self.config.triplet_embedding == "spatial":
-            retrieval_embeds = self.attribute_specific_embeds(feature_map, attribute_states)
+        if self.config.triplet_embedding == "spatial":  # W_t V_s under the query states (reuse this pass's V_s)
+            retrieval_embeds = (
+                self.triplet_projection(spatial_features) if spatial_attribute_states is None
+                else self.attribute_specific_embeds(feature_map, attribute_states)
+            )
         image_embeds = F.normalize(retrieval_embeds, dim=-1)
         return M2FashionModelOutput(
             image_embeds=image_embeds,
