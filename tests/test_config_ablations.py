@@ -2,7 +2,7 @@
 
 import pytest
 
-from fashionvl import M2FashionConfig
+from fashionvl import M2FashionConfig, MFSRConfig, MVLTConfig
 from fashionvl.configs import presets
 from fashionvl.configs.presets import load_ablations
 
@@ -41,3 +41,11 @@ def test_rows_must_be_objects_and_the_file_must_exist(tmp_path, monkeypatch):
         load_ablations("flat")
     with pytest.raises(ValueError, match="No ablation table for 'nothing'"):
         load_ablations("nothing")
+
+
+@pytest.mark.parametrize("config_class", [M2FashionConfig, MFSRConfig, MVLTConfig])
+def test_a_misspelt_override_is_named_with_the_nearest_argument(config_class):
+    # PreTrainedConfig would keep it as an attribute that nothing reads
+    with pytest.raises(ValueError, match=r"'initialiser_range' \(did you mean 'initializer_range'\?\)"):
+        config_class.from_preset("tiny", initialiser_range=0.1)
+    assert config_class.from_preset("tiny", initializer_range=0.1, num_labels=3).initializer_range == 0.1

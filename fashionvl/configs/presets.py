@@ -26,6 +26,9 @@ files themselves are not exported: in a remote-code folder the configuration is 
 and ``from_preset`` raises a clear error naming the missing file.
 """
 
+import dataclasses
+import difflib
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -76,8 +79,22 @@ class PresetMixin:
             **kwargs: configuration arguments that override the preset's values (e.g. ``vocab_size``).
         """
         values = load_preset(cls.model_type, name)
+        unknown = sorted(set(kwargs) - _known_arguments(cls))
+        if unknown:
+            # PreTrainedConfig keeps unknown keyword arguments as attributes, so a misspelt override
+            # (e.g. from --config_overrides) would be stored and never read.
+            hints = [f"{key!r} (did you mean {difflib.get_close_matches(key, _known_arguments(cls), n=1)[0]!r}?)"
+                     if difflib.get_close_matches(key, _known_arguments(cls), n=1) else repr(key) for key in unknown]
+            raise ValueError(f"{cls.__name__} has no argument {', '.join(hints)}.")
         values.update(kwargs)
         return cls(**values)
+
+
+def _known_arguments(config_class) -> set[str]:
+    """Field names of a (dataclass) configuration class, plus ``num_labels`` (an init-only argument)."""
+    names = {field.name for field in dataclasses.fields(config_class)} if dataclasses.is_dataclass(config_class) else set()
+    names |= set(inspect.signature(config_class.__init__).parameters) - {"self", "args", "kwargs"}
+    return names | {"num_labels"}
 
 
 __all__ = ["PRESETS_DIR", "PresetMixin", "available_presets", "load_preset"]
