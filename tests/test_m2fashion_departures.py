@@ -139,8 +139,11 @@ def _gradient_reaches(loss, module) -> bool:
     return any(grad is not None and grad.abs().sum() > 0 for grad in grads)
 
 
-@pytest.mark.parametrize(("objective", "heads_train_attention"), [("triplet", False), ("all", True)])
-def test_which_losses_train_the_spatial_attention(objective, heads_train_attention):
+@pytest.mark.parametrize(
+    ("objective", "category_trains_attention", "attribute_trains_attention"),
+    [("triplet", False, False), ("all", True, True), ("triplet+attribute", False, True)],
+)
+def test_which_losses_train_the_spatial_attention(objective, category_trains_attention, attribute_trains_attention):
     torch.manual_seed(0)
     model = M2FashionForAttributePrediction(tiny_config(spatial_attention_objective=objective)).train()
     attribute_labels = torch.randint(0, 2, (6, NUM_ATTRIBUTES)) * 2 - 1
@@ -150,6 +153,6 @@ def test_which_losses_train_the_spatial_attention(objective, heads_train_attenti
     )
     attention = model.m2fashion.spatial_attention
     assert _gradient_reaches(output.triplet_loss, attention)
-    assert _gradient_reaches(output.category_loss, attention) is heads_train_attention
-    assert _gradient_reaches(output.attribute_loss, attention) is heads_train_attention
+    assert _gradient_reaches(output.category_loss, attention) is category_trains_attention
+    assert _gradient_reaches(output.attribute_loss, attention) is attribute_trains_attention
     assert _gradient_reaches(output.category_loss, model.m2fashion.backbone)  # the heads still train the backbone

@@ -198,7 +198,7 @@ def test_conditioned_retrieval_and_attention_analyses_report_their_measurements(
     assert all(0.0 <= retrieval[name]["mAP"] <= 1.0 for name in retrieval)
     analysis = attention.attention_analysis(model, rows, groups)
     assert analysis["saturation"]["saturated_fraction"] < 0.01  # the initialisation of issue 12
-    assert set(analysis) == {"sensitivity", "saturation", "counterfactual", "localisation"}
+    assert set(analysis) == {"sensitivity", "saturation", "counterfactual", "counterfactual_label_mask", "localisation"}
     assert 0.0 < analysis["localisation"]["centroid_y"]["neckline"] < 1.0
     assert set(analysis["localisation"]["pairs"]) == {"neckline<length", "neckline<sleeve length"}
     assert analysis["counterfactual"]["attribute_loss"] > 0
@@ -227,6 +227,45 @@ def test_counterfactual_probe_measures_a_variant_trained_without_the_attribute_l
     model = recipe.build_model("tiny", 2, 4, attribute_loss_weight=0.0)
     report = attention.spatial_counterfactual(model, rows)
     assert report["attribute_loss"] > 0 and set(report) == {
-        "attribute_loss", "counterfactual_attribute_loss", "relative_change", "mean_absolute_relative_change_per_image"
+        "attribute_loss", "counterfactual_attribute_loss", "relative_change", "mean_absolute_relative_change_per_image",
+        "uniform_attention_relative_change",
     }
     assert report["mean_absolute_relative_change_per_image"] >= 0
+
+
+def test_no_asa_reference_is_the_loss_under_uniform_attention_and_leaves_the_model_as_it_was():
+    torch.manual_seed(0)
+    rows = [{"pixel_values": torch.randn(3, 32, 32), "attributes": [1, -1, 1, -1, 1, 1]} for _ in range(6)]
+    model = recipe.build_model("tiny", 2, 6)
+    report = attention.spatial_counterfactual(model, rows)
+    pixel_values = torch.stack([row["pixel_values"] for row in rows])
+    with attention._uniform_spatial_attention(model), torch.no_grad():
+        uniform = model(pixel_values)
+    assert torch.allclose(uniform.spatial_attention, torch.full_like(uniform.spatial_attention, 1 / uniform.spatial_attention[0].numel()))
+    assert model.m2fashion.spatial_attention.use_attention  # restored
+    assert report["uniform_attention_relative_change"] != 0.0  # ASA moves this model's loss at all
+    without_asa = recipe.build_model("tiny", 2, 6, use_spatial_attention=False)
+    assert attention.spatial_counterfactual(without_asa, rows)["uniform_attention_relative_change"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_label_mask_probe_states_are_the_labels_with_a_hidden_subset():
+    labels = torch.tensor([[1, -1, 1, -1, 1, 0, -1, 1]] * 50)
+    model = recipe.build_model("tiny", 2, 8)
+    states = attention._probe_states(model, labels, "label_mask", torch.Generator().manual_seed(0))
+    known = states != 0
+    assert bool((states[known] == labels.float()[known]).all())
+    hidden = (labels != 0) & ~known
+    assert hidden.sum(dim=1).min() >= 1 and known.any(dim=1).any()  # >= min_unknown_fraction * K hidden, some known
+    with pytest.raises(ValueError, match="'sideways'"):
+        attention._probe_states(model, labels, "sideways", torch.Generator())
+
+
+def test_config_overrides_reach_the_model_config_and_bad_json_is_named():
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(recipe.M2FashionDataArguments)
+    (data_args,) = parser.parse_args_into_dataclasses(args=["--config_overrides", '{"spatial_attention_temperature": 0.5}'])
+    assert data_args.config_overrides()["spatial_attention_temperature"] == 0.5
+    (bad,) = parser.parse_args_into_dataclasses(args=["--config_overrides", "{temperature: 0.5}"])
+    with pytest.raises(ValueError, match="temperature: 0.5"):
+        bad.config_overrides()

@@ -111,7 +111,9 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         (the paper). `"triplet"`: only the attribute-conditioned triplet term; the category and attribute losses
         see the attended features but their gradient stops at alpha^s (they still train the backbone, ACA and the
         heads). Measured (issue 12): the heads' losses reward one image-driven map for every query and outweigh
-        the triplet term, so T1 stops mattering (issue 12 departure).
+        the triplet term, so T1 stops mattering (issue 12 departure). `"triplet+attribute"`: the triplet term and
+        the attribute loss (eq. 12) train it, the category loss does not (an issue 12 experiment: can the masked
+        attribute loss teach ASA to look where the unknown attributes are?).
     triplet_positive_category (`str`, *optional*, defaults to `"anchor"`):
         Where the triplet sampler draws the positive: `"any"` category (ASEN), or `"anchor"`: from the
         anchor's category when it has one, as the negative is, so that anchor, positive and negative differ only
@@ -211,7 +213,7 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         choices = {
             "spatial_score_activation": ("tanh", "none"),
             "triplet_embedding": ("shared", "spatial"),
-            "spatial_attention_objective": ("all", "triplet"),
+            "spatial_attention_objective": ("all", "triplet", "triplet+attribute"),
             "triplet_positive_category": ("any", "anchor"),
         }
         for name, allowed in choices.items():

@@ -7,19 +7,24 @@ the queried attribute?
   draws necklines at the top of a garment, sleeves at its sides, hems at its bottom).
 - `attention_saturation`: how much of eq. 3's scores lie beyond |2| (tanh's saturated range).
 - `spatial_counterfactual`: how much the attribute loss changes when only the spatial branch gets another
-  image's query attribute.
+  image's query attribute (or label-mask state), against how much it changes without ASA (uniform attention).
 - `attention_maps_for_examples`: the maps drawn by the paper's Fig. 5 (`fashionvl.visualization.m2fashion`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from ..modeling.losses import m2fashion_masked_attribute_loss, m2fashion_sample_single_attribute_states
+from ..modeling.losses import (
+    m2fashion_masked_attribute_loss,
+    m2fashion_sample_single_attribute_states,
+    m2fashion_sample_unknown_label_mask,
+)
 from .m2fashion_protocol import attend_under, feature_maps, group_values
 
 
@@ -136,33 +141,64 @@ def attention_saturation(model, rows: list[dict], threshold: float = 2.0) -> dic
     return {"saturated_fraction": (values.abs() > threshold).float().mean().item(), "score_std": values.std().item()}
 
 
-@torch.no_grad()
-def spatial_counterfactual(model, rows: list[dict], seed: int = 0, batch_size: int = 64) -> dict[str, float]:
-    """Attribute loss (eq. 12) with each image's own single-attribute query state vs the same loss when only the
-    spatial branch gets another image's query attribute (the channel branch keeps the true one).
+@contextlib.contextmanager
+def _uniform_spatial_attention(model):
+    """Within the block, ASA attends uniformly (the "w/o ASA" path of eq. 5), whatever the attribute state."""
+    module = model.m2fashion.spatial_attention
+    previous, module.use_attention = module.use_attention, False
+    try:
+        yield
+    finally:
+        module.use_attention = previous
 
-    Returns `{"attribute_loss", "counterfactual_attribute_loss", "relative_change"}` (change of the mean loss /
-    loss) and `"mean_absolute_relative_change_per_image"` (mean over images of |change| / loss: the probe's
-    sensitivity when the changes of single images cancel in the mean).
+
+def _probe_states(model, labels: torch.Tensor, state_kind: str, generator: torch.Generator) -> torch.Tensor:
+    if state_kind == "single":
+        return m2fashion_sample_single_attribute_states(labels, generator=generator)
+    if state_kind == "label_mask":  # the training distribution of eq. 12: a random [min_unknown_fraction K, K] hidden
+        unknown = m2fashion_sample_unknown_label_mask(
+            len(labels), labels.shape[1], model.config.min_unknown_fraction, generator=generator
+        )
+        return labels.float().masked_fill(unknown, 0.0)
+    raise ValueError(f"state_kind must be 'single' or 'label_mask', got {state_kind!r}.")
+
+
+@torch.no_grad()
+def spatial_counterfactual(
+    model, rows: list[dict], seed: int = 0, batch_size: int = 64, state_kind: str = "single"
+) -> dict[str, float]:
+    """Attribute loss (eq. 12) under each image's own input state vs the same loss when only the spatial branch
+    gets another image's state (the channel branch keeps the true one), and vs uniform spatial attention.
+
+    Args:
+        state_kind: `"single"`: one known positive attribute per image (an attribute query); `"label_mask"`: the
+            label-mask training states (a random [min_unknown_fraction K, K] of the labels hidden).
+
+    Returns:
+        `{"attribute_loss", "counterfactual_attribute_loss", "relative_change"}` (change of the mean loss / loss),
+        `"mean_absolute_relative_change_per_image"` (mean over images of |change| / loss: the probe's sensitivity
+        when the changes of single images cancel in the mean) and `"uniform_attention_relative_change"` (the
+        loss with alpha^s uniform, eq. 5 without ASA: how much this model's attribute loss needs ASA at all).
     """
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    totals = {"true": 0.0, "counterfactual": 0.0}
+    totals = {"true": 0.0, "counterfactual": 0.0, "uniform": 0.0}
     per_image_changes = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
         labels = torch.tensor([row["attributes"] for row in chunk])
-        states = m2fashion_sample_single_attribute_states(labels, generator=generator)
+        states = _probe_states(model, labels, state_kind, generator)
         other = states.roll(1, dims=0)
         same = (other == states).all(dim=1)
-        other[same] = states.roll(2, dims=0)[same]  # a neighbour with the same query: take the next one
+        other[same] = states.roll(2, dims=0)[same]  # a neighbour with the same state: take the next one
         pixel_values = torch.stack([torch.as_tensor(row["pixel_values"]) for row in chunk]).to(device)
+        unknown = states.to(device) == 0
         per_image = {}
-        for name, spatial in (("true", None), ("counterfactual", other.to(device))):
-            output = model(pixel_values, attribute_states=states.to(device), spatial_attribute_states=spatial)
+        for name, spatial in (("true", None), ("counterfactual", other.to(device)), ("uniform", None)):
+            with _uniform_spatial_attention(model) if name == "uniform" else contextlib.nullcontext():
+                output = model(pixel_values, attribute_states=states.to(device), spatial_attribute_states=spatial)
             # eq. 12 computed here, so that a variant trained without the attribute loss is measured too
-            unknown = states.to(device) == 0
             loss = m2fashion_masked_attribute_loss(output.attribute_logits, labels.to(device), unknown)
             totals[name] += loss.item() * len(chunk)
             per_image[name] = torch.stack([
@@ -170,10 +206,11 @@ def spatial_counterfactual(model, rows: list[dict], seed: int = 0, batch_size: i
                 for i in range(len(chunk))
             ]).cpu()
         per_image_changes.append((per_image["counterfactual"] - per_image["true"]).abs() / per_image["true"].clamp(min=1e-8))
-    true, counterfactual = totals["true"] / len(rows), totals["counterfactual"] / len(rows)
+    true, counterfactual, uniform = (totals[name] / len(rows) for name in ("true", "counterfactual", "uniform"))
     return {"attribute_loss": true, "counterfactual_attribute_loss": counterfactual,
             "relative_change": (counterfactual - true) / true,
-            "mean_absolute_relative_change_per_image": torch.cat(per_image_changes).mean().item()}
+            "mean_absolute_relative_change_per_image": torch.cat(per_image_changes).mean().item(),
+            "uniform_attention_relative_change": (uniform - true) / true}
 
 
 def attention_analysis(model, rows: list[dict], groups: dict[str, list[int]] | None = None) -> dict[str, Any]:
@@ -183,6 +220,7 @@ def attention_analysis(model, rows: list[dict], groups: dict[str, list[int]] | N
         "sensitivity": attention_sensitivity(model, rows),
         "saturation": attention_saturation(model, rows),
         "counterfactual": spatial_counterfactual(model, rows),
+        "counterfactual_label_mask": spatial_counterfactual(model, rows, state_kind="label_mask"),
     }
     if groups:
         report["localisation"] = attention_localisation(model, rows, groups)

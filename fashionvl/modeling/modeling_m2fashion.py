@@ -517,12 +517,17 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
             return_dict=True,
             # Departure (issue 12, `spatial_attention_objective="triplet"`): the heads' losses reward one image-driven
             # map for every query and outweigh the triplet term, so only the triplet term trains eq. 1-4.
-            detach_spatial_attention=self.training and self.config.spatial_attention_objective == "triplet",
+            detach_spatial_attention=self.training and self.config.spatial_attention_objective != "all",
         )
         attribute_aware_embeds = outputs.attribute_aware_embeds
         features = self.dropout(attribute_aware_embeds)
         logits = self.category_classifier(features)
-        attribute_logits = self.attribute_classifier(features)
+        attribute_features = features
+        if self.training and self.config.spatial_attention_objective == "triplet+attribute":
+            # The same Z, attended again with alpha^s attached, so that only the attribute loss reaches eq. 1-4.
+            attached = self.m2fashion.attend(outputs.feature_map, outputs.attribute_states, spatial_attribute_states)[0]
+            attribute_features = self.dropout(attached)
+        attribute_logits = self.attribute_classifier(attribute_features)
 
         config = self.config
         category_loss = attribute_loss = triplet_loss = None

@@ -51,7 +51,7 @@ from ..evaluation.m2fashion_protocol import (
 from ..modeling.modeling_m2fashion import M2FashionForAttributePrediction
 from ..processing.collators_m2fashion import M2FashionDataCollator, M2FashionTripletBatchSampler, M2FashionTripletDataset
 from ..processing.processing_m2fashion import M2FashionProcessor
-from ._common import METRICS_FILE
+from ._common import METRICS_FILE, parse_config_overrides
 
 
 # ----------------------------------------------------------------------------------------------
@@ -146,6 +146,12 @@ class M2FashionDataArguments(UserDataArguments):
     attention_figure: str | None = field(
         default=None, metadata={"help": "Write the attention figure (paper Fig. 5) to this PNG."}
     )
+    config_overrides_json: str | None = field(
+        default=None,
+        metadata={"aliases": ["--config_overrides"],
+                  "help": "JSON object of M2FashionConfig arguments applied after the options above, e.g. "
+                  "'{\"spatial_attention_temperature\": 0.5}'."},
+    )
 
     def config_overrides(self) -> dict[str, Any]:
         return {
@@ -155,6 +161,7 @@ class M2FashionDataArguments(UserDataArguments):
             "category_loss_weight": self.category_loss_weight,
             "attribute_loss_weight": self.attribute_loss_weight,
             "triplet_loss_weight": self.triplet_loss_weight,
+            **parse_config_overrides(self.config_overrides_json, option="--config_overrides"),
         }
 
     def parsed_known_fractions(self) -> list[float]:
