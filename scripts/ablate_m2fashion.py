@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import HfArgumentParser
 
-from fashionvl.evaluation.m2fashion_protocol import format_study_table
+from fashionvl.evaluation.m2fashion_protocol import format_paired_differences, format_study_table
 from fashionvl.recipes.m2fashion import ABLATIONS, M2FashionDataArguments, ablation_study, prepare_data, save_attention_figure
 from fashionvl.training import FashionTrainingArguments
 
@@ -56,7 +56,7 @@ def main(argv=None):
     study = ablation_study(
         data_args, training_args, names, seeds, output_file=os.path.join(training_args.output_dir, "ablation.json")
     )
-    table = format_study_table(study, ABLATIONS)
+    table = format_study_table(study, ABLATIONS) + "\n\n" + format_paired_differences(study, "TV attributes", "TV images")
     with open(os.path.join(training_args.output_dir, "ablation.md"), "w", encoding="utf-8") as handle:
         handle.write(table + "\n")
     print(table)

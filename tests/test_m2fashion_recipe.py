@@ -269,3 +269,23 @@ def test_config_overrides_reach_the_model_config_and_bad_json_is_named():
     (bad,) = parser.parse_args_into_dataclasses(args=["--config_overrides", "{temperature: 0.5}"])
     with pytest.raises(ValueError, match="temperature: 0.5"):
         bad.config_overrides()
+
+
+def _fake_run(tv_attributes: float, tv_images: float) -> dict:
+    return {"attention": {"sensitivity": {"tv_between_attributes_same_image": tv_attributes, "tv_between_images": tv_images}}}
+
+
+def test_study_table_rows_have_one_cell_per_column_and_paired_differences_are_per_seed():
+    study = {
+        "runs": {"M2Fashion": [_fake_run(0.13, 0.10), _fake_run(0.12, 0.126)]},
+        "init_control": [_fake_run(0.03, 0.03), _fake_run(0.02, 0.03)],
+        "baselines": {"majority / frequency": {"category": {"top1": 0.08}}},
+    }
+    table = protocol.format_study_table(study)
+    widths = {line.count("|") for line in table.splitlines()}
+    assert widths == {len(protocol.STUDY_COLUMNS) + 3}  # variant + seeds + columns, every row
+    chance = table.splitlines()[-1].split(" | ")
+    assert chance[2 + list(protocol.STUDY_COLUMNS).index("share neckline above length")] == "0.5"
+    paired = protocol.format_paired_differences(study, "TV attributes", "TV images")
+    assert "- M2Fashion: +0.030 / -0.006 (mean 0.012 ± 0.025, > 0 on 1 of 2 seeds)" in paired
+    assert "- untrained (init-only control): +0.000 / -0.010" in paired

@@ -400,12 +400,35 @@ def format_study_table(study: dict[str, Any], variants: Mapping[str, Mapping[str
     baseline = (study.get("baselines") or {}).get("majority / frequency", {})
     first = next(iter(study["runs"].values()))[0]
     random_map = _lookup(first, ("conditioned_retrieval", "random", "mAP"))
-    chance = ["chance (frequency baseline / random embeddings)", "-",
-              _percent_plain(_lookup(baseline, ("category", "top1"))), _percent_plain(_lookup(baseline, ("attribute_all", "top3"))),
-              _percent_plain(_lookup(baseline, ("attribute_all", "top5"))),
-              f"{random_map:.3f}" if random_map is not None else "-", f"{random_map:.3f}" if random_map is not None else "-",
-              "-", "-", "0", "0", "0", "0.5", "0", "0.5"]
+    random_cell = f"{random_map:.3f}" if random_map is not None else "-"
+    chance_cells = {
+        "cat top-1": _percent_plain(_lookup(baseline, ("category", "top1"))),
+        "attr R@3": _percent_plain(_lookup(baseline, ("attribute_all", "top3"))),
+        "attr R@5": _percent_plain(_lookup(baseline, ("attribute_all", "top5"))),
+        "mAP z given query attr": random_cell,
+        "mAP z (all unknown)": random_cell,
+    }
+    for column in STUDY_COLUMNS:  # an attention that ignores the query: no change, no order (half the images)
+        if column.startswith(("counterfactual", "no-ASA", "Δy")):
+            chance_cells[column] = "0"
+        elif column.startswith("share"):
+            chance_cells[column] = "0.5"
+    chance = ["chance (frequency baseline / random embeddings)", "-", *(chance_cells.get(column, "-") for column in STUDY_COLUMNS)]
     lines.append("| " + " | ".join(chance) + " |")
+    return "\n".join(lines)
+
+
+def format_paired_differences(study: dict[str, Any], first: str, second: str) -> str:
+    """Per-seed differences `first - second` of two columns of `STUDY_COLUMNS` for every variant (paired: the same
+    seed trains both measurements' model), with their mean ± sd and how many seeds are > 0."""
+    lines = [f"Per-seed {first} − {second}:"]
+    for name, runs in [*study["runs"].items(), ("untrained (init-only control)", study.get("init_control", []))]:
+        pairs = [(_lookup(run, STUDY_COLUMNS[first]), _lookup(run, STUDY_COLUMNS[second])) for run in runs]
+        differences = [a - b for a, b in pairs if a is not None and b is not None]
+        if differences:
+            listed = " / ".join(f"{value:+.3f}" for value in differences)
+            positive = sum(value > 0 for value in differences)
+            lines.append(f"- {name}: {listed} (mean {_mean_sd(differences)}, > 0 on {positive} of {len(differences)} seeds)")
     return "\n".join(lines)
 
 
@@ -447,6 +470,7 @@ __all__ = [
     "exclusive_attribute_groups",
     "feature_maps",
     "format_report_table",
+    "format_paired_differences",
     "format_study_table",
     "frequency_baselines",
     "group_values",
