@@ -156,3 +156,25 @@ def test_which_losses_train_the_spatial_attention(objective, category_trains_att
     assert _gradient_reaches(output.category_loss, attention) is category_trains_attention
     assert _gradient_reaches(output.attribute_loss, attention) is attribute_trains_attention
     assert _gradient_reaches(output.category_loss, model.m2fashion.backbone)  # the heads still train the backbone
+
+
+def test_the_attribute_gradient_into_the_spatial_attention_scales_with_its_knob_and_nothing_else_does():
+    def gradients(scale):
+        torch.manual_seed(0)
+        model = M2FashionForAttributePrediction(tiny_config(
+            spatial_attention_objective="triplet+attribute", spatial_attention_attribute_gradient_scale=scale,
+            classifier_dropout=0.0,
+        )).train()
+        torch.manual_seed(1)
+        states = torch.randint(-1, 2, (4, NUM_ATTRIBUTES)).float()
+        output = model(torch.randn(4, 3, 64, 64), attribute_states=states, attribute_labels=torch.randint(0, 2, (4, NUM_ATTRIBUTES)) * 2 - 1)
+        output.attribute_loss.backward()
+        return (model.m2fashion.spatial_attention.score.weight.grad.clone(), model.attribute_classifier.weight.grad.clone(),
+                output.attribute_loss.item())
+    full_attention, full_head, full_loss = gradients(1.0)
+    scaled_attention, scaled_head, scaled_loss = gradients(0.25)
+    assert scaled_loss == pytest.approx(full_loss, rel=1e-6)  # the value does not change
+    assert torch.allclose(scaled_attention, 0.25 * full_attention, atol=1e-7, rtol=1e-4)
+    assert torch.allclose(scaled_head, full_head, atol=1e-7, rtol=1e-4)
+    with pytest.raises(Exception, match="gradient_scale` must be in"):  # strict configs re-raise their own type
+        tiny_config(spatial_attention_attribute_gradient_scale=0)

@@ -114,6 +114,9 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         the triplet term, so T1 stops mattering (issue 12 departure). `"triplet+attribute"`: the triplet term and
         the attribute loss (eq. 12) train it, the category loss does not (an issue 12 experiment: can the masked
         attribute loss teach ASA to look where the unknown attributes are?).
+    spatial_attention_attribute_gradient_scale (`float`, *optional*, defaults to 1.0):
+        With `spatial_attention_objective="triplet+attribute"`, the factor on the attribute loss's gradient into
+        ASA (eq. 1-4) only; the rest of the network gets the full gradient. Between 0 (= `"triplet"`) and 1.
     triplet_positive_category (`str`, *optional*, defaults to `"anchor"`):
         Where the triplet sampler draws the positive: `"any"` category (ASEN), or `"anchor"`: from the
         anchor's category when it has one, as the negative is, so that anchor, positive and negative differ only
@@ -175,6 +178,7 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
     triplet_embedding: str = "spatial"
     triplet_positive_category: str = "anchor"
     spatial_attention_objective: str = "triplet"
+    spatial_attention_attribute_gradient_scale: float | int = 1.0
 
     def __post_init__(self, **kwargs):
         if isinstance(self.backbone_config, dict) and "model_type" not in self.backbone_config:
@@ -219,6 +223,11 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"`{name}` must be one of {allowed}, got {getattr(self, name)!r}.")
+        if not 0 < self.spatial_attention_attribute_gradient_scale <= 1:
+            raise ValueError(
+                "`spatial_attention_attribute_gradient_scale` must be in (0, 1], got "
+                f"{self.spatial_attention_attribute_gradient_scale}."
+            )
         if self.spatial_attention_temperature <= 0:
             raise ValueError(f"`spatial_attention_temperature` must be > 0, got {self.spatial_attention_temperature}.")
         if not 0 <= self.single_attribute_state_probability <= 1:

@@ -526,6 +526,9 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         if self.training and self.config.spatial_attention_objective == "triplet+attribute":
             # The same Z, attended again with alpha^s attached, so that only the attribute loss reaches eq. 1-4.
             attached = self.m2fashion.attend(outputs.feature_map, outputs.attribute_states, spatial_attribute_states)[0]
+            scale = self.config.spatial_attention_attribute_gradient_scale
+            # same value as Z; gradient: scale x into eq. 1-4, in full into everything else (both paths reach it)
+            attached = attribute_aware_embeds + scale * (attached - attribute_aware_embeds)
             attribute_features = self.dropout(attached)
         attribute_logits = self.attribute_classifier(attribute_features)
 
