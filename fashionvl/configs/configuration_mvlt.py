@@ -136,6 +136,9 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
         Number of main categories of [`MVLTForCategoryRecognition`] (48 in Fashion-Gen).
     num_sub_categories (`int`, *optional*, defaults to 122):
         Number of sub-categories of [`MVLTForCategoryRecognition`] (122 in the paper; use the dataset's count).
+    sub_category_names (`list[str]`, *optional*):
+        Names of the sub-categories, by id (the main categories' names are `id2label`); set by the recipes from the
+        data's ClassLabel column, None when the data has only ids.
     mlm_sparse_prediction (`bool`, *optional*, defaults to `False`):
         When `mlm_labels` are given, decode only the masked tokens (`mlm_logits` then has shape
         `(num_masked_tokens, vocab_size)`); the loss is the same. At the paper's sizes the vocabulary projection over
@@ -230,6 +233,7 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
     mlm_loss_weight: float | int = 1.0
     num_main_categories: int = 48
     num_sub_categories: int = 122
+    sub_category_names: list[str] | None = None
     mlm_sparse_prediction: bool = False
     tie_word_embeddings: bool = True
     # Image-text contrastive alignment (departure from the paper, ALBEF / BLIP)
@@ -355,6 +359,11 @@ class MVLTConfig(PresetMixin, PreTrainedConfig):
         for name in ("num_main_categories", "num_sub_categories"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}.")
+        if self.sub_category_names is not None and len(self.sub_category_names) != self.num_sub_categories:
+            raise ValueError(
+                f"`sub_category_names` has {len(self.sub_category_names)} names for num_sub_categories="
+                f"{self.num_sub_categories}."
+            )
         if self.projection_dim <= 0:
             raise ValueError(f"`projection_dim` must be positive, got {self.projection_dim}.")
         if self.itc_text_pooling not in ITC_TEXT_POOLINGS:
