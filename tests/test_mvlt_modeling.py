@@ -96,8 +96,11 @@ def test_base_model_accepts_captions_of_length_zero(base_model):
     batch = make_batch(base_model.config)
     outputs = base_model(input_ids=batch["input_ids"][:, :0], pixel_values=batch["pixel_values"])
     assert outputs.last_hidden_state.shape == (BATCH, 0, 160)
-    assert outputs.pooler_output is None
     assert outputs.vision_hidden_states[-1].shape == (BATCH, 160, 2, 2)
+    # no ITC: the vision-only pass's image feature is the unit-norm mean of the last map (issue 14's pipeline)
+    expected = torch.nn.functional.normalize(outputs.vision_hidden_states[-1].flatten(2).mean(dim=2), dim=-1)
+    torch.testing.assert_close(outputs.image_embeds, expected)
+    assert outputs.pooler_output is outputs.image_embeds
 
 
 def test_pretraining_forward_backward_returns_every_loss_and_output():
@@ -200,8 +203,9 @@ def test_category_head_loss_is_the_sum_of_both_cross_entropies():
     outputs.loss.backward()
 
 
-def test_heads_refuse_captions_without_cls_token():
-    config = tiny_config()
+@pytest.mark.parametrize("itc_loss_weight", [0.0, 1.0])
+def test_heads_refuse_captions_without_cls_token(itc_loss_weight):
+    config = tiny_config(itc_loss_weight=itc_loss_weight)
     batch = make_batch(config)
     with pytest.raises(ValueError, match="at least one text token"):
         MVLTForImageTextRetrieval(config)(input_ids=batch["input_ids"][:, :0], pixel_values=batch["pixel_values"])

@@ -47,3 +47,18 @@ def test_image_feature_extraction_matches_the_fashion_retrieval_gallery_embeddin
     retriever = pipeline("fashion-retrieval", model=str(folder))
     features = torch.tensor([extractor(image, return_tensors=False) for image in images]).reshape(len(images), -1)
     torch.testing.assert_close(features, retriever.embed(images=images), atol=1e-5, rtol=1e-4)
+
+
+def test_without_itc_the_pipeline_returns_the_normalised_mean_of_the_last_map_not_an_empty_list(tmp_path):
+    model, processor = build_mvlt_checkpoint(tmp_path, itc_loss_weight=0.0)
+    images = make_images(2)
+    extractor = pipeline("image-feature-extraction", model=str(tmp_path))
+    pixel_values = processor(images=images, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        last_map = model.eval().mvlt(pixel_values=pixel_values, return_dict=True).vision_hidden_states[-1]
+    expected = torch.nn.functional.normalize(last_map.flatten(2).mean(dim=2), dim=-1)
+    for pool in (False, True):
+        features = torch.tensor([extractor(image, pool=pool) for image in images]).reshape(len(images), -1)
+        torch.testing.assert_close(features, expected, atol=1e-5, rtol=1e-4)
+    with pytest.raises(Exception, match="ITC|itc"):
+        model.get_image_features(pixel_values)  # the retrieval API still needs ITC

@@ -62,13 +62,14 @@ class MVLTModelOutput(ModelOutput):
 
     image_embeds (`torch.FloatTensor` of shape `(batch_size, projection_dim)`):
         Vision-only pass of a model with ITC (`config.itc_loss_weight > 0`): the L2-normalised ITC image embedding,
-        the retrieval embedding (= `get_image_features`); None otherwise. It is the first field, so transformers'
-        image-feature-extraction pipeline (which reads `outputs[0]`, or `pooler_output` with `pool=True`) returns it.
+        the retrieval embedding (= `get_image_features`). Vision-only pass without ITC: the L2-normalised mean of
+        the last pyramid map (shape `(batch_size, hidden_sizes[-1])`, not trained for retrieval). None when text is
+        given. It is the first field, so transformers' image-feature-extraction pipeline (which reads `outputs[0]`,
+        or `pooler_output` with `pool=True`) returns it.
     last_hidden_state (`torch.FloatTensor` of shape `(batch_size, text_length, hidden_sizes[-1])`):
         Text tokens after the last stage (T^4 of the paper); `text_length` may be 0 (vision only).
     pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_sizes[-1])`):
-        The [CLS] token (first text token) after the last stage. Vision-only pass: `image_embeds` (shape `(batch_size,
-        projection_dim)`) with ITC, None without.
+        The [CLS] token (first text token) after the last stage. Vision-only pass: `image_embeds`.
     vision_hidden_states (`tuple(torch.FloatTensor)`, one per stage):
         The pyramid vision maps V^k after stage k, of shape `(batch_size, hidden_sizes[k], height_k, width_k)`
         with `height_k = height / prod(patch_sizes[: k + 1])` (64, 32, 16, 8 at 256px).
@@ -713,7 +714,7 @@ class MVLTPreTrainedModel(PreTrainedModel):
     def _encode_with_cls(self, input_ids: torch.LongTensor, pixel_values: torch.FloatTensor, **encoder_kwargs):
         """Run the base model (as a dataclass) for a head that reads the [CLS] token; refuse empty captions."""
         outputs = self.mvlt(input_ids, pixel_values, return_dict=True, **encoder_kwargs)
-        if outputs.pooler_output is None:
+        if outputs.last_hidden_state.shape[1] == 0:  # a vision-only pass: no [CLS] (pooler_output is the image feature)
             raise ValueError(
                 f"{type(self).__name__} needs at least one text token ([CLS]) per caption, got text_length 0."
             )
@@ -938,6 +939,10 @@ class MVLTModel(MVLTPreTrainedModel):
         image_embeds = None
         if text_length == 0 and self.itc_image_projection is not None:  # the retrieval embedding (get_image_features)
             image_embeds = F.normalize(self._project_image(feature_map).float(), dim=-1)
+        elif text_length == 0:
+            # no ITC: the L2-normalised mean of the last map, so that a vision-only pass (transformers'
+            # image-feature-extraction pipeline) still returns a feature and not the empty text sequence
+            image_embeds = F.normalize(feature_map.flatten(2).mean(dim=2).float(), dim=-1)
         return MVLTModelOutput(
             image_embeds=image_embeds,
             last_hidden_state=text_states,
