@@ -116,7 +116,7 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         attribute loss teach ASA to look where the unknown attributes are?).
     spatial_attention_attribute_gradient_scale (`float`, *optional*, defaults to 1.0):
         With `spatial_attention_objective="triplet+attribute"`, the factor on the attribute loss's gradient into
-        ASA (eq. 1-4) only; the rest of the network gets the full gradient. Between 0 (= `"triplet"`) and 1.
+        ASA (eq. 1-4) only; the rest of the network gets the full gradient. In (0, 1]; the limit 0 is `"triplet"`.
     triplet_positive_category (`str`, *optional*, defaults to `"anchor"`):
         Where the triplet sampler draws the positive: `"any"` category (ASEN), or `"anchor"`: from the
         anchor's category when it has one, as the negative is, so that anchor, positive and negative differ only

@@ -79,12 +79,15 @@ class PresetMixin:
             **kwargs: configuration arguments that override the preset's values (e.g. ``vocab_size``).
         """
         values = load_preset(cls.model_type, name)
-        unknown = sorted(set(kwargs) - _known_arguments(cls))
+        known = _known_arguments(cls)
+        unknown = sorted(set(kwargs) - known)
         if unknown:
             # PreTrainedConfig keeps unknown keyword arguments as attributes, so a misspelt override
             # (e.g. from --config_overrides) would be stored and never read.
-            hints = [f"{key!r} (did you mean {difflib.get_close_matches(key, _known_arguments(cls), n=1)[0]!r}?)"
-                     if difflib.get_close_matches(key, _known_arguments(cls), n=1) else repr(key) for key in unknown]
+            hints = []
+            for key in unknown:
+                nearest = difflib.get_close_matches(key, known, n=1)
+                hints.append(f"{key!r} (did you mean {nearest[0]!r}?)" if nearest else repr(key))
             raise ValueError(f"{cls.__name__} has no argument {', '.join(hints)}.")
         values.update(kwargs)
         return cls(**values)
