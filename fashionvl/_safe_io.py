@@ -15,7 +15,7 @@ must survive a ``kill -9``, does the same way:
 - :func:`atomic_folder`: write a folder into a temporary sibling and swap it into place with one rename
   (``renameat2(RENAME_EXCHANGE)`` on Linux when the folder exists), so a reader sees the old folder or the new
   one, never a mix. :func:`replace_files_in_order` is the fallback for folders shared with other content
-  (weights first, ``config.json`` last).
+  (weights first, ``config.json`` last). :func:`atomic_write_text` does the same for one file.
 """
 
 from __future__ import annotations
@@ -304,6 +304,23 @@ def atomic_folder(final: str | os.PathLike, fsync: bool = True) -> Iterator[Path
         replace_folder(temporary, final)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and one ``os.replace``: a reader (or
+    a kill mid-write) sees the old file or the new one, never a truncated one."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
         raise
 
 

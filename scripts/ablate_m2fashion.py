@@ -11,6 +11,7 @@ Writes `<output_dir>/ablation.json` (every run's report) and `<output_dir>/ablat
 `--attention_figure`, the figure of the seed-0 M2Fashion run.
 """
 
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import HfArgumentParser
 
-from fashionvl.evaluation.m2fashion_protocol import format_paired_differences, format_study_table
+from fashionvl._safe_io import atomic_write_text
+from fashionvl.evaluation.m2fashion_protocol import format_paired_differences, format_study_table, merge_studies
 from fashionvl.recipes.m2fashion import ABLATIONS, M2FashionDataArguments, ablation_study, prepare_data, save_attention_figure
 from fashionvl.training import FashionTrainingArguments
 
@@ -43,6 +45,11 @@ class StudyArguments:
     variants: str = field(default=",".join(ABLATIONS), metadata={"help": "Comma-separated variants of ABLATIONS."})
     seeds: str = field(default="0,1,2", metadata={"help": "Comma-separated training seeds."})
     num_threads: int = field(default=1, metadata={"help": "torch CPU threads."})
+    merge_results: str | None = field(
+        default=None,
+        metadata={"help": "Comma-separated ablation.json files of earlier runs (e.g. variants run in parallel "
+                  "processes): merge them into <output_dir>/ablation.{json,md} instead of training."},
+    )
 
 
 def main(argv=None):
@@ -54,12 +61,18 @@ def main(argv=None):
     os.makedirs(training_args.output_dir, exist_ok=True)
     names = [name.strip() for name in study_args.variants.split(",")]
     seeds = [int(seed) for seed in study_args.seeds.split(",")]
-    study = ablation_study(
-        data_args, training_args, names, seeds, output_file=os.path.join(training_args.output_dir, "ablation.json")
-    )
+    output_file = os.path.join(training_args.output_dir, "ablation.json")
+    if study_args.merge_results:
+        studies = []
+        for path in study_args.merge_results.split(","):
+            with open(path.strip(), encoding="utf-8") as handle:
+                studies.append(json.load(handle))
+        study = merge_studies(studies)
+        atomic_write_text(output_file, json.dumps(study, indent=2))
+    else:
+        study = ablation_study(data_args, training_args, names, seeds, output_file=output_file)
     table = format_study_table(study, ABLATIONS) + "\n\n" + format_paired_differences(study, "TV attributes", "TV images")
-    with open(os.path.join(training_args.output_dir, "ablation.md"), "w", encoding="utf-8") as handle:
-        handle.write(table + "\n")
+    atomic_write_text(os.path.join(training_args.output_dir, "ablation.md"), table + "\n")
     print(table)
     if data_args.attention_figure and "M2Fashion" in names:
         from fashionvl.modeling.modeling_m2fashion import M2FashionForAttributePrediction

@@ -396,3 +396,19 @@ def test_trainer_save_model_moves_config_json_last_and_keeps_checkpoints(tmp_pat
     assert all(names[-1] == "config.json" for names in moved) and len(moved) == 2  # checkpoint-2, then the final save
     assert (tmp_path / "checkpoint-2" / "trainer_state.json").is_file()
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+
+
+def test_atomic_write_text_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    from fashionvl import _safe_io
+
+    target = tmp_path / "ablation.json"
+    _safe_io.atomic_write_text(target, "old")
+    def failing_replace(*args):
+        raise OSError("disk full")
+    monkeypatch.setattr(_safe_io.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        _safe_io.atomic_write_text(target, "new")
+    assert target.read_text() == "old" and sorted(path.name for path in tmp_path.iterdir()) == ["ablation.json"]
+    monkeypatch.undo()
+    _safe_io.atomic_write_text(target, "new")
+    assert target.read_text() == "new"

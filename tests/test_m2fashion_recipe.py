@@ -289,3 +289,32 @@ def test_study_table_rows_have_one_cell_per_column_and_paired_differences_are_pe
     paired = protocol.format_paired_differences(study, "TV attributes", "TV images")
     assert "- M2Fashion: +0.030 / -0.006 (mean 0.012 ± 0.025, > 0 on 1 of 2 seeds)" in paired
     assert "- untrained (init-only control): +0.000 / -0.010" in paired
+
+
+def test_merging_studies_joins_variants_and_seeds_and_refuses_a_seed_run_twice():
+    first = {"runs": {"M2Fashion": [{"seed": 1, "x": 1}]}, "init_control": [{"seed": 1, "attention": {"tv": 1}}],
+             "baselines": {"majority / frequency": {}}}
+    second = {"runs": {"M2Fashion": [{"seed": 0, "x": 0}], "GAP": [{"seed": 0}]},
+              "init_control": [{"seed": 1, "attention": {"tv": 2, "group": 3}}, {"seed": 0, "attention": {}}]}
+    merged = protocol.merge_studies([first, second])
+    assert [run["seed"] for run in merged["runs"]["M2Fashion"]] == [0, 1] and list(merged["runs"]) == ["M2Fashion", "GAP"]
+    assert merged["init_control"][1] == {"seed": 1, "attention": {"tv": 1, "group": 3}}  # the first study wins
+    assert merged["baselines"] == {"majority / frequency": {}}
+    with pytest.raises(ValueError, match="'M2Fashion' has seed 1"):
+        protocol.merge_studies([first, first])
+
+
+def test_the_recipe_predicts_per_group_when_the_data_defines_groups_and_shared_otherwise():
+    from fashionvl.data.attribute_data import AttributeData
+
+    names = ["solid", "striped", "v-neck", "collar"]
+    grouped = AttributeData(splits={}, attribute_names=names, attribute_types=["texture", "texture", "part", "part"],
+                            category_names=None)
+    plain = AttributeData(splits={}, attribute_names=names, attribute_types=None, category_names=None)
+    args = recipe.M2FashionDataArguments()
+    assert args.attribute_prediction == "auto"
+    overrides = recipe.model_config_overrides(args, grouped)
+    assert overrides["attribute_prediction"] == "per_group" and overrides["attribute_groups"] == [0, 0, 1, 1]
+    assert recipe.model_config_overrides(args, plain)["attribute_prediction"] == "shared"
+    with pytest.raises(ValueError, match="needs attribute groups"):
+        recipe.model_config_overrides(recipe.M2FashionDataArguments(attribute_prediction="per_group"), plain)

@@ -131,6 +131,20 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         loss on them (eq. 12). `False`: all labels unknown (plain attribute prediction from the image).
     min_unknown_fraction (`float`, *optional*, defaults to 0.25):
         Lower bound of the fraction of labels made unknown by label-mask training (0.25 in the paper).
+    attribute_prediction (`str`, *optional*, defaults to `"shared"`):
+        `"shared"`: one Z (eq. 9) under the input state feeds the attribute head for every attribute (the paper).
+        `"per_group"`: each attribute group g (e.g. neckline, sleeve length) is predicted from its own Z_g, attended
+        with the input state plus a learned query embedding of g added to T1 (eq. 1), ASEN's attribute-type
+        condition; these passes train ASA through the attribute loss (issue 12 departure: the attribute head then
+        reads the region of the attribute it predicts). Needs `attribute_groups`.
+    state_group_query (`bool`, *optional*, defaults to `True`):
+        With `attribute_prediction="per_group"`: every other pass (the input state's, the triplet's and
+        retrieval's query states) adds to T1 the mean query embedding of the groups of the state's known
+        attributes, so that an attribute query ("v-neck" known) attends where its group (neckline) is predicted
+        from. `False`: those passes get no group query.
+    attribute_groups (`list[int]`, *optional*):
+        With `attribute_prediction="per_group"`: the group id in `[0, G)` of each of the `num_attributes`
+        attributes, every id used (e.g. the catalog's dimensions, or DeepFashion's five attribute types).
 
     Example:
 
@@ -179,6 +193,9 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
     triplet_positive_category: str = "anchor"
     spatial_attention_objective: str = "triplet"
     spatial_attention_attribute_gradient_scale: float | int = 1.0
+    attribute_prediction: str = "shared"
+    state_group_query: bool = True
+    attribute_groups: list[int] | None = None
 
     def __post_init__(self, **kwargs):
         if isinstance(self.backbone_config, dict) and "model_type" not in self.backbone_config:
@@ -219,6 +236,7 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
             "triplet_embedding": ("shared", "spatial"),
             "spatial_attention_objective": ("all", "triplet", "triplet+attribute"),
             "triplet_positive_category": ("any", "anchor"),
+            "attribute_prediction": ("shared", "per_group"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -239,6 +257,35 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
                 f"`channel_attention_activation` must be one of {CHANNEL_ATTENTION_ACTIVATIONS}, "
                 f"got {self.channel_attention_activation!r}."
             )
+
+    def validate_attribute_groups(self):
+        """`attribute_groups` gives every attribute a group id in [0, G), each id used, when prediction is per group."""
+        groups = self.attribute_groups
+        if groups is None:
+            if self.attribute_prediction == "per_group":
+                raise ValueError(
+                    "`attribute_prediction='per_group'` needs `attribute_groups` (the group id of each attribute)."
+                )
+            return
+        if len(groups) != self.num_attributes:
+            raise ValueError(
+                f"`attribute_groups` must have one group id per attribute ({self.num_attributes}), got {len(groups)}."
+            )
+        if any(not isinstance(group, int) or isinstance(group, bool) or group < 0 for group in groups):
+            raise ValueError(f"`attribute_groups` must hold non-negative integer ids, got {groups}.")
+        if self.attribute_prediction == "per_group" and self.spatial_attention_objective == "triplet+attribute":
+            raise ValueError(
+                "`spatial_attention_objective='triplet+attribute'` trains ASA by the shared attribute head; with "
+                "`attribute_prediction='per_group'` the group passes already do: use 'triplet' or 'all'."
+            )
+        missing = sorted(set(range(max(groups) + 1)) - set(groups))
+        if missing:
+            raise ValueError(f"`attribute_groups` must use every id in [0, {max(groups) + 1}); unused: {missing}.")
+
+    @property
+    def num_attribute_groups(self) -> int:
+        """G, the number of attribute groups (0 without `attribute_groups`)."""
+        return max(self.attribute_groups) + 1 if self.attribute_groups else 0
 
     def validate_losses(self):
         """Loss weights are non-negative, at least one is on, and the label-mask fraction is in (0, 1]."""

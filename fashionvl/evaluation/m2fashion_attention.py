@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..modeling.losses import (
     m2fashion_masked_attribute_loss,
@@ -134,7 +135,7 @@ def attention_saturation(model, rows: list[dict], threshold: float = 2.0) -> dic
         positives = [k for k, value in enumerate(row["attributes"]) if value == 1]
         states = torch.zeros(len(positives), model.config.num_attributes, device=device)
         states[torch.arange(len(positives)), torch.tensor(positives)] = 1.0
-        embeds = model.m2fashion.spatial_attribute_embedding(states)
+        embeds = model.m2fashion.spatial_attribute_embeds(states)
         attention_module = model.m2fashion.spatial_attention
         logits.append(attention_module.score_logits(feature_map[None].expand(len(positives), -1, -1, -1).to(device), embeds).cpu())
     values = torch.cat([value.flatten() for value in logits])
@@ -213,6 +214,56 @@ def spatial_counterfactual(
             "uniform_attention_relative_change": (uniform - true) / true}
 
 
+@torch.no_grad()
+def group_query_counterfactual(model, rows: list[dict], batch_size: int = 64) -> dict[str, float]:
+    """For `attribute_prediction="per_group"`: the attribute loss (eq. 12, every attribute unknown, so on all
+    annotated labels) when each group is predicted from the pass under its own query vs under another group's
+    query (only T1 of the spatial branch changes; averaged over the G - 1 other groups), and vs uniform attention.
+
+    Returns:
+        `{"attribute_loss", "counterfactual_attribute_loss", "relative_change",
+        "uniform_attention_relative_change"}` and `"relative_change_per_group"` `{group id: change}` (the loss on
+        group g's attributes when g's pass is asked for another group).
+    """
+    config = model.config
+    if config.attribute_prediction != "per_group":
+        raise ValueError(f"group_query_counterfactual needs attribute_prediction='per_group', got {config.attribute_prediction!r}.")
+    model.eval()
+    device = next(model.parameters()).device
+    num_groups = config.num_attribute_groups
+    groups = torch.tensor(config.attribute_groups)
+    shifts = range(1, num_groups)
+    orders = {"true": torch.arange(num_groups), "uniform": torch.arange(num_groups)}
+    orders.update({f"shift{shift}": (torch.arange(num_groups) + shift) % num_groups for shift in shifts})
+    sums = {name: torch.zeros(num_groups) for name in orders}  # summed BCE per group
+    counts = torch.zeros(num_groups)
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        labels = torch.tensor([row["attributes"] for row in chunk]).to(device)
+        pixel_values = torch.stack([torch.as_tensor(row["pixel_values"]) for row in chunk]).to(device)
+        annotated = (labels != 0).cpu()
+        counts += torch.zeros(num_groups).index_add_(0, groups, annotated.sum(0).float())
+        for name, order in orders.items():
+            with _uniform_spatial_attention(model) if name == "uniform" else contextlib.nullcontext():
+                logits = model(pixel_values, attribute_query_groups=order.to(device)).attribute_logits
+            bce = F.binary_cross_entropy_with_logits(logits, (labels > 0).float(), reduction="none").cpu()
+            sums[name] += torch.zeros(num_groups).index_add_(0, groups, (bce * annotated).sum(0))
+    loss = {name: value.sum().item() / counts.sum().item() for name, value in sums.items()}
+    counterfactual = sum(loss[f"shift{shift}"] for shift in shifts) / max(len(shifts), 1)
+    per_group_true = sums["true"] / counts.clamp(min=1)
+    per_group_other = sum(sums[f"shift{shift}"] for shift in shifts) / max(len(shifts), 1) / counts.clamp(min=1)
+    return {
+        "attribute_loss": loss["true"],
+        "counterfactual_attribute_loss": counterfactual,
+        "relative_change": (counterfactual - loss["true"]) / loss["true"],
+        "uniform_attention_relative_change": (loss["uniform"] - loss["true"]) / loss["true"],
+        "relative_change_per_group": {
+            group: ((per_group_other[group] - per_group_true[group]) / per_group_true[group]).item()
+            for group in range(num_groups) if counts[group] > 0
+        },
+    }
+
+
 def attention_analysis(model, rows: list[dict], groups: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """All attention analyses of the module docstring on `rows` (held-out products); the localisation needs the
     exclusive attribute `groups` (`fashionvl.evaluation.m2fashion_protocol.exclusive_attribute_groups`)."""
@@ -222,6 +273,8 @@ def attention_analysis(model, rows: list[dict], groups: dict[str, list[int]] | N
         "counterfactual": spatial_counterfactual(model, rows),
         "counterfactual_label_mask": spatial_counterfactual(model, rows, state_kind="label_mask"),
     }
+    if model.config.attribute_prediction == "per_group":
+        report["counterfactual_group_query"] = group_query_counterfactual(model, rows)
     if groups:
         report["localisation"] = attention_localisation(model, rows, groups)
     return report
@@ -254,5 +307,6 @@ __all__ = [
     "attention_maps_for_examples",
     "attention_saturation",
     "attention_sensitivity",
+    "group_query_counterfactual",
     "spatial_counterfactual",
 ]

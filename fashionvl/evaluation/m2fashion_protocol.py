@@ -362,6 +362,8 @@ STUDY_COLUMNS = {
     "no-ASA Δ attr loss": ("attention", "counterfactual", "uniform_attention_relative_change"),
     "counterfactual Δ, label-mask states": ("attention", "counterfactual_label_mask", "relative_change"),
     "no-ASA Δ, label-mask states": ("attention", "counterfactual_label_mask", "uniform_attention_relative_change"),
+    "counterfactual Δ, group query": ("attention", "counterfactual_group_query", "relative_change"),
+    "no-ASA Δ, group query": ("attention", "counterfactual_group_query", "uniform_attention_relative_change"),
     "Δy length − neckline": ("attention", "localisation", "pairs", "neckline<length", "mean_difference"),
     "share neckline above length": ("attention", "localisation", "pairs", "neckline<length", "fraction"),
     "Δy sleeve − neckline": ("attention", "localisation", "pairs", "neckline<sleeve length", "mean_difference"),
@@ -418,6 +420,29 @@ def format_study_table(study: dict[str, Any], variants: Mapping[str, Mapping[str
     return "\n".join(lines)
 
 
+def merge_studies(studies: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One study from several (e.g. variants or seeds run in separate processes): runs per variant and init-only
+    controls joined and sorted by seed; a seed that two studies ran for the same variant is an error."""
+    merged: dict[str, Any] = {"runs": {}, "init_control": {}, "baselines": None}
+    for study in studies:
+        for name, runs in study["runs"].items():
+            by_seed = merged["runs"].setdefault(name, {})
+            for run in runs:
+                if run["seed"] in by_seed:
+                    raise ValueError(f"Variant {name!r} has seed {run['seed']} in two of the merged studies.")
+                by_seed[run["seed"]] = run
+        for control in study.get("init_control", []):  # the same seed's controls: the union of their analyses
+            existing = merged["init_control"].setdefault(control["seed"], {})
+            for key, value in control.items():
+                existing[key] = {**value, **existing[key]} if isinstance(value, dict) and key in existing else existing.get(key, value)
+        merged["baselines"] = merged["baselines"] or study.get("baselines")
+    return {
+        "runs": {name: [runs[seed] for seed in sorted(runs)] for name, runs in merged["runs"].items()},
+        "init_control": [merged["init_control"][seed] for seed in sorted(merged["init_control"])],
+        "baselines": merged["baselines"],
+    }
+
+
 def format_paired_differences(study: dict[str, Any], first: str, second: str) -> str:
     """Per-seed differences `first - second` of two columns of `STUDY_COLUMNS` for every variant (paired: the same
     seed trains both measurements' model), with their mean ± sd and how many seeds are > 0."""
@@ -472,6 +497,7 @@ __all__ = [
     "format_report_table",
     "format_paired_differences",
     "format_study_table",
+    "merge_studies",
     "frequency_baselines",
     "group_values",
     "predict",

@@ -22,7 +22,9 @@ ASEN-style triplets under the shared query attribute (`triplet_conditioning`), a
 (`attention_init`), single-attribute training states, and, measured as what makes ASA follow the query: softmax
 over the linear scores of eq. 3 (`spatial_score_activation`), ASA trained by the triplet term only
 (`spatial_attention_objective`), the triplet term on W_t V_s (`triplet_embedding`) with same-category positives
-(`triplet_positive_category`).
+(`triplet_positive_category`); and, measured as what makes the attribute head need the query, each attribute group
+predicted from its own pass under a learned group query added to T1 (`attribute_prediction="per_group"`, ASEN's
+attribute-type condition), which a state's known attributes also bring (`state_group_query`).
 
 Remote code: this file imports from fashionvl only ``..configs.configuration_m2fashion`` and ``.losses``.
 """
@@ -134,8 +136,10 @@ class M2FashionAttributeEmbedding(nn.Module):
         super().__init__()
         self.projection = nn.Linear(num_attributes, embedding_size)
 
-    def forward(self, attribute_states: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.projection(attribute_states))
+    def forward(self, attribute_states: torch.Tensor, query_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """`query_embeds` (`(batch, embedding_size)`, optional): a group query added before the tanh."""
+        projected = self.projection(attribute_states)
+        return torch.tanh(projected if query_embeds is None else projected + query_embeds)
 
 
 class M2FashionSpatialAttention(nn.Module):
@@ -234,6 +238,9 @@ class M2FashionPreTrainedModel(PreTrainedModel):
         if isinstance(module, nn.Conv2d):
             # As ResNet (He et al.): keeps the backbone trainable from scratch.
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        if isinstance(module, M2FashionModel) and module.attribute_query_embedding is not None:
+            # The group queries start at the scale of a one-hot state's W_a1 column (Xavier, as in small_scores).
+            init.xavier_uniform_(module.attribute_query_embedding.weight)
         if self.config.attention_init != "small_scores":
             return
         # Children are initialised before their parent, so these override the generic rules above.
@@ -269,6 +276,11 @@ class M2FashionModel(M2FashionPreTrainedModel):
             # Departure (issue 12): the triplet term, and so retrieval, compares W_t V_s (before ACA): only ASA
             # carries the query. In the base model so that AutoModel, the pipelines and the task head share it.
             self.triplet_projection = nn.Linear(num_channels, self.embedding_size)
+        self.attribute_query_embedding = None
+        if config.attribute_prediction == "per_group":
+            # Departure (issue 12, `attribute_prediction="per_group"`): one learned query per attribute group,
+            # added to T1 (eq. 1), ASEN's attribute-type condition (see `attend_attribute_groups`).
+            self.attribute_query_embedding = nn.Embedding(config.num_attribute_groups, config.hidden_size)
         self.post_init()
 
     def check_attribute_states(self, attribute_states: torch.Tensor | None, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -315,10 +327,14 @@ class M2FashionModel(M2FashionPreTrainedModel):
         )
         return z, spatial_attention, channel_attention
 
-    def _attend_parts(self, feature_map, attribute_states, spatial_attribute_states=None, detach_spatial_attention=False):
-        """`attend`, plus V_s (`(batch, C)`, before ACA), which the triplet space W_t V_s reads."""
+    def _attend_parts(
+        self, feature_map, attribute_states, spatial_attribute_states=None, detach_spatial_attention=False,
+        spatial_query_embeds=None,
+    ):
+        """`attend`, plus V_s (`(batch, C)`, before ACA), which the triplet space W_t V_s reads.
+        `spatial_query_embeds`: group queries added to T1 (`attend_attribute_groups`)."""
         spatial_states = attribute_states if spatial_attribute_states is None else spatial_attribute_states
-        spatial_embeds = self.spatial_attribute_embedding(spatial_states)  # eq. 1: T1
+        spatial_embeds = self.spatial_attribute_embeds(spatial_states, spatial_query_embeds)  # eq. 1: T1
         spatial_features, spatial_attention = self.spatial_attention(  # eq. 2-5: V_s
             feature_map, spatial_embeds, detach_attention=detach_spatial_attention
         )
@@ -331,6 +347,68 @@ class M2FashionModel(M2FashionPreTrainedModel):
         z = self.projection(pooled_features)  # eq. 9: Z = W V_c + b
         return z, spatial_attention, channel_attention, spatial_features
 
+    def spatial_attribute_embeds(
+        self, attribute_states: torch.Tensor, query_embeds: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """T1 of eq. 1, `(batch, hidden_size)`; with `attribute_prediction="per_group"` plus a group query:
+        `query_embeds` when given, else the state's (`state_query_embeds`)."""
+        if query_embeds is None:
+            query_embeds = self.state_query_embeds(attribute_states)
+        return self.spatial_attribute_embedding(attribute_states, query_embeds)
+
+    def state_query_embeds(self, attribute_states: torch.Tensor) -> torch.Tensor | None:
+        """With `attribute_prediction="per_group"` and `state_group_query`: the mean query embedding of the groups
+        of the state's known attributes, `(batch, hidden_size)` (zero for an all-unknown state), so that an
+        attribute query ("v-neck" known) looks where its group is predicted from. None otherwise."""
+        if self.attribute_query_embedding is None or not self.config.state_group_query:
+            return None
+        membership = F.one_hot(
+            torch.tensor(self.config.attribute_groups, device=attribute_states.device), self.config.num_attribute_groups
+        ).to(attribute_states.dtype)  # (K, G)
+        known_per_group = (attribute_states != 0).to(attribute_states.dtype) @ membership  # (batch, G)
+        weights = known_per_group / known_per_group.sum(dim=1, keepdim=True).clamp(min=1)
+        return weights @ self.attribute_query_embedding.weight
+
+    def attend_attribute_groups(
+        self,
+        feature_map: torch.Tensor,
+        attribute_states: torch.Tensor,
+        query_groups: torch.Tensor | None = None,
+        spatial_attribute_states: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Z_g of every attribute group g (`attribute_prediction="per_group"`): eq. 1-9 with the query embedding
+        q_g added to T1, T1_g = tanh(W_a1 A + b + q_g); ACA (eq. 6-8) keeps the state A alone.
+
+        Args:
+            feature_map: I, `(batch, C, h, w)`.
+            attribute_states: A, `(batch, K)` float in {-1, 0, 1}.
+            query_groups: `(G,)` the query each group's pass gets (default `arange(G)`; another order is the
+                counterfactual probe "the spatial branch is asked for another group").
+            spatial_attribute_states: optional states for the spatial branch only (see `attend`).
+
+        Returns:
+            Z_g `(batch, G, embedding_size)` and alpha^s_g `(batch, G, h, w)`.
+        """
+        if self.attribute_query_embedding is None:
+            raise ValueError("attend_attribute_groups needs a model with attribute_prediction='per_group'.")
+        num_groups = self.config.num_attribute_groups
+        if query_groups is None:
+            query_groups = torch.arange(num_groups, device=feature_map.device)
+        if query_groups.shape != (num_groups,):
+            raise ValueError(f"query_groups must have shape ({num_groups},), got {tuple(query_groups.shape)}.")
+        batch_size = feature_map.shape[0]
+
+        def per_group(tensor):  # (batch, ...) -> (batch * G, ...), the G passes of one image side by side
+            return tensor.repeat_interleave(num_groups, dim=0)
+
+        queries = self.attribute_query_embedding(query_groups.to(feature_map.device)).repeat(batch_size, 1)
+        z, attention, _, _ = self._attend_parts(
+            per_group(feature_map), per_group(attribute_states),
+            None if spatial_attribute_states is None else per_group(spatial_attribute_states),
+            spatial_query_embeds=queries,
+        )
+        return z.view(batch_size, num_groups, -1), attention.view(batch_size, num_groups, *attention.shape[1:])
+
     def attribute_specific_embeds(self, feature_map: torch.Tensor, attribute_states: torch.Tensor) -> torch.Tensor:
         """The embedding compared by the triplet loss (eq. 13-14) and by attribute-conditioned retrieval.
 
@@ -342,7 +420,7 @@ class M2FashionModel(M2FashionPreTrainedModel):
             `(batch, embedding_size)`: Z of eq. 9 (`triplet_embedding="shared"`, the paper) or W_t V_s (`"spatial"`).
         """
         if self.config.triplet_embedding == "spatial":
-            spatial_embeds = self.spatial_attribute_embedding(attribute_states)  # eq. 1
+            spatial_embeds = self.spatial_attribute_embeds(attribute_states)  # eq. 1
             return self.triplet_projection(self.spatial_attention(feature_map, spatial_embeds)[0])  # W_t V_s
         return self.attend(feature_map, attribute_states)[0]
 
@@ -481,6 +559,7 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         triplet_indices: torch.Tensor | None = None,
         triplet_attribute_states: torch.Tensor | None = None,
         spatial_attribute_states: torch.Tensor | None = None,
+        attribute_query_groups: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
@@ -506,6 +585,9 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
                 all attended under it (ASEN); otherwise, or when None, each uses its row's Z of this forward.
             spatial_attribute_states (`torch.Tensor` of shape `(batch_size, num_attributes)`, *optional*):
                 States for the spatial branch only (counterfactual probe, see [`M2FashionModel.attend`]).
+            attribute_query_groups (`torch.LongTensor` of shape `(num_attribute_groups,)`, *optional*):
+                With `attribute_prediction="per_group"`: the group query the pass of each group gets (default: its
+                own; another order is the counterfactual probe, see [`M2FashionModel.attend_attribute_groups`]).
         """
         if attribute_states is None and attribute_labels is not None and self.training and self.config.label_mask_training:
             attribute_states = self.mask_attribute_labels(attribute_labels)
@@ -530,7 +612,18 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
             # same value as Z; gradient: scale x into eq. 1-4, in full into everything else (both paths reach it)
             attached = attribute_aware_embeds + scale * (attached - attribute_aware_embeds)
             attribute_features = self.dropout(attached)
-        attribute_logits = self.attribute_classifier(attribute_features)
+        if self.config.attribute_prediction == "per_group":
+            # Departure (issue 12, `attribute_prediction="per_group"`): attribute k is read from Z_g of its group g,
+            # attended under g's query. alpha^s stays attached here: these passes are how the attribute loss
+            # teaches ASA where each group's attributes are, and a query that looks elsewhere costs loss.
+            group_embeds, _ = self.m2fashion.attend_attribute_groups(
+                outputs.feature_map, outputs.attribute_states, attribute_query_groups, spatial_attribute_states
+            )
+            group_logits = self.attribute_classifier(self.dropout(group_embeds))  # (batch, G, K)
+            groups = torch.tensor(self.config.attribute_groups, device=group_logits.device)
+            attribute_logits = group_logits.gather(1, groups.expand(len(group_logits), 1, -1)).squeeze(1)
+        else:
+            attribute_logits = self.attribute_classifier(attribute_features)
 
         config = self.config
         category_loss = attribute_loss = triplet_loss = None

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..configs.configuration_m2fashion import M2FashionConfig
+from .._safe_io import atomic_write_text
 from ..configs.presets import load_ablations
 from ..data.attribute_data import (
     DATA_FORMATS,
@@ -38,7 +39,7 @@ from ..data.attribute_data import (
     with_dimension_attributes,
 )
 from ..data.user_data import UserDataArguments
-from ..evaluation.m2fashion_attention import attention_analysis, attention_maps_for_examples
+from ..evaluation.m2fashion_attention import attention_analysis, attention_maps_for_examples, group_query_counterfactual
 from ..evaluation.m2fashion_protocol import (
     conditioned_retrieval_map,
     darn_retrieval_map,
@@ -72,6 +73,45 @@ def build_model(
         **overrides,
     )
     return M2FashionForAttributePrediction(config)
+
+
+def attribute_query_groups(data: AttributeData) -> list[int]:
+    """The group id of each attribute for `attribute_prediction="per_group"`: the data's exclusive dimensions
+    (neckline, sleeve length, ...) when they cover every attribute, else its attribute types (DeepFashion's five)."""
+    dimension_groups = exclusive_attribute_groups(data.attribute_names, data.dimensions)
+    covered = sorted(index for group in dimension_groups.values() for index in group)
+    if covered == list(range(len(data.attribute_names))):
+        group_of = {index: number for number, group in enumerate(dimension_groups.values()) for index in group}
+        return [group_of[index] for index in range(len(data.attribute_names))]
+    if not data.attribute_types:
+        raise ValueError(
+            "attribute_prediction='per_group' needs attribute groups: the data has neither dimensions that cover "
+            "every attribute nor attribute types; pass attribute_groups in --config_overrides."
+        )
+    type_ids = {name: number for number, name in enumerate(dict.fromkeys(data.attribute_types))}
+    return [type_ids[name] for name in data.attribute_types]
+
+
+def model_config_overrides(
+    data_args: M2FashionDataArguments, data: AttributeData, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`data_args`' config overrides, then `overrides`; a per-group model without `attribute_groups` gets the
+    data's (`attribute_query_groups`); `attribute_prediction="auto"` is per_group when the data has groups."""
+    merged = {**data_args.config_overrides(), **(overrides or {})}
+    if merged.get("attribute_prediction") == "auto":
+        has_groups = merged.get("attribute_groups") is not None or _has_attribute_groups(data)
+        merged["attribute_prediction"] = "per_group" if has_groups else "shared"
+    if merged.get("attribute_prediction") == "per_group" and merged.get("attribute_groups") is None:
+        merged["attribute_groups"] = attribute_query_groups(data)
+    return merged
+
+
+def _has_attribute_groups(data: AttributeData) -> bool:
+    try:
+        attribute_query_groups(data)
+    except ValueError:
+        return False
+    return True
 
 
 def load_backbone_weights(model, checkpoint: str) -> dict[str, list[str]]:
@@ -128,6 +168,12 @@ class M2FashionDataArguments(UserDataArguments):
     category_loss_weight: float = field(default=1.0, metadata={"help": "0 = ablation 'attribute only'."})
     attribute_loss_weight: float = field(default=1.0, metadata={"help": "lambda; 0 = ablation 'category only'."})
     triplet_loss_weight: float = field(default=0.5, metadata={"help": "gamma of eq. 15."})
+    attribute_prediction: str = field(
+        default="auto",
+        metadata={"help": "per_group: each attribute group predicted from its own group-queried pass (issue 12 "
+                  "departure; groups from the data's dimensions or attribute types); shared: one Z for all "
+                  "attributes (the paper); auto: per_group when the data defines groups, else shared."},
+    )
     known_fractions: str = field(
         default="0,0.5,1", metadata={"help": "Fractions of attributes known at inference, comma separated."}
     )
@@ -161,6 +207,7 @@ class M2FashionDataArguments(UserDataArguments):
             "category_loss_weight": self.category_loss_weight,
             "attribute_loss_weight": self.attribute_loss_weight,
             "triplet_loss_weight": self.triplet_loss_weight,
+            "attribute_prediction": self.attribute_prediction,
             **parse_config_overrides(self.config_overrides_json, option="--config_overrides"),
         }
 
@@ -250,7 +297,7 @@ def train_m2fashion(
     data, processor = prepared.data, prepared.processor
     model = build_model(
         data_args.preset, prepared.num_labels, len(data.attribute_names), data.category_names,
-        **{**data_args.config_overrides(), **(overrides or {})},
+        **model_config_overrides(data_args, data, overrides),
     )
     if data_args.backbone_checkpoint:
         report = load_backbone_weights(model, data_args.backbone_checkpoint)
@@ -469,17 +516,25 @@ def ablation_study(
 
     def write():
         if output_file:
-            with open(output_file, "w", encoding="utf-8") as handle:
-                json.dump(study, handle, indent=2)
+            atomic_write_text(output_file, json.dumps(study, indent=2))
 
-    for seed in seeds:
+    def untrained(seed, overrides=None):
         set_seed(seed)
-        initial = build_model(
+        return build_model(
             data_args.preset, prepared.num_labels, len(prepared.data.attribute_names), prepared.data.category_names,
-            **data_args.config_overrides(),
+            **model_config_overrides(data_args, prepared.data, overrides),
         )
+
+    per_group = any(ABLATIONS[name].get("attribute_prediction") == "per_group" for name in names)
+    for seed in seeds:
+        initial = untrained(seed)
         groups = exclusive_attribute_groups(prepared.data.attribute_names, prepared.data.dimensions)
         control = {"seed": seed, "attention": attention_analysis(initial, prepared.eval_rows, groups)}
+        if per_group and "counterfactual_group_query" not in control["attention"]:
+            # the per-group probe's own control: an untrained per-group model of the same seed
+            control["attention"]["counterfactual_group_query"] = group_query_counterfactual(
+                untrained(seed, {"attribute_prediction": "per_group"}), prepared.eval_rows
+            )
         if groups:
             queries, candidates = retrieval_queries_and_candidates(prepared.eval_rows, prepared.data, prepared.processor)
             control["conditioned_retrieval"] = conditioned_retrieval_map(initial, queries, candidates, groups)
@@ -504,10 +559,12 @@ __all__ = [
     "M2FashionDataArguments",
     "ablation_study",
     "ablation_table",
+    "attribute_query_groups",
     "build_model",
     "evaluate_m2fashion",
     "evaluate_saved_model",
     "load_backbone_weights",
+    "model_config_overrides",
     "prepare_data",
     "run_ablations",
     "save_attention_figure",
