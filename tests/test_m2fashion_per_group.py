@@ -159,3 +159,22 @@ def test_recipe_groups_attributes_by_dimension_when_dimensions_cover_them_else_b
     assert attribute_query_groups(_data(names, ["b", "a", "a", "b", "c", "c"], None)) == [0, 1, 1, 0, 2, 2]
     with pytest.raises(ValueError, match="attribute_groups"):
         attribute_query_groups(_data(names, None, None))
+
+
+def test_band_attention_losses_match_uniform_attention_over_all_rows_and_differ_between_bands():
+    from fashionvl.evaluation.m2fashion_attention import _uniform_spatial_attention, band_attention_losses
+
+    model, pixel_values, _ = model_and_features()
+    labels = torch.randint(0, 2, (3, NUM_ATTRIBUTES)) * 2 - 1
+    rows = [{"pixel_values": pixel, "attributes": label.tolist()} for pixel, label in zip(pixel_values, labels)]
+    groups = {"a": [0, 1, 2], "b": [3, 4]}
+    report = band_attention_losses(model, rows, groups, num_bands=2)
+    assert list(report) == ["all rows", "band 1 (top)", "band 2 (bottom)"]
+    with torch.no_grad(), _uniform_spatial_attention(model):
+        logits = model(pixel_values).attribute_logits
+    target = labels[:, groups["a"]]
+    expected = F.binary_cross_entropy_with_logits(logits[:, groups["a"]], (target > 0).float()).item()
+    assert report["all rows"]["a"] == pytest.approx(expected, rel=1e-5)  # all rows = uniform attention (GMP)
+    assert report["band 1 (top)"]["a"] != pytest.approx(report["band 2 (bottom)"]["a"], rel=1e-4)
+    with pytest.raises(ValueError, match="num_bands"):
+        band_attention_losses(model, rows, groups, num_bands=99)

@@ -264,6 +264,77 @@ def group_query_counterfactual(model, rows: list[dict], batch_size: int = 64) ->
     }
 
 
+@torch.no_grad()
+def band_attention_losses(
+    model, rows: list[dict], groups: dict[str, list[int]], num_bands: int = 3, batch_size: int = 64
+) -> dict[str, dict[str, float]]:
+    """Attribute loss per group when alpha^s is forced to a horizontal band of the feature map (uniform inside it):
+    does the head's evidence for a group sit in one part of the image? States all unknown.
+
+    Args:
+        groups: exclusive attribute groups (`exclusive_attribute_groups`).
+        num_bands: the map's rows split into this many equal bands, top to bottom.
+
+    Returns:
+        `{"all rows" | "band 1 (top)" | ... | "band n (bottom)": {group: mean BCE on its annotated labels}}`.
+    """
+    model.eval()
+    maps = feature_maps(model, rows, batch_size)
+    height, width = maps.shape[-2:]
+    if not 1 <= num_bands <= height:
+        raise ValueError(f"num_bands must be in [1, {height}] (the map's rows), got {num_bands}.")
+    labels = torch.tensor([row["attributes"] for row in rows])
+    edges = torch.linspace(0, height, num_bands + 1).round().long().tolist()
+    masks = {"all rows": torch.ones(height, width)}
+    for band in range(num_bands):
+        name = f"band {band + 1}" + (" (top)" if band == 0 else " (bottom)" if band == num_bands - 1 else "")
+        masks[name] = torch.zeros(height, width)
+        masks[name][edges[band] : edges[band + 1]] = 1.0
+    base = model.m2fashion
+    device = next(model.parameters()).device
+    report = {}
+    for name, mask in masks.items():
+        attention = (mask / mask.sum()).to(device)
+        logits = []
+        for start in range(0, len(maps), batch_size):
+            chunk = maps[start : start + batch_size].to(device)
+            states = chunk.new_zeros(len(chunk), model.config.num_attributes)
+            with _forced_spatial_attention(model, attention):
+                if model.config.attribute_prediction == "per_group":
+                    group_embeds = base.attend_attribute_groups(chunk, states)[0]
+                    per_group = model.attribute_classifier(group_embeds)
+                    index = torch.tensor(model.config.attribute_groups, device=device).expand(len(chunk), 1, -1)
+                    logits.append(per_group.gather(1, index).squeeze(1).cpu())
+                else:
+                    logits.append(model.attribute_classifier(base.attend(chunk, states)[0]).cpu())
+        logits = torch.cat(logits)
+        report[name] = {}
+        for group, attributes in groups.items():
+            target = labels[:, attributes]
+            annotated = target != 0
+            report[name][group] = F.binary_cross_entropy_with_logits(
+                logits[:, attributes][annotated], (target[annotated] > 0).float()
+            ).item()
+    return report
+
+
+@contextlib.contextmanager
+def _forced_spatial_attention(model, attention: torch.Tensor):
+    """Within the block, every ASA pass pools with the fixed `(h, w)` map `attention` instead of eq. 4's."""
+    module = model.m2fashion.spatial_attention
+    original = module.forward
+
+    def forced(feature_map, attribute_embeds, detach_attention=False):
+        weights = attention.flatten()[None].expand(len(feature_map), -1)
+        return module.pool(feature_map, weights), weights.view(len(feature_map), *attention.shape)
+
+    module.forward = forced
+    try:
+        yield
+    finally:
+        module.forward = original
+
+
 def attention_analysis(model, rows: list[dict], groups: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """All attention analyses of the module docstring on `rows` (held-out products); the localisation needs the
     exclusive attribute `groups` (`fashionvl.evaluation.m2fashion_protocol.exclusive_attribute_groups`)."""
@@ -307,6 +378,7 @@ __all__ = [
     "attention_maps_for_examples",
     "attention_saturation",
     "attention_sensitivity",
+    "band_attention_losses",
     "group_query_counterfactual",
     "spatial_counterfactual",
 ]

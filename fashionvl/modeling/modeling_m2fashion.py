@@ -185,15 +185,18 @@ class M2FashionSpatialAttention(nn.Module):
         else:
             # Ablation "w/o ASA" (Table 1): global pooling of I, i.e. uniform attention.
             attention = feature_map.new_full((batch_size, height * width), 1.0 / (height * width))
-        pooling_weights = attention.detach() if detach_attention else attention
-        weighted = feature_map.flatten(2) * pooling_weights[:, None, :]  # alpha_l I_l, (batch, C, h*w)
-        if self.pooling == "avg":
-            pooled = weighted.sum(dim=-1)  # eq. 5: V_s = sum_l alpha_l I_l (an attention-weighted average)
-        else:
-            # Sec. 3.2 / Table 2 "GMP": global max pooling of the attended map instead of eq. 5's sum; scaled by
-            # h*w so that uniform attention gives exactly GMP(I) (and "avg" gives GAP(I)).
-            pooled = weighted.amax(dim=-1) * (height * width)
+        pooled = self.pool(feature_map, attention.detach() if detach_attention else attention)
         return pooled, attention.view(batch_size, height, width)
+
+    def pool(self, feature_map: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        """V_s of eq. 5 (or its GMP form) from I `(batch, C, h, w)` and alpha^s `(batch, h*w)`: `(batch, C)`."""
+        height, width = feature_map.shape[-2:]
+        weighted = feature_map.flatten(2) * attention[:, None, :]  # alpha_l I_l, (batch, C, h*w)
+        if self.pooling == "avg":
+            return weighted.sum(dim=-1)  # eq. 5: V_s = sum_l alpha_l I_l (an attention-weighted average)
+        # Sec. 3.2 / Table 2 "GMP": global max pooling of the attended map instead of eq. 5's sum; scaled by
+        # h*w so that uniform attention gives exactly GMP(I) (and "avg" gives GAP(I)).
+        return weighted.amax(dim=-1) * (height * width)
 
 
 class M2FashionChannelAttention(nn.Module):
