@@ -217,3 +217,16 @@ def test_an_ablation_study_of_one_tiny_run_records_recalls_and_caption_agreement
     run = results["mo+sp+cap-re"][0]
     assert run["metrics"]["rsum"] >= 0 and run["num_eval_images"] > 0
     assert {"caption_colour_agreement", "caption_product_agreement"} <= set(run["diagnostics"])
+
+
+def test_max_train_images_keeps_the_first_training_images_and_the_held_out_splits_whole(tmp_path):
+    from fashionvl.recipes.mfsr import MFSRDataArguments, load_retrieval_splits
+
+    full = load_retrieval_splits(MFSRDataArguments(num_products=40, data_cache_dir=str(tmp_path)), splits=("train", "test"))
+    few = load_retrieval_splits(
+        MFSRDataArguments(num_products=40, data_cache_dir=str(tmp_path), max_train_images=5), splits=("train", "test")
+    )
+    assert len(few["train"]) == 5 and few["train"].captions == full["train"].captions[:5]
+    assert few["test"].captions == full["test"].captions and len(full["train"]) > 5
+    with pytest.raises(ValueError, match="max_train_images must be >= 1, got 0"):
+        MFSRDataArguments(max_train_images=0)

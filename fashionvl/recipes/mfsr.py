@@ -170,6 +170,11 @@ class MFSRDataArguments(UserDataArguments):
         metadata={"help": "Split evaluated after training; 'val+test' evaluates on both held-out splits at once."},
     )
     seed_catalog: int = field(default=0, metadata={"help": "Seed of the synthetic catalog."})
+    max_train_images: int | None = field(
+        default=None,
+        metadata={"help": "Train on the first N training images only (with all their captions); the held-out "
+                  "splits stay whole (e.g. a low-data run with the test set of the full catalog)."},
+    )
     data_cache_dir: str | None = field(
         default=None,
         metadata={"help": "Folder where the synthetic catalog is generated once and reused (default: output_dir)."},
@@ -182,6 +187,8 @@ class MFSRDataArguments(UserDataArguments):
         if self.dataset_name is not None and self.dataset_name.endswith(".json") and self.train_file is None:
             self.dataset_name, self.train_file = "karpathy", self.dataset_name  # the former --data <Karpathy JSON>
         super().__post_init__()
+        if self.max_train_images is not None and self.max_train_images < 1:
+            raise ValueError(f"max_train_images must be >= 1, got {self.max_train_images}.")
         if self.dataset_name == "karpathy" and (self.train_file is None or self.data_dir is None):
             raise ValueError("dataset_name='karpathy' needs --train_file (the Karpathy JSON) and --data_dir (its images); "
                              f"got train_file={self.train_file!r}, data_dir={self.data_dir!r}.")
@@ -189,7 +196,15 @@ class MFSRDataArguments(UserDataArguments):
 
 def load_retrieval_splits(data_args: MFSRDataArguments, splits=("train", "test"), cache_dir: str | None = None) -> dict[str, CaptionedImageSplit]:
     """Read the requested splits as `CaptionedImageSplit`s (see the module docstring for the data sources); a name
-    `"a+b"` is the concatenation of splits a and b."""
+    `"a+b"` is the concatenation of splits a and b; `data_args.max_train_images` keeps the first N of "train"."""
+    result = _load_retrieval_splits(data_args, splits, cache_dir)
+    if data_args.max_train_images is not None and "train" in result:
+        train = result["train"]
+        result["train"] = CaptionedImageSplit(train.images[: data_args.max_train_images], train.captions[: data_args.max_train_images])
+    return result
+
+
+def _load_retrieval_splits(data_args: MFSRDataArguments, splits, cache_dir: str | None) -> dict[str, CaptionedImageSplit]:
     from ..data import load_karpathy
 
     if data_args.named_dataset is None:
