@@ -79,6 +79,8 @@ def test_attribute_logits_are_read_from_the_pass_of_each_attributes_group():
     shared.load_state_dict(model.state_dict(), strict=False)
     with torch.no_grad():
         assert not torch.allclose(shared(pixel_values).attribute_logits, logits)
+        with pytest.raises(ValueError, match="attribute_query_groups needs"):
+            shared(pixel_values, attribute_query_groups=torch.arange(4))
 
 
 def test_a_states_known_attributes_bring_the_mean_query_of_their_groups():

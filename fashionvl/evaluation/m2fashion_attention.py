@@ -301,10 +301,7 @@ def band_attention_losses(
             states = chunk.new_zeros(len(chunk), model.config.num_attributes)
             with _forced_spatial_attention(model, attention):
                 if model.config.attribute_prediction == "per_group":
-                    group_embeds = base.attend_attribute_groups(chunk, states)[0]
-                    per_group = model.attribute_classifier(group_embeds)
-                    index = torch.tensor(model.config.attribute_groups, device=device).expand(len(chunk), 1, -1)
-                    logits.append(per_group.gather(1, index).squeeze(1).cpu())
+                    logits.append(model.group_attribute_logits(base.attend_attribute_groups(chunk, states)[0]).cpu())
                 else:
                     logits.append(model.attribute_classifier(base.attend(chunk, states)[0]).cpu())
         logits = torch.cat(logits)

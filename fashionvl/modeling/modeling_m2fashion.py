@@ -530,6 +530,13 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         """See [`M2FashionModel.attribute_specific_embeds`]."""
         return self.m2fashion.attribute_specific_embeds(feature_map, attribute_states)
 
+    def group_attribute_logits(self, group_embeds: torch.Tensor) -> torch.Tensor:
+        """Attribute logits `(batch, K)` from the per-group embeddings Z_g `(batch, G, E)`
+        (`attribute_prediction="per_group"`): attribute k is scored on the Z_g of its group."""
+        group_logits = self.attribute_classifier(group_embeds)  # (batch, G, K)
+        groups = torch.tensor(self.config.attribute_groups, device=group_logits.device)
+        return group_logits.gather(1, groups.expand(len(group_logits), 1, -1)).squeeze(1)
+
     def mask_attribute_labels(self, attribute_labels: torch.Tensor) -> torch.Tensor:
         """Label-mask training (eq. 12): the input state with a random set Y_u of each sample's labels set to 0.
 
@@ -622,9 +629,9 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
             group_embeds, _ = self.m2fashion.attend_attribute_groups(
                 outputs.feature_map, outputs.attribute_states, attribute_query_groups, spatial_attribute_states
             )
-            group_logits = self.attribute_classifier(self.dropout(group_embeds))  # (batch, G, K)
-            groups = torch.tensor(self.config.attribute_groups, device=group_logits.device)
-            attribute_logits = group_logits.gather(1, groups.expand(len(group_logits), 1, -1)).squeeze(1)
+            attribute_logits = self.group_attribute_logits(self.dropout(group_embeds))
+        elif attribute_query_groups is not None:
+            raise ValueError("attribute_query_groups needs a model with attribute_prediction='per_group'.")
         else:
             attribute_logits = self.attribute_classifier(attribute_features)
 
