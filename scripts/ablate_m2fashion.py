@@ -68,6 +68,8 @@ def main(argv=None):
             with open(path.strip(), encoding="utf-8") as handle:
                 studies.append(json.load(handle))
         study = merge_studies(studies)
+        order = [name for name in ABLATIONS if name in study["runs"]]  # the table's rows in ABLATIONS order
+        study["runs"] = {name: study["runs"][name] for name in order + [n for n in study["runs"] if n not in order]}
         atomic_write_text(output_file, json.dumps(study, indent=2))
     else:
         study = ablation_study(data_args, training_args, names, seeds, output_file=output_file)
