@@ -76,7 +76,10 @@ def main(argv=None):
     table = format_study_table(study, ABLATIONS) + "\n\n" + format_paired_differences(study, "TV attributes", "TV images")
     atomic_write_text(os.path.join(training_args.output_dir, "ablation.md"), table + "\n")
     print(table)
-    if data_args.attention_figure and "M2Fashion" in names:
+    figure_folder = os.path.join(training_args.output_dir, "M2Fashion", f"seed{seeds[0]}")
+    if data_args.attention_figure and "M2Fashion" in study["runs"] and not os.path.isdir(figure_folder):
+        print(f"--attention_figure: no model at {figure_folder} (merged results keep no models); figure not drawn.")
+    elif data_args.attention_figure and "M2Fashion" in names:
         from fashionvl.modeling.modeling_m2fashion import M2FashionForAttributePrediction
         from fashionvl.processing.processing_m2fashion import M2FashionProcessor
 

@@ -412,3 +412,6 @@ def test_atomic_write_text_keeps_the_old_file_when_the_write_fails(tmp_path, mon
     monkeypatch.undo()
     _safe_io.atomic_write_text(target, "new")
     assert target.read_text() == "new"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # the permissions open() gives, not mkstemp's 0600

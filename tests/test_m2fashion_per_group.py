@@ -76,11 +76,45 @@ def test_attribute_logits_are_read_from_the_pass_of_each_attributes_group():
         torch.testing.assert_close(logits[:, attribute], per_group_logits[:, group, attribute])
     shared = M2FashionForAttributePrediction(M2FashionConfig.from_preset(
         "tiny", num_labels=NUM_LABELS, num_attributes=NUM_ATTRIBUTES, classifier_dropout=0.0)).eval()
-    shared.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad(), pytest.raises(ValueError, match="attribute_query_groups needs"):
+        shared(pixel_values, attribute_query_groups=torch.arange(4))
+    with pytest.raises(ValueError, match="group_attribute_logits needs"):
+        shared.group_attribute_logits(group_embeds)
+    with pytest.raises(ValueError, match=r"shape \(batch, 4, embedding_size\)"):
+        model.group_attribute_logits(group_embeds[:, :2])
+
+
+@pytest.mark.parametrize(
+    ("query_groups", "message"),
+    [([0, 1], r"4 integer group ids"), (torch.tensor([0.0, 1.0, 2.0, 3.0]), "integer group ids"),
+     ([0, 1, 2, 4], r"ids in \[0, 4\)")],
+)
+def test_bad_query_groups_and_states_get_a_clear_error(query_groups, message):
+    model, pixel_values, feature_map = model_and_features()
+    with torch.no_grad(), pytest.raises(ValueError, match=message):
+        model(pixel_values, attribute_query_groups=query_groups)
+    with pytest.raises(ValueError, match="attribute_states must have shape"):
+        model.m2fashion.attend_attribute_groups(feature_map, None)
+
+
+def test_a_config_made_per_group_after_construction_is_refused_when_the_model_is_built():
+    config = M2FashionConfig.from_preset("tiny", num_labels=NUM_LABELS, num_attributes=NUM_ATTRIBUTES)
+    config.attribute_prediction = "per_group"  # no attribute_groups
+    with pytest.raises(Exception, match="needs `attribute_groups`"):
+        M2FashionForAttributePrediction(config)
+    with pytest.raises(Exception, match="at least 2 attribute groups"):
+        M2FashionConfig.from_preset("tiny", num_labels=NUM_LABELS, num_attributes=NUM_ATTRIBUTES,
+                                    attribute_prediction="per_group", attribute_groups=[0] * NUM_ATTRIBUTES)
+
+
+def test_bf16_model_takes_float32_spatial_states_for_the_counterfactual():
+    model, pixel_values, _ = model_and_features()
+    model = model.to(torch.bfloat16)
+    states = torch.zeros(3, NUM_ATTRIBUTES)
+    states[:, 0] = 1
     with torch.no_grad():
-        assert not torch.allclose(shared(pixel_values).attribute_logits, logits)
-        with pytest.raises(ValueError, match="attribute_query_groups needs"):
-            shared(pixel_values, attribute_query_groups=torch.arange(4))
+        logits = model(pixel_values, spatial_attribute_states=states.long()).attribute_logits
+    assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
 
 
 def test_a_states_known_attributes_bring_the_mean_query_of_their_groups():
@@ -155,9 +189,9 @@ def _data(names, types, dimensions):
 def test_recipe_groups_attributes_by_dimension_when_dimensions_cover_them_else_by_type():
     names = ["solid", "striped", "v-neck", "collar", "short length", "long length"]
     dimensions = {"pattern": ["solid", "striped"], "neckline": ["v-neck", "collar"], "length": ["short", "long"]}
-    types = ["texture", "texture", "part", "part", "shape", "shape"]
+    types = ["a", "b", "a", "b", "c", "c"]  # a grouping by type would differ from the dimensions'
     assert attribute_query_groups(_data(names, types, dimensions)) == [0, 0, 1, 1, 2, 2]
-    assert attribute_query_groups(_data(names, types, {"pattern": ["solid", "striped"]})) == [0, 0, 1, 1, 2, 2]
+    assert attribute_query_groups(_data(names, types, {"pattern": ["solid", "striped"]})) == [0, 1, 0, 1, 2, 2]
     assert attribute_query_groups(_data(names, ["b", "a", "a", "b", "c", "c"], None)) == [0, 1, 1, 0, 2, 2]
     with pytest.raises(ValueError, match="attribute_groups"):
         attribute_query_groups(_data(names, None, None))

@@ -316,5 +316,7 @@ def test_the_recipe_predicts_per_group_when_the_data_defines_groups_and_shared_o
     overrides = recipe.model_config_overrides(args, grouped)
     assert overrides["attribute_prediction"] == "per_group" and overrides["attribute_groups"] == [0, 0, 1, 1]
     assert recipe.model_config_overrides(args, plain)["attribute_prediction"] == "shared"
+    one_type = AttributeData(splits={}, attribute_names=names, attribute_types=["part"] * 4, category_names=None)
+    assert recipe.model_config_overrides(args, one_type)["attribute_prediction"] == "shared"  # one group: no groups
     with pytest.raises(ValueError, match="needs attribute groups"):
         recipe.model_config_overrides(recipe.M2FashionDataArguments(attribute_prediction="per_group"), plain)

@@ -110,7 +110,7 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
         Which losses train the spatial attention (W_a1, W_v1, W_v2 of eq. 1-3). `"all"`: every term of eq. 15
         (the paper). `"triplet"`: only the attribute-conditioned triplet term; the category and attribute losses
         see the attended features but their gradient stops at alpha^s (they still train the backbone, ACA and the
-        heads). Measured (issue 12): the heads' losses reward one image-driven map for every query and outweigh
+        heads); with `attribute_prediction="per_group"` the attribute loss still trains ASA through its group passes. Measured (issue 12): the heads' losses reward one image-driven map for every query and outweigh
         the triplet term, so T1 stops mattering (issue 12 departure). `"triplet+attribute"`: the triplet term and
         the attribute loss (eq. 12) train it, the category loss does not (an issue 12 experiment: can the masked
         attribute loss teach ASA to look where the unknown attributes are?).
@@ -279,6 +279,8 @@ class M2FashionConfig(PresetMixin, PreTrainedConfig):
                 "`attribute_prediction='per_group'` the group passes already do: use 'triplet' or 'all'."
             )
         missing = sorted(set(range(max(groups) + 1)) - set(groups))
+        if self.attribute_prediction == "per_group" and max(groups) < 1:
+            raise ValueError(f"`attribute_prediction='per_group'` needs at least 2 attribute groups, got {groups}.")
         if missing:
             raise ValueError(f"`attribute_groups` must use every id in [0, {max(groups) + 1}); unused: {missing}.")
 

@@ -242,7 +242,8 @@ class M2FashionPreTrainedModel(PreTrainedModel):
             # As ResNet (He et al.): keeps the backbone trainable from scratch.
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         if isinstance(module, M2FashionModel) and module.attribute_query_embedding is not None:
-            # The group queries start at the scale of a one-hot state's W_a1 column (Xavier, as in small_scores).
+            # The group queries start Xavier-uniform (entries ~0.1 at d = 512): T1_g differs between groups from
+            # the first step, while W_a1 A + b still dominates (the paper has no such term and gives no init).
             init.xavier_uniform_(module.attribute_query_embedding.weight)
         if self.config.attention_init != "small_scores":
             return
@@ -263,6 +264,8 @@ class M2FashionModel(M2FashionPreTrainedModel):
     """Backbone, attribute embeddings, ASA and ACA: maps (image, attribute states) to Z (eq. 1-9)."""
 
     def __init__(self, config: M2FashionConfig):
+        # a config edited after construction (or loaded with overrides) is checked again before it builds layers
+        config.validate()
         super().__init__(config)
         self.backbone = AutoBackbone.from_config(config.backbone_config)
         num_channels = self.backbone.channels[-1]
@@ -395,16 +398,27 @@ class M2FashionModel(M2FashionPreTrainedModel):
         if self.attribute_query_embedding is None:
             raise ValueError("attend_attribute_groups needs a model with attribute_prediction='per_group'.")
         num_groups = self.config.num_attribute_groups
+        batch_size = feature_map.shape[0]
+        if attribute_states is None or attribute_states.shape != (batch_size, self.config.num_attributes):
+            raise ValueError(
+                f"attribute_states must have shape (batch_size, num_attributes) = ({batch_size}, "
+                f"{self.config.num_attributes}), got {None if attribute_states is None else tuple(attribute_states.shape)}."
+            )
         if query_groups is None:
             query_groups = torch.arange(num_groups, device=feature_map.device)
-        if query_groups.shape != (num_groups,):
-            raise ValueError(f"query_groups must have shape ({num_groups},), got {tuple(query_groups.shape)}.")
-        batch_size = feature_map.shape[0]
+        query_groups = torch.as_tensor(query_groups, device=feature_map.device)
+        if query_groups.shape != (num_groups,) or query_groups.is_floating_point():
+            raise ValueError(
+                f"query_groups must be {num_groups} integer group ids, got {query_groups.dtype} of shape "
+                f"{tuple(query_groups.shape)}."
+            )
+        if ((query_groups < 0) | (query_groups >= num_groups)).any():
+            raise ValueError(f"query_groups must hold ids in [0, {num_groups}), got {query_groups.tolist()}.")
 
         def per_group(tensor):  # (batch, ...) -> (batch * G, ...), the G passes of one image side by side
             return tensor.repeat_interleave(num_groups, dim=0)
 
-        queries = self.attribute_query_embedding(query_groups.to(feature_map.device)).repeat(batch_size, 1)
+        queries = self.attribute_query_embedding(query_groups.long()).repeat(batch_size, 1)
         z, attention, _, _ = self._attend_parts(
             per_group(feature_map), per_group(attribute_states),
             None if spatial_attribute_states is None else per_group(spatial_attribute_states),
@@ -533,6 +547,13 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
     def group_attribute_logits(self, group_embeds: torch.Tensor) -> torch.Tensor:
         """Attribute logits `(batch, K)` from the per-group embeddings Z_g `(batch, G, E)`
         (`attribute_prediction="per_group"`): attribute k is scored on the Z_g of its group."""
+        if self.config.attribute_prediction != "per_group":
+            raise ValueError("group_attribute_logits needs a model with attribute_prediction='per_group'.")
+        if group_embeds.dim() != 3 or group_embeds.shape[1] != self.config.num_attribute_groups:
+            raise ValueError(
+                f"group_embeds must have shape (batch, {self.config.num_attribute_groups}, embedding_size), got "
+                f"{tuple(group_embeds.shape)}."
+            )
         group_logits = self.attribute_classifier(group_embeds)  # (batch, G, K)
         groups = torch.tensor(self.config.attribute_groups, device=group_logits.device)
         return group_logits.gather(1, groups.expand(len(group_logits), 1, -1)).squeeze(1)
@@ -601,6 +622,8 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
         """
         if attribute_states is None and attribute_labels is not None and self.training and self.config.label_mask_training:
             attribute_states = self.mask_attribute_labels(attribute_labels)
+        if spatial_attribute_states is not None:  # checked and cast once: the group passes below read it too
+            spatial_attribute_states = self.m2fashion.check_attribute_states(spatial_attribute_states, pixel_values).to(self.dtype)
         outputs = self.m2fashion(
             pixel_values,
             attribute_states=attribute_states,
@@ -608,7 +631,8 @@ class M2FashionForAttributePrediction(M2FashionPreTrainedModel):
             output_hidden_states=output_hidden_states,
             return_dict=True,
             # Departure (issue 12, `spatial_attention_objective="triplet"`): the heads' losses reward one image-driven
-            # map for every query and outweigh the triplet term, so only the triplet term trains eq. 1-4.
+            # map for every query and outweigh the triplet term, so only the triplet term trains eq. 1-4 through
+            # this pass (with `attribute_prediction="per_group"` the attribute loss does, through the group passes).
             detach_spatial_attention=self.training and self.config.spatial_attention_objective != "all",
         )
         attribute_aware_embeds = outputs.attribute_aware_embeds

@@ -107,11 +107,11 @@ def model_config_overrides(
 
 
 def _has_attribute_groups(data: AttributeData) -> bool:
+    """Whether the data defines at least two attribute groups (one group would be the shared head again)."""
     try:
-        attribute_query_groups(data)
+        return len(set(attribute_query_groups(data))) >= 2
     except ValueError:
         return False
-    return True
 
 
 def load_backbone_weights(model, checkpoint: str) -> dict[str, list[str]]:
@@ -525,7 +525,10 @@ def ablation_study(
             **model_config_overrides(data_args, prepared.data, overrides),
         )
 
-    per_group = any(ABLATIONS[name].get("attribute_prediction") == "per_group" for name in names)
+    per_group = any(  # resolved as each run will be (the default "auto" included)
+        model_config_overrides(data_args, prepared.data, ABLATIONS[name]).get("attribute_prediction") == "per_group"
+        for name in names
+    )
     for seed in seeds:
         initial = untrained(seed)
         groups = exclusive_attribute_groups(prepared.data.attribute_names, prepared.data.dimensions)
