@@ -74,6 +74,7 @@ def main(argv=None):
     else:
         study = ablation_study(data_args, training_args, names, seeds, output_file=output_file)
     table = format_study_table(study, ABLATIONS) + "\n\n" + format_paired_differences(study, "TV attributes", "TV images")
+    table += "\n\n" + format_paired_differences(study, "TV attributes", "TV images, same attribute")
     atomic_write_text(os.path.join(training_args.output_dir, "ablation.md"), table + "\n")
     print(table)
     figure_folder = os.path.join(training_args.output_dir, "M2Fashion", f"seed{seeds[0]}")

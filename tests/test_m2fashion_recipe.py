@@ -320,3 +320,22 @@ def test_the_recipe_predicts_per_group_when_the_data_defines_groups_and_shared_o
     assert recipe.model_config_overrides(args, one_type)["attribute_prediction"] == "shared"  # one group: no groups
     with pytest.raises(ValueError, match="needs attribute groups"):
         recipe.model_config_overrides(recipe.M2FashionDataArguments(attribute_prediction="per_group"), plain)
+
+
+def test_tv_between_images_under_the_same_attribute_matches_a_hand_computation():
+    torch.manual_seed(0)
+    attributes = [[1, 1, -1, 1], [1, -1, 1, -1], [-1, 1, 1, 1]]
+    rows = [{"pixel_values": torch.randn(3, 32, 32), "attributes": labels} for labels in attributes]
+    model = recipe.build_model("tiny", 2, 4).eval()
+
+    def attention_map(row, attribute):
+        state = torch.zeros(1, 4)
+        state[0, attribute] = 1
+        with torch.no_grad():
+            return model(row["pixel_values"][None], attribute_states=state).spatial_attention.flatten()
+
+    shared = [(0, 1, 0), (0, 2, 1), (0, 2, 3), (1, 2, 2)]  # (image, image, attribute positive on both)
+    expected = sum(0.5 * (attention_map(rows[a], k) - attention_map(rows[b], k)).abs().sum().item() for a, b, k in shared) / 4
+    stats = attention.attention_sensitivity(model, rows)
+    assert stats["tv_between_images_same_attribute"] == pytest.approx(expected, rel=1e-5)
+    assert stats["tv_between_images_same_attribute"] != pytest.approx(stats["tv_between_images"], rel=1e-3)

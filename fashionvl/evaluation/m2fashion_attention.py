@@ -35,12 +35,15 @@ def attention_sensitivity(model, rows: list[dict], max_images: int = 100) -> dic
 
     For each image, the attention is computed with each of its positive attributes as the only known state.
     Reports the mean total-variation distance (0 = identical maps, 1 = disjoint) between the maps of different
-    attributes of the same image, and between the maps of different images (first positive attribute each),
-    and the mean largest attention weight (1 / (h w) for uniform attention).
+    attributes of the same image; between the maps of different images, each under its first positive attribute
+    (`tv_between_images`, the measure of issue 12: the two images' queries may differ, e.g. "solid" vs
+    "striped"); between the maps of different images under the *same* attribute, over every positive attribute
+    two images share (`tv_between_images_same_attribute`: the image's effect alone); and the mean largest
+    attention weight (1 / (h w) for uniform attention).
     """
     model.eval()
     device = next(model.parameters()).device
-    same_image, first_maps = [], []
+    same_image, first_maps, per_image = [], [], []
     for row in rows[:max_images]:
         positives = [index for index, value in enumerate(row["attributes"]) if value == 1]
         if not positives:
@@ -48,19 +51,31 @@ def attention_sensitivity(model, rows: list[dict], max_images: int = 100) -> dic
         states = torch.zeros(len(positives), model.config.num_attributes, device=device)
         states[torch.arange(len(positives)), torch.tensor(positives)] = 1
         pixel_values = torch.as_tensor(row["pixel_values"])[None].expand(len(positives), -1, -1, -1).to(device)
-        maps = model(pixel_values, attribute_states=states).spatial_attention.flatten(1).cpu()
-        same_image += [0.5 * (maps[a] - maps[b]).abs().sum().item() for a, b in itertools.combinations(range(len(maps)), 2)]
+        maps = model(pixel_values, attribute_states=states).spatial_attention.flatten(1).float().cpu()
+        same_image += [_tv(maps[a], maps[b]) for a, b in itertools.combinations(range(len(maps)), 2)]
         first_maps.append(maps[0])
+        per_image.append(dict(zip(positives, maps)))
     if len(first_maps) < 2:
         raise ValueError("attention_sensitivity needs at least two rows with a positive attribute.")
     stacked = torch.stack(first_maps)
-    between = [0.5 * (stacked[a] - stacked[b]).abs().sum().item() for a, b in itertools.combinations(range(len(stacked)), 2)]
+    between = [_tv(stacked[a], stacked[b]) for a, b in itertools.combinations(range(len(stacked)), 2)]
+    same_attribute = [
+        _tv(first[attribute], second[attribute])
+        for first, second in itertools.combinations(per_image, 2)
+        for attribute in first.keys() & second.keys()
+    ]
     return {
         "tv_between_attributes_same_image": sum(same_image) / max(len(same_image), 1),
         "tv_between_images": sum(between) / len(between),
+        "tv_between_images_same_attribute": sum(same_attribute) / len(same_attribute) if same_attribute else float("nan"),
         "mean_max_weight": stacked.max(dim=1).values.mean().item(),
         "uniform_weight": 1.0 / stacked.shape[1],
     }
+
+
+def _tv(first: torch.Tensor, second: torch.Tensor) -> float:
+    """Total-variation distance of two attention maps (each sums to 1)."""
+    return 0.5 * (first - second).abs().sum().item()
 
 
 def _foreground(rows: list[dict], size: tuple[int, int], threshold: float = 0.9) -> torch.Tensor:

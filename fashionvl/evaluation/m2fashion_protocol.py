@@ -357,6 +357,7 @@ STUDY_COLUMNS = {
     "mAP z (all unknown)": ("conditioned_retrieval", "z (all unknown)", "mAP"),
     "TV attributes": ("attention", "sensitivity", "tv_between_attributes_same_image"),
     "TV images": ("attention", "sensitivity", "tv_between_images"),
+    "TV images, same attribute": ("attention", "sensitivity", "tv_between_images_same_attribute"),
     "counterfactual Δ attr loss": ("attention", "counterfactual", "relative_change"),
     "counterfactual mean abs Δ per image": ("attention", "counterfactual", "mean_absolute_relative_change_per_image"),
     "no-ASA Δ attr loss": ("attention", "counterfactual", "uniform_attention_relative_change"),
