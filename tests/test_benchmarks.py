@@ -68,3 +68,15 @@ def test_two_stage_pipeline_benchmark_compares_against_a_raw_forward(tmp_path, c
     assert rows["pipeline two-stage, warm cache"]["ms_per_pair"] > 0
     assert "x raw forward" in capsys.readouterr().out
     assert json.loads(output.read_text())["environment"]["cpu_count"]
+
+
+def test_m2fashion_step_benchmark_compares_per_group_with_the_shared_head(tmp_path, capsys):
+    bench = load_benchmark("bench_m2fashion_step")
+    output = tmp_path / "m2fashion_step.json"
+    bench.main(["--rows", "shared, tiny 64 px", "per-group, tiny 64 px", "--repeats", "1", "--warmup", "0",
+                "--output", str(output)])
+    rows = {row["name"]: row for row in json.loads(output.read_text())["rows"]}
+    assert rows["shared, tiny 64 px"]["time_ratio_vs_shared"] is None  # the reference
+    assert rows["per-group, tiny 64 px"]["time_ratio_vs_shared"] > 0
+    assert rows["per-group, tiny 64 px"]["parameters"] == rows["shared, tiny 64 px"]["parameters"] + 7 * 32  # G x d
+    assert "time x shared" in capsys.readouterr().out
