@@ -34,6 +34,7 @@ from transformers import HfArgumentParser
 
 from _process_memory import process_memory_mib, reset_peak_memory
 from _results import machine_environment, write_results
+from _subprocess_runs import run_in_subprocess, synchronize
 
 
 @dataclass
@@ -87,11 +88,6 @@ class Case:
         self.model.zero_grad(set_to_none=True)
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _measure_memory(name: str, args: BenchmarkArguments, queue) -> None:
     torch.set_num_threads(args.threads)
     case = Case(name, args)
@@ -101,7 +97,7 @@ def _measure_memory(name: str, args: BenchmarkArguments, queue) -> None:
         torch.cuda.reset_peak_memory_stats(case.device)
         held = torch.cuda.memory_allocated(case.device)
         case.step()
-        _synchronize(case.device)
+        synchronize(case.device)
         peak = (torch.cuda.max_memory_allocated(case.device) - held) / 2**20
     else:
         reset_peak_memory()
@@ -123,25 +119,14 @@ def _measure_times(names: list[str], args: BenchmarkArguments, queue) -> None:
     cpu = {name: [] for name in names}
     for _ in range(args.repeats):
         for name, case in cases.items():  # every row once per round: load changes hit all rows alike
-            _synchronize(case.device)
+            synchronize(case.device)
             wall_start, cpu_start = time.perf_counter(), time.process_time()
             case.step()
-            _synchronize(case.device)
+            synchronize(case.device)
             wall[name].append(time.perf_counter() - wall_start)
             cpu[name].append(time.process_time() - cpu_start)
             case.release_gradients()
     queue.put({"wall": wall, "cpu": cpu})
-
-
-def _run_in_subprocess(context, target, *args):
-    queue = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    if process.exitcode:
-        raise RuntimeError(f"{target.__name__}{args[:1]} exited with code {process.exitcode}.")
-    return result
 
 
 def run_benchmark(args: BenchmarkArguments) -> list[dict]:
@@ -150,8 +135,8 @@ def run_benchmark(args: BenchmarkArguments) -> list[dict]:
     if unknown:
         raise ValueError(f"Unknown row(s) {unknown}; expected names from {list(ROWS)}.")
     context = multiprocessing.get_context("spawn")
-    memory = {name: _run_in_subprocess(context, _measure_memory, name, args) for name in names}
-    times = _run_in_subprocess(context, _measure_times, names, args)
+    memory = {name: run_in_subprocess(context, _measure_memory, name, args) for name in names}
+    times = run_in_subprocess(context, _measure_times, names, args)
     clock = "wall" if args.device == "cuda" else "cpu"
     results = []
     for name in names:

@@ -43,6 +43,7 @@ import torch
 from transformers import HfArgumentParser
 
 from _process_memory import process_memory_mib
+from _subprocess_runs import run_in_subprocess, synchronize
 
 
 REFERENCE_ROW = "PvtModel tiny 256"
@@ -204,11 +205,6 @@ class _Row:
         self.model.zero_grad(set_to_none=True)
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def _measure_memory(name: str, args: BenchmarkArguments, queue) -> None:
     """Child process: peak memory of the warm-up steps and one more step of one row, above what the model and its
     batch hold (CUDA: allocated memory; CPU: resident memory)."""
@@ -217,7 +213,7 @@ def _measure_memory(name: str, args: BenchmarkArguments, queue) -> None:
             torch.set_num_threads(args.threads)
         torch.manual_seed(0)
         row = _Row(name, args)
-        _synchronize(row.device)
+        synchronize(row.device)
         if row.device.type == "cuda":
             held = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()
@@ -225,7 +221,7 @@ def _measure_memory(name: str, args: BenchmarkArguments, queue) -> None:
             held = process_memory_mib("VmRSS")
         for _ in range(args.warmup + 1):
             row.step()
-        _synchronize(row.device)
+        synchronize(row.device)
         if row.device.type == "cuda":
             peak_mib = (torch.cuda.max_memory_allocated() - held) / 2**20
         else:
@@ -254,10 +250,10 @@ def _measure_times(names: list[str], args: BenchmarkArguments, queue) -> None:
     for round_index in range(args.repeats):
         print(f"  timing round {round_index + 1}/{args.repeats}", file=sys.stderr, flush=True)
         for name, row in rows.items():
-            _synchronize(row.device)
+            synchronize(row.device)
             start, cpu_start = time.perf_counter(), time.process_time()
             row.step()
-            _synchronize(row.device)
+            synchronize(row.device)
             results[name]["step_seconds_all"].append(time.perf_counter() - start)
             results[name]["step_cpu_seconds_all"].append(time.process_time() - cpu_start)
             row.release_gradients()
@@ -267,15 +263,6 @@ def _measure_times(names: list[str], args: BenchmarkArguments, queue) -> None:
             # Best of the rounds: contention from other processes only ever adds CPU time (cache misses, SMT).
             result["step_cpu_seconds"] = min(result["step_cpu_seconds_all"])
     queue.put(results)
-
-
-def _run_in_subprocess(context, target, *args):
-    queue = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
 
 
 def run_benchmark(args: BenchmarkArguments) -> list[dict]:
@@ -294,11 +281,11 @@ def run_benchmark(args: BenchmarkArguments) -> list[dict]:
     results = []
     for index, name in enumerate(names, start=1):
         print(f"[memory {index}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
-        result = _run_in_subprocess(context, _measure_memory, name, args)
+        result = run_in_subprocess(context, _measure_memory, name, args)
         result["inputs"] = builders[name][0]
         results.append(result)
     print(f"[time] {len(names)} rows, {args.repeats} rounds ...", file=sys.stderr, flush=True)
-    times = _run_in_subprocess(context, _measure_times, names, args)
+    times = run_in_subprocess(context, _measure_times, names, args)
     for result in results:
         timing = times[result["row"]]
         if "error" in timing:
