@@ -84,9 +84,8 @@ def main(argv=None):
         from fashionvl.modeling.modeling_m2fashion import M2FashionForAttributePrediction
         from fashionvl.processing.processing_m2fashion import M2FashionProcessor
 
-        folder = os.path.join(training_args.output_dir, "M2Fashion", f"seed{seeds[0]}")
-        model = M2FashionForAttributePrediction.from_pretrained(folder, dtype=torch.float32)
-        processor = M2FashionProcessor.from_pretrained(folder)
+        model = M2FashionForAttributePrediction.from_pretrained(figure_folder, dtype=torch.float32)
+        processor = M2FashionProcessor.from_pretrained(figure_folder)
         prepared = prepare_data(data_args, seed=0, processor=processor)
         save_attention_figure(model, processor, prepared.data, data_args.eval_split, data_args.attention_figure)
 

@@ -98,20 +98,21 @@ def model_config_overrides(
     """`data_args`' config overrides, then `overrides`; a per-group model without `attribute_groups` gets the
     data's (`attribute_query_groups`); `attribute_prediction="auto"` is per_group when the data has groups."""
     merged = {**data_args.config_overrides(), **(overrides or {})}
-    if merged.get("attribute_prediction") == "auto":
-        has_groups = merged.get("attribute_groups") is not None or _has_attribute_groups(data)
-        merged["attribute_prediction"] = "per_group" if has_groups else "shared"
-    if merged.get("attribute_prediction") == "per_group" and merged.get("attribute_groups") is None:
-        merged["attribute_groups"] = attribute_query_groups(data)
+    if merged.get("attribute_prediction") not in ("auto", "per_group"):
+        return merged
+    groups = merged.get("attribute_groups")
+    if groups is None:
+        try:
+            groups = attribute_query_groups(data)
+        except ValueError:
+            if merged["attribute_prediction"] == "per_group":
+                raise
+            groups = []
+    if merged["attribute_prediction"] == "auto" and len(set(groups)) < 2:  # no groups, or one: the shared head
+        merged["attribute_prediction"] = "shared"
+        return merged
+    merged.update(attribute_prediction="per_group", attribute_groups=groups)
     return merged
-
-
-def _has_attribute_groups(data: AttributeData) -> bool:
-    """Whether the data defines at least two attribute groups (one group would be the shared head again)."""
-    try:
-        return len(set(attribute_query_groups(data))) >= 2
-    except ValueError:
-        return False
 
 
 def load_backbone_weights(model, checkpoint: str) -> dict[str, list[str]]:
